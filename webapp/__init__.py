@@ -1,0 +1,65 @@
+"""LearnLink "Partner Center" webapp: work sign-in and learning-account linking."""
+from __future__ import annotations
+
+from flask import Flask, request, session
+from flask_babel import Babel
+
+from .config import INSTANCE_DIR, REPO_ROOT, Config
+from .extensions import csrf, db, login_manager
+
+LANGUAGES = ("en", "fr", "zh_Hant_TW")
+
+
+def select_locale() -> str:
+    """?lang= (remembered in the session), else the browser's Accept-Language."""
+    chosen = request.args.get("lang") or session.get("lang")
+    if chosen in LANGUAGES:
+        return chosen
+    best = request.accept_languages.best_match(["en", "fr", "zh-TW", "zh-Hant", "zh"])
+    if best and best.startswith("zh"):
+        return "zh_Hant_TW"  # the seeds' Chinese is Traditional (Taiwan)
+    return best or "en"
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(REPO_ROOT / "templates"),
+        static_folder=str(REPO_ROOT / "static"),
+        instance_path=str(INSTANCE_DIR),
+    )
+    app.config.from_object(Config)
+    if test_config:
+        app.config.update(test_config)
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+
+    db.init_app(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+    Babel(app, locale_selector=select_locale)
+
+    from .oidc import init_oauth
+    init_oauth(app)
+
+    from . import models  # noqa: F401  (tables must be known before create_all)
+    from .auth.routes import bp as auth_bp
+    from .main.routes import bp as main_bp
+    from .linking.routes import bp as linking_bp
+    from .errors.handlers import bp as errors_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(main_bp)
+    app.register_blueprint(linking_bp)
+    app.register_blueprint(errors_bp)
+
+    from .cli import register_cli
+    register_cli(app)
+
+    from .template_helpers import register_template_helpers
+    register_template_helpers(app)
+
+    with app.app_context():
+        db.create_all()
+    return app

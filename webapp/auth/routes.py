@@ -1,0 +1,41 @@
+"""Work-account sign-in for Partner Center."""
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+
+from .. import services
+from ..safe_urls import safe_next_url
+from .forms import LoginForm, LogoutForm
+
+bp = Blueprint("auth", __name__)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("main.profile"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = services.authenticate(form.email.data, form.password.data)
+        if user is None:
+            # One message for unknown email and wrong password: no account enumeration.
+            flash(_("The email or password is not correct."), "error")
+            return render_template("auth/login.html", form=form), 401
+        lang = session.get("lang")
+        session.clear()  # a fresh session at sign-in: nothing from before survives
+        if lang:
+            session["lang"] = lang
+        login_user(user)
+        return redirect(safe_next_url(request.args.get("next"), url_for("main.profile")))
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout():
+    form = LogoutForm()
+    if form.validate_on_submit():
+        logout_user()
+        session.clear()
+        flash(_("You are signed out."), "info")
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,59 @@
+"""Configuration read from environment variables (12-factor style).
+
+Every provider setting is plain OIDC: point the webapp at any standards-compliant
+provider by changing the discovery URL, client id and secret.
+"""
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = REPO_ROOT / "instance"
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-change-me")
+    SQLALCHEMY_DATABASE_URI = os.environ.get(
+        "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'webapp.sqlite'}"
+    )
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    SESSION_COOKIE_NAME = "pc_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the signed session
+
+    # Demo mode unlocks the movable clock and the demo reset for Global admins.
+    DEMO_MODE = _env_bool("DEMO_MODE", True)
+
+    # werkzeug hash method; production keeps scrypt, the test suite passes a cheaper one.
+    PASSWORD_HASH_METHOD = os.environ.get("PASSWORD_HASH_METHOD", "scrypt")
+
+    IDP_PUBLIC_URL = os.environ.get("IDP_PUBLIC_URL", "http://localhost:5001")
+    LEARN_OIDC_DISCOVERY_URL = os.environ.get(
+        "LEARN_OIDC_DISCOVERY_URL", f"{IDP_PUBLIC_URL}/learn/.well-known/openid-configuration"
+    )
+    LEARN_CLIENT_ID = os.environ.get("LEARN_CLIENT_ID", "partner-center-learn")
+    LEARN_CLIENT_SECRET = os.environ.get("LEARN_CLIENT_SECRET", "dev-learn-secret")
+    PARTNER_UNIVERSITY_OIDC_DISCOVERY_URL = os.environ.get(
+        "PARTNER_UNIVERSITY_OIDC_DISCOVERY_URL",
+        f"{IDP_PUBLIC_URL}/partner-university/.well-known/openid-configuration",
+    )
+    PARTNER_UNIVERSITY_CLIENT_ID = os.environ.get("PARTNER_UNIVERSITY_CLIENT_ID", "partner-center-pu")
+    PARTNER_UNIVERSITY_CLIENT_SECRET = os.environ.get(
+        "PARTNER_UNIVERSITY_CLIENT_SECRET", "dev-pu-secret"
+    )
+    OIDC_SCOPE = "openid profile email"
+    # Seconds the webapp waits on any provider call before telling the user to retry.
+    OIDC_HTTP_TIMEOUT = float(os.environ.get("OIDC_HTTP_TIMEOUT", "10"))
+    # Clock skew tolerated on exp/iat, in seconds.
+    OIDC_LEEWAY = int(os.environ.get("OIDC_LEEWAY", "60"))
+    LINK_TRACE_RETENTION_DAYS = int(os.environ.get("LINK_TRACE_RETENTION_DAYS", "30"))

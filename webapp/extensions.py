@@ -1,0 +1,28 @@
+"""Extension objects, created once and bound to the app in create_app."""
+from authlib.integrations.flask_client import OAuth
+from flask_login import LoginManager
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
+from sqlalchemy.orm import DeclarativeBase
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base)
+login_manager = LoginManager()
+csrf = CSRFProtect()
+oauth = OAuth()
+
+
+@login_manager.user_loader
+def load_work_user(user_id: str):
+    from .models import WorkUser
+
+    try:
+        user = db.session.get(WorkUser, int(user_id))
+    except (TypeError, ValueError):
+        return None
+    # A deleted work account loses its sessions at once.
+    return user if user is not None and user.deleted_at is None else None

@@ -1,0 +1,28 @@
+"""My Learn profile: the page where a work user sees and manages their linked accounts."""
+from flask import Blueprint, redirect, render_template, url_for
+from flask_login import current_user, login_required
+
+from .. import services
+from ..models import LEARN, PARTNER_UNIVERSITY
+from .forms import LinkForm, RemoveLinkForm
+
+bp = Blueprint("main", __name__)
+
+
+@bp.route("/")
+def index():
+    if current_user.is_authenticated:
+        return redirect(url_for("main.profile"))
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/profile")
+@login_required
+def profile():
+    return render_template(
+        "main/profile.html",
+        university=services.profile_section(current_user, PARTNER_UNIVERSITY),
+        learn=services.profile_section(current_user, LEARN),
+        link_form=LinkForm(),
+        remove_form=RemoveLinkForm(),
+    )

@@ -1,0 +1,151 @@
+"""Partner Center data: organizations, work users, and their linked learning accounts."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+from flask_login import UserMixin
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+LEARN = "learn"
+PARTNER_UNIVERSITY = "partner-university"
+PROVIDERS = (LEARN, PARTNER_UNIVERSITY)
+
+ROLE_GLOBAL_ADMIN = "global_admin"
+ROLE_ACCOUNT_ADMIN = "account_admin"
+ROLE_PARTNER_ADMIN = "partner_admin"
+ROLES = (ROLE_GLOBAL_ADMIN, ROLE_ACCOUNT_ADMIN, ROLE_PARTNER_ADMIN)
+
+END_REASON_REMOVED = "removed by user"
+END_REASON_MOVED = "moved to another organization"
+END_REASON_USER_DELETED = "work account deleted"
+
+# Partial unique indexes: only *active* links (ended_at IS NULL) must be unique,
+# history rows may repeat. SQLite and PostgreSQL both support them.
+ACTIVE = text("ended_at IS NULL")
+
+
+class Organization(db.Model):
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    partner_id: Mapped[str] = mapped_column(String(32), unique=True)
+    created_at: Mapped[datetime]
+
+    users: Mapped[list["WorkUser"]] = relationship(back_populates="organization")
+
+
+class WorkUser(UserMixin, db.Model):
+    __tablename__ = "work_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(512))
+    # Space-separated role names; an empty string is a plain user (who may still link).
+    roles: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime]
+    deleted_at: Mapped[Optional[datetime]]
+
+    organization: Mapped[Organization] = relationship(back_populates="users")
+
+    def has_role(self, *names: str) -> bool:
+        mine = set(self.roles.split())
+        return any(name in mine for name in names)
+
+    @property
+    def role_list(self) -> list[str]:
+        return self.roles.split()
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses sessions of deleted users
+        return self.deleted_at is None
+
+
+class LearningIdentity(db.Model):
+    """One individual at a provider: an MCID at Microsoft Learn, an account at Partner University.
+
+    The association limits are per individual, so they are checked and bumped here;
+    ``association_count`` is a compare-and-set counter that serialises concurrent
+    completions for the same individual.
+    """
+
+    __tablename__ = "learning_identities"
+    __table_args__ = (UniqueConstraint("provider", "identity_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    # MCID for Learn, "issuer|sub" for Partner University.
+    identity_key: Mapped[str] = mapped_column(String(400))
+    association_count: Mapped[int] = mapped_column(default=0)
+
+
+class LinkedAccount(db.Model):
+    """One association of a personal learning account with a work user, active or ended."""
+
+    __tablename__ = "linked_accounts"
+    __table_args__ = (
+        Index("uq_active_link_per_user", "work_user_id", "provider", unique=True,
+              sqlite_where=ACTIVE, postgresql_where=ACTIVE),
+        Index("uq_active_link_per_subject", "issuer", "subject", unique=True,
+              sqlite_where=ACTIVE, postgresql_where=ACTIVE),
+        Index("uq_active_link_per_identity", "identity_id", unique=True,
+              sqlite_where=ACTIVE, postgresql_where=ACTIVE),
+        Index("ix_links_identity_linked_at", "identity_id", "linked_at"),
+        Index("ix_links_org_active", "organization_id", "ended_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    work_user_id: Mapped[int] = mapped_column(ForeignKey("work_users.id"), index=True)
+    # The organization at the time of the link: the MCID counts for this one.
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    identity_id: Mapped[int] = mapped_column(ForeignKey("learning_identities.id"))
+    provider: Mapped[str] = mapped_column(String(32))
+    issuer: Mapped[str] = mapped_column(String(400))
+    subject: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(String(254))
+    display_name: Mapped[str] = mapped_column(String(200))
+    mcid: Mapped[Optional[str]] = mapped_column(String(32))
+    linked_at: Mapped[datetime]
+    ended_at: Mapped[Optional[datetime]]
+    end_reason: Mapped[Optional[str]] = mapped_column(String(100))
+
+    work_user: Mapped[WorkUser] = relationship()
+    organization: Mapped[Organization] = relationship()
+    identity: Mapped[LearningIdentity] = relationship()
+
+    @property
+    def is_active(self) -> bool:
+        return self.ended_at is None
+
+
+class LinkAttempt(db.Model):
+    """The trace of one linking flow: every hop, every check, and the outcome."""
+
+    __tablename__ = "link_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    work_user_id: Mapped[int] = mapped_column(ForeignKey("work_users.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    finished_at: Mapped[Optional[datetime]]
+    # pending | linked | cancelled | refused | failed
+    outcome: Mapped[str] = mapped_column(String(20), default="pending")
+    message: Mapped[Optional[str]] = mapped_column(Text)
+    steps: Mapped[list] = mapped_column(JSON, default=list)
+
+    work_user: Mapped[WorkUser] = relationship()
+
+
+class AppSetting(db.Model):
+    """Small key/value settings shared by every worker (e.g. the simulated clock offset)."""
+
+    __tablename__ = "app_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))

@@ -1,0 +1,335 @@
+"""The relying-party side of the linking flow: Authlib clients plus a traced id_token check.
+
+Authlib does the protocol work (authorization URL with PKCE, state and nonce, the code
+exchange, JWKS fetching, JWT signature verification with joserfc, claim validators).
+This module calls those pieces one by one instead of ``authorize_access_token`` so each
+hop and each check lands in the flow trace with its result.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import parse_qsl, urlsplit
+
+import requests
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.flask_client import OAuth
+from authlib.oidc.core import CodeIDToken
+from flask import current_app, session
+from flask_babel import gettext as _
+from joserfc import jwt
+from joserfc.errors import JoseError as JoserfcError, MissingClaimError
+from joserfc.jwk import KeySet
+from joserfc.jws import JWSRegistry
+from joserfc.jwt import JWTClaimsRegistry
+
+from .models import LEARN, PARTNER_UNIVERSITY
+from .services import PersonalAccount, provider_label, real_now
+
+# Registry names (Python identifiers) for the two providers, and their config prefixes.
+CLIENT_NAMES = {LEARN: "learn", PARTNER_UNIVERSITY: "partner_university"}
+CONFIG_PREFIX = {LEARN: "LEARN", PARTNER_UNIVERSITY: "PARTNER_UNIVERSITY"}
+# Asymmetric algorithms only: an HS256 token "signed" with our client secret or with
+# the provider's public key must never pass.
+ALLOWED_ID_TOKEN_ALGS = ("RS256", "RS384", "RS512", "PS256", "ES256")
+SECRET_FIELDS = {"code", "access_token", "id_token", "refresh_token", "client_secret",
+                 "code_verifier", "password"}
+
+
+def init_oauth(app) -> None:
+    """One Authlib registry per app, so several apps (tests) never share cached clients."""
+    registry = OAuth(app)
+    for provider, name in CLIENT_NAMES.items():
+        prefix = CONFIG_PREFIX[provider]
+        registry.register(
+            name=name,
+            client_id=app.config[f"{prefix}_CLIENT_ID"],
+            client_secret=app.config[f"{prefix}_CLIENT_SECRET"],
+            server_metadata_url=app.config[f"{prefix}_OIDC_DISCOVERY_URL"],
+            client_kwargs={
+                "scope": app.config["OIDC_SCOPE"],
+                "code_challenge_method": "S256",
+                "default_timeout": app.config["OIDC_HTTP_TIMEOUT"],
+                "token_endpoint_auth_method": "client_secret_basic",
+            },
+        )
+    app.extensions["learnlink_oauth"] = registry
+
+
+def client_for(provider: str):
+    return current_app.extensions["learnlink_oauth"].create_client(CLIENT_NAMES[provider])
+
+
+def redact(value) -> str:
+    """Enough of a secret to correlate hops, never enough to use it."""
+    if value is None:
+        return ""
+    text = str(value)
+    return text[:6] + "…" if len(text) > 6 else "…"
+
+
+def redact_mapping(data: dict) -> dict:
+    return {k: (redact(v) if k in SECRET_FIELDS else v) for k, v in (data or {}).items()}
+
+
+def expected_issuer(provider: str) -> str:
+    configured = current_app.config.get(f"{CONFIG_PREFIX[provider]}_ISSUER")
+    if configured:
+        return configured
+    url = current_app.config[f"{CONFIG_PREFIX[provider]}_OIDC_DISCOVERY_URL"]
+    return url.split("/.well-known/")[0]
+
+
+class FlowError(Exception):
+    """A failed hop. ``message`` is for the user; ``check`` names what failed, for QA."""
+
+    def __init__(self, check: str, message: str, transient: bool = False, outcome: str = "failed"):
+        super().__init__(message)
+        self.check = check
+        self.message = message
+        self.transient = transient
+        self.outcome = outcome
+
+
+@dataclass
+class Trace:
+    steps: list = field(default_factory=list)
+
+    def add(self, step: str, ok: bool | None = None, **detail) -> None:
+        self.steps.append({"at": real_now().isoformat(timespec="milliseconds") + "Z",
+                           "step": step, "ok": ok, "detail": detail})
+
+
+def _try_again(provider: str) -> str:
+    return _("%(provider)s did not answer in time or had a problem. Nothing was linked; "
+             "please try again in a moment.", provider=provider_label(provider))
+
+
+def load_metadata(provider: str, trace: Trace) -> dict:
+    client = client_for(provider)
+    try:
+        metadata = client.load_server_metadata()
+    except (requests.RequestException, ValueError) as exc:
+        client.server_metadata.pop("_loaded_at", None)
+        trace.add("discovery", False, error=type(exc).__name__)
+        raise FlowError("discovery_unreachable", _try_again(provider), transient=True)
+    issuer = expected_issuer(provider)
+    ok = metadata.get("issuer") == issuer
+    trace.add("discovery", ok, issuer=metadata.get("issuer"), expected_issuer=issuer)
+    if not ok:
+        # Do not keep a bad document cached: the next attempt fetches again.
+        client.server_metadata = {}
+        raise FlowError("discovery_issuer_mismatch", _(
+            "%(provider)s's discovery document names a different issuer than the one configured. "
+            "Nothing was linked; contact your administrator.", provider=provider_label(provider)))
+    return metadata
+
+
+def build_authorization(provider: str, redirect_uri: str, trace: Trace, **bind) -> tuple[str, str]:
+    """Create the authorization request (PKCE S256, state, nonce) and remember it in the session.
+
+    ``bind`` is stored with the state (the work user and trace that started the flow).
+    """
+    load_metadata(provider, trace)
+    client = client_for(provider)
+    rv = client.create_authorization_url(redirect_uri)
+    client.save_authorize_data(redirect_uri=redirect_uri, **rv, **bind)
+    parts = urlsplit(rv["url"])
+    params = dict(parse_qsl(parts.query))
+    trace.add("authorization_request", True,
+              url=f"{parts.scheme}://{parts.netloc}{parts.path}",
+              parameters=redact_mapping({**params, "state": params.get("state"),
+                                         "nonce": params.get("nonce")}),
+              code_challenge_method=params.get("code_challenge_method"))
+    return rv["url"], rv["state"]
+
+
+def pop_state_data(provider: str, state: str | None) -> dict | None:
+    """Single use: the state entry is removed from the session whatever happens next."""
+    if not state:
+        return None
+    client = client_for(provider)
+    data = client.framework.get_state_data(session, state)
+    client.framework.clear_state_data(session, state)
+    return data
+
+
+def _decode_segment(segment: str) -> dict:
+    padded = segment + "=" * (-len(segment) % 4)
+    return json.loads(base64.urlsafe_b64decode(padded.encode()))
+
+
+def exchange_code(provider: str, code: str, state_data: dict, trace: Trace) -> dict:
+    client = client_for(provider)
+    metadata = client.load_server_metadata()
+    trace.add("token_request", None, url=metadata.get("token_endpoint"),
+              parameters=redact_mapping({"grant_type": "authorization_code", "code": code,
+                                         "redirect_uri": state_data.get("redirect_uri"),
+                                         "code_verifier": state_data.get("code_verifier"),
+                                         "client_id": client.client_id,
+                                         "client_secret": client.client_secret}),
+              client_authentication="client_secret_basic")
+    started = time.monotonic()
+    try:
+        token = client.fetch_access_token(
+            redirect_uri=state_data.get("redirect_uri"), code=code,
+            code_verifier=state_data.get("code_verifier"))
+    except OAuthError as exc:
+        trace.add("token_response", False, error=exc.error, description=exc.description,
+                  elapsed_ms=round((time.monotonic() - started) * 1000))
+        if exc.error == "invalid_grant":
+            raise FlowError("token_invalid_grant", _(
+                "%(provider)s refused the authorization code (it may have expired or been used "
+                "already). Nothing was linked; please start again.", provider=provider_label(provider)))
+        raise FlowError(f"token_error:{exc.error}", _try_again(provider), transient=True)
+    except requests.Timeout:
+        trace.add("token_response", False, error="timeout",
+                  elapsed_ms=round((time.monotonic() - started) * 1000))
+        raise FlowError("token_timeout", _try_again(provider), transient=True)
+    except (requests.RequestException, ValueError) as exc:
+        trace.add("token_response", False, error=type(exc).__name__,
+                  elapsed_ms=round((time.monotonic() - started) * 1000))
+        raise FlowError("token_unavailable", _try_again(provider), transient=True)
+    trace.add("token_response", True, body=redact_mapping(dict(token)),
+              elapsed_ms=round((time.monotonic() - started) * 1000))
+    if not token.get("id_token"):
+        raise FlowError("id_token_missing", _(
+            "%(provider)s did not return an ID token. Nothing was linked.",
+            provider=provider_label(provider)))
+    return token
+
+
+def _key_set(client, force: bool = False) -> KeySet:
+    return KeySet.import_key_set(client.fetch_jwk_set(force=force))
+
+
+def validate_id_token(provider: str, token: dict, nonce: str, trace: Trace) -> dict:
+    """Verify signature and every claim, recording each check; return the claims."""
+    client = client_for(provider)
+    metadata = client.load_server_metadata()
+    raw = token["id_token"]
+    try:
+        header = _decode_segment(raw.split(".")[0])
+        unverified = _decode_segment(raw.split(".")[1])
+    except (ValueError, IndexError):
+        trace.add("id_token_decode", False)
+        raise FlowError("id_token_malformed", _("The ID token from %(provider)s is malformed. "
+                        "Nothing was linked.", provider=provider_label(provider)))
+    trace.add("id_token_decoded", None, header=header, claims=unverified)
+
+    advertised = metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
+    algorithms = [a for a in advertised if a in ALLOWED_ID_TOKEN_ALGS]
+    alg_ok = header.get("alg") in algorithms
+    trace.add("check_alg", alg_ok, alg=header.get("alg"), allowed=algorithms)
+    if not alg_ok:
+        raise FlowError("id_token_alg", _(
+            "The ID token from %(provider)s uses an algorithm we do not accept (%(alg)s). "
+            "Nothing was linked.", provider=provider_label(provider), alg=header.get("alg")))
+
+    registry = JWSRegistry(algorithms=algorithms)
+    try:
+        keys = _key_set(client)
+        kid = header.get("kid")
+        if kid and not any(k.kid == kid for k in keys.keys):
+            # Key rotation: fetch the JWKS once more before giving up on an unknown kid.
+            keys = _key_set(client, force=True)
+            trace.add("jwks_refetch", None, kid=kid)
+        decoded = jwt.decode(raw, keys, algorithms=algorithms, registry=registry)
+    except (requests.RequestException, ValueError) as exc:
+        trace.add("check_signature", False, error=type(exc).__name__)
+        if isinstance(exc, requests.RequestException):
+            raise FlowError("jwks_unavailable", _try_again(provider), transient=True)
+        raise FlowError("id_token_signature", _(
+            "The ID token from %(provider)s has an invalid signature. Nothing was linked.",
+            provider=provider_label(provider)))
+    except JoserfcError as exc:
+        trace.add("check_signature", False, error=getattr(exc, "error", type(exc).__name__),
+                  kid=header.get("kid"))
+        raise FlowError("id_token_signature", _(
+            "The ID token from %(provider)s has an invalid signature or an unknown signing key. "
+            "Nothing was linked.", provider=provider_label(provider)))
+    trace.add("check_signature", True, kid=header.get("kid"))
+
+    issuer = metadata.get("issuer")
+    claims = dict(decoded.claims)
+    # Authlib/joserfc leave aud unchecked unless told: our client id must be in it.
+    registry = JWTClaimsRegistry(
+        now=int(time.time()), leeway=current_app.config["OIDC_LEEWAY"],
+        iss={"essential": True, "value": issuer},
+        sub={"essential": True},
+        aud={"essential": True, "value": client.client_id},
+        exp={"essential": True},
+        iat={"essential": True},
+        nonce={"essential": True, "value": nonce},
+    )
+    oidc_claims = CodeIDToken(claims, decoded.header, {},
+                              {"nonce": nonce, "client_id": client.client_id,
+                               "access_token": token.get("access_token")})
+    for name in ("iss", "sub", "aud", "azp", "exp", "iat", "nbf", "nonce", "at_hash"):
+        try:
+            if name == "azp":
+                oidc_claims.validate_azp()
+            elif name == "at_hash":
+                oidc_claims.validate_at_hash()
+            elif claims.get(name) is None:
+                if name in registry.essential_keys:
+                    raise MissingClaimError(name)
+            else:
+                validator = getattr(registry, f"validate_{name}", None)
+                validator(claims[name]) if validator else registry.check_value(name, claims[name])
+        except JoserfcError as exc:
+            trace.add(f"check_{name}", False, error=exc.error, description=str(exc))
+            raise FlowError(f"id_token_{name}", _(
+                "The ID token from %(provider)s failed the %(check)s check (%(detail)s). "
+                "Nothing was linked; please try again or contact your administrator.",
+                provider=provider_label(provider), check=name, detail=str(exc)))
+        trace.add(f"check_{name}", True)
+    return claims
+
+
+def fetch_userinfo(provider: str, token: dict, id_claims: dict, trace: Trace) -> dict:
+    client = client_for(provider)
+    try:
+        info = dict(client.userinfo(token=token))
+    except (requests.RequestException, ValueError, OAuthError) as exc:
+        trace.add("userinfo", False, error=type(exc).__name__)
+        raise FlowError("userinfo_unavailable", _try_again(provider), transient=True)
+    same = info.get("sub") == id_claims.get("sub")
+    trace.add("userinfo", same, claims=info)
+    if not same:
+        raise FlowError("userinfo_sub_mismatch", _(
+            "%(provider)s returned profile data for a different account than the one that signed in. "
+            "Nothing was linked.", provider=provider_label(provider)))
+    return info
+
+
+def personal_account_from(provider: str, claims: dict, userinfo: dict) -> PersonalAccount:
+    merged = {**userinfo, **claims}
+    return PersonalAccount(
+        provider=provider,
+        issuer=claims["iss"],
+        subject=str(claims["sub"]),
+        email=str(merged.get("email") or ""),
+        display_name=str(merged.get("name") or merged.get("email") or ""),
+        account_type=str(merged.get("account_type") or "personal"),
+        mcid=(str(merged["mcid"]) if merged.get("mcid") else None),
+    )
+
+
+def describe_provider_error(provider: str, error: str, description: str | None) -> FlowError:
+    label = provider_label(provider)
+    if error == "access_denied":
+        return FlowError("access_denied", _("You cancelled the sign-in at %(provider)s; nothing was linked.",
+                                            provider=label), outcome="cancelled")
+    if error in {"temporarily_unavailable", "server_error"}:
+        return FlowError(f"authorize_{error}", _(
+            "%(provider)s could not complete the sign-in (%(error)s). Nothing was linked; "
+            "please try again in a moment.", provider=label, error=error), transient=True)
+    return FlowError(f"authorize_{error}", _(
+        "%(provider)s refused the sign-in (%(error)s). Nothing was linked; start again and "
+        "complete the sign-in at %(provider)s.", provider=label, error=error))
+
+

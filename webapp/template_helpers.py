@@ -1,0 +1,47 @@
+"""Values and filters every template can use."""
+from datetime import timedelta
+
+from flask_babel import format_date, format_datetime, gettext as _
+
+from . import services
+from .auth.forms import LogoutForm
+from .models import (END_REASON_MOVED, END_REASON_REMOVED, END_REASON_USER_DELETED, LEARN,
+                     ROLE_ACCOUNT_ADMIN, ROLE_GLOBAL_ADMIN, ROLE_PARTNER_ADMIN)
+
+
+def register_template_helpers(app) -> None:
+    @app.context_processor
+    def inject_common():
+        offset = services.clock_offset()
+        return {
+            "logout_form": LogoutForm(),
+            # Shown in a banner whenever the simulated date differs from real time.
+            "simulated_now": services.now() if abs(offset) >= timedelta(minutes=1) else None,
+            "provider_label": services.provider_label,
+            "LEARN": LEARN,
+            "ADMIN_ROLES": (ROLE_GLOBAL_ADMIN, ROLE_ACCOUNT_ADMIN),
+            "REPORT_ROLES": (ROLE_GLOBAL_ADMIN, ROLE_PARTNER_ADMIN),
+            "role_label": role_label,
+            "end_reason_label": end_reason_label,
+            "END_REASON_MOVED": END_REASON_MOVED,
+        }
+
+    app.jinja_env.filters["date"] = lambda value: format_date(value, format="long") if value else ""
+    app.jinja_env.filters["datetime"] = (
+        lambda value: format_datetime(value, format="medium") if value else "")
+
+
+def role_label(role: str) -> str:
+    return {
+        ROLE_GLOBAL_ADMIN: _("Global admin"),
+        ROLE_ACCOUNT_ADMIN: _("Account admin"),
+        ROLE_PARTNER_ADMIN: _("Partner admin"),
+    }.get(role, role)
+
+
+def end_reason_label(reason: str | None) -> str:
+    return {
+        END_REASON_REMOVED: _("Removed by you"),
+        END_REASON_MOVED: _("Moved to another organization"),
+        END_REASON_USER_DELETED: _("Work account deleted"),
+    }.get(reason or "", reason or "")
