@@ -1,0 +1,117 @@
+"""LearnLink mock OpenID Connect providers: Microsoft Learn and Partner University.
+
+One Flask app serves both issuers under ``/learn`` and ``/partner-university``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+from flask import g
+from flask import request
+from flask_babel import Babel
+from flask_babel import get_locale
+
+from .config import ISSUERS
+from .config import REPO_ROOT
+from .config import SUPPORTED_LOCALES
+from .config import config_from_env
+from .config import default_clients
+
+__all__ = ["create_app", "ISSUERS"]
+
+_LANG_ALIASES = {
+    "en": "en", "fr": "fr",
+    "zh_hant_tw": "zh_Hant_TW", "zh-hant-tw": "zh_Hant_TW", "zh_tw": "zh_Hant_TW",
+    "zh-tw": "zh_Hant_TW", "zh-hant": "zh_Hant_TW", "zh_hant": "zh_Hant_TW",
+}
+
+
+def select_locale() -> str:
+    lang = (request.args.get("lang") or "").strip().lower()
+    if lang in _LANG_ALIASES:
+        return _LANG_ALIASES[lang]
+    for value, _quality in request.accept_languages:
+        key = value.lower()
+        if key in _LANG_ALIASES:
+            return _LANG_ALIASES[key]
+        if key.split("-")[0] in ("en", "fr"):
+            return key.split("-")[0]
+    return "en"
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(REPO_ROOT / "templates"),
+        static_folder=str(REPO_ROOT / "static"),
+        instance_path=str(REPO_ROOT / "instance"),
+    )
+    app.config.update(config_from_env())
+    if test_config:
+        app.config.update(test_config)
+    if app.config.get("IDP_CLIENTS") is None:
+        app.config["IDP_CLIENTS"] = default_clients(app.config["WEBAPP_URL"])
+
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:///:memory:"):
+        os.makedirs(os.path.dirname(uri[len("sqlite:///"):]) or ".", exist_ok=True)
+
+    from .models import db
+
+    db.init_app(app)
+    Babel(app, locale_selector=select_locale)
+
+    from .oauth2 import init_oauth
+
+    init_oauth(app)
+
+    from .routes import bp
+    from .routes import root
+
+    app.register_blueprint(root)
+    app.register_blueprint(bp)
+
+    from .cli import register_cli
+
+    register_cli(app)
+
+    @app.context_processor
+    def inject_issuer():
+        slug = g.get("issuer")
+        return {
+            "issuer_slug": slug,
+            "issuer_name": ISSUERS[slug]["name"] if slug else None,
+            "current_locale": str(get_locale()),
+            "supported_locales": SUPPORTED_LOCALES,
+        }
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; style-src 'self'; script-src 'none'; "
+            "frame-ancestors 'none'; form-action 'self' *",
+        )
+        if request.path.endswith(("/authorize", "/token", "/userinfo")):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    with app.app_context():
+        db.create_all()
+        from .keys import get_active_signing_key
+        from .services import upsert_client
+
+        for entry in app.config["IDP_CLIENTS"]:
+            if entry.get("issuer") not in ISSUERS:
+                raise ValueError(f"Unknown issuer in client configuration: {entry!r}"[:200])
+            upsert_client(entry)
+        db.session.commit()
+        for slug in ISSUERS:
+            get_active_signing_key(slug)
+
+    return app

@@ -1,0 +1,104 @@
+"""Configuration of the mock identity providers, read from the environment.
+
+Every value can be overridden by the ``test_config`` mapping passed to
+:func:`idp_mock.create_app`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: The issuers served by this app: URL slug -> static description.
+ISSUERS: dict[str, dict[str, str]] = {
+    "learn": {
+        "name": "Microsoft Learn",
+        "theme": "learn",
+        "default_client_id": "partner-center-learn",
+    },
+    "partner-university": {
+        "name": "Partner University",
+        "theme": "partner-university",
+        "default_client_id": "partner-center-pu",
+    },
+}
+
+SUPPORTED_LOCALES = ["en", "fr", "zh_Hant_TW"]
+
+SCOPES_SUPPORTED = ["openid", "profile", "email", "transcript.read"]
+
+
+def default_clients(webapp_url: str) -> list[dict]:
+    """The two relying-party clients of the LearnLink webapp."""
+    webapp_url = webapp_url.rstrip("/")
+    common = {
+        "scope": "openid profile email transcript.read",
+        "grant_types": ["authorization_code", "client_credentials"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "client_secret_basic",
+        "post_logout_redirect_uris": [webapp_url + "/profile"],
+    }
+    return [
+        {
+            **common,
+            "issuer": "learn",
+            "client_id": "partner-center-learn",
+            "client_secret": os.environ.get("LEARN_CLIENT_SECRET", "dev-learn-secret"),
+            "client_name": "Partner Center",
+            "redirect_uris": [webapp_url + "/link/learn/callback"],
+        },
+        {
+            **common,
+            "issuer": "partner-university",
+            "client_id": "partner-center-pu",
+            "client_secret": os.environ.get(
+                "PARTNER_UNIVERSITY_CLIENT_SECRET", "dev-pu-secret"
+            ),
+            "client_name": "Partner Center",
+            "redirect_uris": [webapp_url + "/link/partner-university/callback"],
+        },
+    ]
+
+
+def load_clients_from_env() -> list[dict] | None:
+    """Clients from ``IDP_CLIENTS_FILE`` or ``IDP_CLIENTS``; None when unset."""
+    path = os.environ.get("IDP_CLIENTS_FILE")
+    if path:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    raw = os.environ.get("IDP_CLIENTS")
+    if raw:
+        return json.loads(raw)
+    return None
+
+
+def config_from_env() -> dict:
+    instance_db = REPO_ROOT / "instance" / "idp.sqlite"
+    return {
+        "SECRET_KEY": os.environ.get("IDP_SECRET_KEY", "dev-idp-secret-key-change-me"),
+        "SESSION_COOKIE_NAME": "idp_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SQLALCHEMY_DATABASE_URI": os.environ.get(
+            "IDP_DATABASE_URL", f"sqlite:///{instance_db}"
+        ),
+        "IDP_PUBLIC_URL": os.environ.get("IDP_PUBLIC_URL", "http://localhost:5001"),
+        "WEBAPP_URL": os.environ.get("WEBAPP_URL", "http://127.0.0.1:5000"),
+        # None means "use the default webapp clients"; resolved in create_app.
+        "IDP_CLIENTS": load_clients_from_env(),
+        "IDP_PASSWORD_HASH": os.environ.get("IDP_PASSWORD_HASH", "scrypt"),
+        # Authorization codes are single use and live for 60 seconds.
+        "AUTHORIZATION_CODE_EXPIRES_IN": 60,
+        "ID_TOKEN_EXPIRES_IN": 3600,
+        "OAUTH2_SCOPES_SUPPORTED": SCOPES_SUPPORTED,
+        "OAUTH2_TOKEN_EXPIRES_IN": {
+            "authorization_code": 3600,
+            "client_credentials": 3600,
+        },
+        "BABEL_DEFAULT_LOCALE": "en",
+        "BABEL_TRANSLATION_DIRECTORIES": str(REPO_ROOT / "translations"),
+        "WTF_CSRF_ENABLED": True,
+    }

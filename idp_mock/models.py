@@ -1,0 +1,217 @@
+"""Database models of the mock identity providers.
+
+Every table carries an ``issuer`` column (``learn`` or ``partner-university``)
+so the two providers never share clients, accounts, codes, tokens or keys.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import time
+
+from authlib.integrations.sqla_oauth2 import OAuth2AuthorizationCodeMixin
+from authlib.integrations.sqla_oauth2 import OAuth2ClientMixin
+from authlib.integrations.sqla_oauth2 import OAuth2TokenMixin
+from flask import current_app
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import Boolean
+from sqlalchemy import Date
+from sqlalchemy import DateTime
+from sqlalchemy import ForeignKey
+from sqlalchemy import Integer
+from sqlalchemy import String
+from sqlalchemy import Text
+from sqlalchemy import UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+from sqlalchemy.orm import relationship
+from werkzeug.security import check_password_hash
+from werkzeug.security import generate_password_hash
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def hash_secret(value: str) -> str:
+    return generate_password_hash(value, method=current_app.config["IDP_PASSWORD_HASH"])
+
+
+def new_subject() -> str:
+    return secrets.token_hex(16)
+
+
+class LearnProfile(db.Model):
+    """A learning profile. On Learn it can own several sign-in accounts
+    (a work account and a personal Microsoft account); on Partner University
+    each account has its own profile."""
+
+    __tablename__ = "idp_profiles"
+    __table_args__ = (UniqueConstraint("issuer", "mcid", name="uq_profile_issuer_mcid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(40), index=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    mcid: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    legal_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    country: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    accounts: Mapped[list[Account]] = relationship(
+        back_populates="profile", order_by="Account.id"
+    )
+    transcript_items: Mapped[list[TranscriptItem]] = relationship(
+        back_populates="profile", order_by="TranscriptItem.completed_at"
+    )
+
+    @property
+    def has_personal_account(self) -> bool:
+        return any(a.kind == "personal" for a in self.accounts)
+
+
+class Account(db.Model):
+    """A sign-in account (email + password) of one issuer."""
+
+    __tablename__ = "idp_accounts"
+    __table_args__ = (UniqueConstraint("issuer", "email", name="uq_account_issuer_email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(40), index=True)
+    profile_id: Mapped[int] = mapped_column(ForeignKey("idp_profiles.id"), index=True)
+    email: Mapped[str] = mapped_column(String(255))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(20), default="personal")  # personal | work
+    subject: Mapped[str] = mapped_column(String(64), unique=True, default=new_subject)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    profile: Mapped[LearnProfile] = relationship(back_populates="accounts")
+
+    def get_user_id(self) -> int:
+        return self.id
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = hash_secret(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def display_name(self) -> str:
+        return self.profile.display_name
+
+
+class TranscriptItem(db.Model):
+    __tablename__ = "idp_transcript_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(
+        String(40), unique=True, default=lambda: "tr-" + secrets.token_hex(8)
+    )
+    profile_id: Mapped[int] = mapped_column(ForeignKey("idp_profiles.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # certification | assessment | training
+    code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    title: Mapped[str] = mapped_column(String(255))
+    level: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    completed_at: Mapped[dt.date] = mapped_column(Date)
+
+    profile: Mapped[LearnProfile] = relationship(back_populates="transcript_items")
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.public_id,
+            "kind": self.kind,
+            "title": self.title,
+            "level": self.level,
+            "code": self.code,
+            "completed_at": self.completed_at.isoformat(),
+        }
+
+
+class SigningKey(db.Model):
+    """RS256 signing key of one issuer, stored as a private JWK."""
+
+    __tablename__ = "idp_signing_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(40), index=True)
+    kid: Mapped[str] = mapped_column(String(100), unique=True)
+    private_jwk: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class OAuth2Client(db.Model, OAuth2ClientMixin):
+    __tablename__ = "idp_oauth2_clients"
+    __table_args__ = (UniqueConstraint("issuer", "client_id", name="uq_client_issuer_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(40), index=True)
+    # Stores a werkzeug hash of the secret, never the secret itself.
+    client_secret: Mapped[str] = mapped_column(String(255), default="")
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        if not self.client_secret or not client_secret:
+            return False
+        return check_password_hash(self.client_secret, client_secret)
+
+    def check_endpoint_auth_method(self, method, endpoint):
+        # Both confidential-client methods are accepted at the token endpoint.
+        if endpoint == "token":
+            return method in ("client_secret_basic", "client_secret_post")
+        return True
+
+    def set_client_secret(self, client_secret: str) -> None:
+        self.client_secret = hash_secret(client_secret)
+
+    @property
+    def post_logout_redirect_uris(self) -> list[str]:
+        return self.client_metadata.get("post_logout_redirect_uris", [])
+
+
+class AuthorizationCode(db.Model, OAuth2AuthorizationCodeMixin):
+    __tablename__ = "idp_authorization_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(40), index=True)
+    user_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("idp_accounts.id", ondelete="CASCADE")
+    )
+    # ``auth_time`` (from the mixin) is when the user signed in; the code's own
+    # lifetime is measured from ``issued_at``.
+    issued_at: Mapped[int] = mapped_column(Integer, default=lambda: int(time.time()))
+
+    user: Mapped[Account] = relationship()
+
+    def is_expired(self) -> bool:
+        lifetime = current_app.config.get("AUTHORIZATION_CODE_EXPIRES_IN", 60)
+        return self.issued_at + lifetime < time.time()
+
+
+class Token(db.Model, OAuth2TokenMixin):
+    __tablename__ = "idp_oauth2_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(40), index=True)
+    user_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("idp_accounts.id", ondelete="CASCADE"), nullable=True
+    )
+
+    user: Mapped[Account | None] = relationship()
+
+    def get_user(self):
+        return self.user
+
+    def get_client(self):
+        return db.session.scalar(
+            db.select(OAuth2Client).filter_by(issuer=self.issuer, client_id=self.client_id)
+        )

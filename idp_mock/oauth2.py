@@ -1,0 +1,261 @@
+"""Authlib authorization servers: one per issuer."""
+
+from __future__ import annotations
+
+import time
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.integrations.flask_oauth2 import ResourceProtector
+from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6750 import BearerTokenValidator
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import UserInfo
+from authlib.oidc.core import UserInfoEndpoint
+from authlib.oidc.core.grants import OpenIDCode
+from authlib.oidc.rpinitiated import EndSessionEndpoint
+from flask import current_app
+from flask import g
+from flask import session
+
+from .config import ISSUERS
+from .keys import get_active_signing_key
+from .keys import load_private_key
+from .keys import public_jwks
+from .models import Account
+from .models import AuthorizationCode
+from .models import OAuth2Client
+from .models import Token
+from .models import db
+
+
+def issuer_url(issuer: str) -> str:
+    return current_app.config["IDP_PUBLIC_URL"].rstrip("/") + "/" + issuer
+
+
+def session_key(issuer: str) -> str:
+    return f"account:{issuer}"
+
+
+def user_claims(account: Account, issuer: str) -> UserInfo:
+    """Claims shared by the id_token and the userinfo response."""
+    claims = UserInfo(
+        sub=account.subject,
+        name=account.profile.display_name,
+        email=account.email,
+        email_verified=True,
+        account_type=account.kind,
+    )
+    if issuer == "learn" and account.profile.mcid:
+        claims["mcid"] = account.profile.mcid
+    return claims
+
+
+class S256CodeChallenge(CodeChallenge):
+    """PKCE is mandatory and only ``S256`` is accepted."""
+
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    CODE_CHALLENGE_METHODS = {"S256": CodeChallenge.CODE_CHALLENGE_METHODS["S256"]}
+
+    def validate_code_challenge(self, grant, redirect_uri):
+        data = grant.request.payload.data
+        if not data.get("code_challenge"):
+            raise InvalidRequestError("Missing 'code_challenge' (PKCE is required).")
+        if data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("'code_challenge_method' must be 'S256'.")
+        return super().validate_code_challenge(grant, redirect_uri)
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    @staticmethod
+    def validate_authorization_redirect_uri(request, client):
+        # OpenID Connect requires redirect_uri; it must match a registered
+        # value exactly (OAuth2ClientMixin.check_redirect_uri).
+        if not request.payload.redirect_uri:
+            raise InvalidRequestError("Missing 'redirect_uri' in request.")
+        return grants.AuthorizationCodeGrant.validate_authorization_redirect_uri(
+            request, client
+        )
+
+    def save_authorization_code(self, code, request):
+        signed_in = session.get(session_key(self.server.issuer)) or {}
+        item = AuthorizationCode(
+            issuer=self.server.issuer,
+            code=code,
+            client_id=request.client.client_id,
+            redirect_uri=request.payload.redirect_uri,
+            scope=request.scope,
+            user_id=request.user.id,
+            nonce=request.payload.data.get("nonce"),
+            auth_time=signed_in.get("auth_time") or int(time.time()),
+            issued_at=int(time.time()),
+            code_challenge=request.payload.data.get("code_challenge"),
+            code_challenge_method=request.payload.data.get("code_challenge_method"),
+        )
+        db.session.add(item)
+        db.session.commit()
+        return item
+
+    def query_authorization_code(self, code, client):
+        item = db.session.scalar(
+            db.select(AuthorizationCode).filter_by(
+                issuer=self.server.issuer, code=code, client_id=client.client_id
+            )
+        )
+        if item is None:
+            return None
+        if item.is_expired():
+            db.session.delete(item)
+            db.session.commit()
+            return None
+        return item
+
+    def delete_authorization_code(self, authorization_code):
+        db.session.delete(authorization_code)
+        db.session.commit()
+
+    def authenticate_user(self, authorization_code):
+        return db.session.get(Account, authorization_code.user_id)
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+
+class IssuerOpenIDCode(OpenIDCode):
+    def __init__(self, issuer: str):
+        super().__init__(require_nonce=True)
+        self.issuer = issuer
+
+    def exists_nonce(self, nonce, request):
+        return (
+            db.session.scalar(
+                db.select(AuthorizationCode.id).filter_by(
+                    issuer=self.issuer, client_id=request.payload.client_id, nonce=nonce
+                )
+            )
+            is not None
+        )
+
+    def get_client_algorithm(self, client):
+        return "RS256"
+
+    def resolve_client_private_key(self, client):
+        return load_private_key(get_active_signing_key(self.issuer))
+
+    def get_client_claims(self, client):
+        now = int(time.time())
+        return {
+            "iss": issuer_url(self.issuer),
+            "aud": [client.get_client_id()],
+            "iat": now,
+            "exp": now + current_app.config.get("ID_TOKEN_EXPIRES_IN", 3600),
+        }
+
+    def get_encode_header(self, client):
+        return {"alg": "RS256", "kid": get_active_signing_key(self.issuer).kid}
+
+    def generate_user_info(self, user, scope):
+        return user_claims(user, self.issuer)
+
+
+class IssuerUserInfoEndpoint(UserInfoEndpoint):
+    def get_issuer(self):
+        return issuer_url(self.server.issuer)
+
+    def generate_user_info(self, user, scope):
+        return user_claims(user, self.server.issuer)
+
+    def resolve_private_key(self):
+        return load_private_key(get_active_signing_key(self.server.issuer))
+
+    def get_supported_algorithms(self):
+        return ["RS256"]
+
+
+class IssuerEndSessionEndpoint(EndSessionEndpoint):
+    def get_server_jwks(self):
+        return public_jwks(self.server.issuer)
+
+    def get_algorithms(self):
+        return ["RS256"]
+
+    def resolve_client_from_id_token_claims(self, id_token_claims):
+        aud = id_token_claims.get("aud")
+        if isinstance(aud, list) and len(aud) == 1:
+            aud = aud[0]
+        if isinstance(aud, str):
+            return self.server.query_client(aud)
+        return None
+
+    def is_post_logout_redirect_uri_legitimate(
+        self, request, post_logout_redirect_uri, client, logout_hint
+    ):
+        # The URI was already matched exactly against the client's registered
+        # post_logout_redirect_uris and the client_id is known to this issuer.
+        return True
+
+    def end_session(self, end_session_request):
+        session.pop(session_key(self.server.issuer), None)
+
+
+class IssuerAuthorizationServer(AuthorizationServer):
+    """An authorization server bound to one issuer slug."""
+
+    def __init__(self, issuer: str, app=None):
+        self.issuer = issuer
+        super().__init__()
+        if app is not None:
+            self.init_app(app, query_client=self._query, save_token=self._save)
+
+    def _query(self, client_id):
+        return db.session.scalar(
+            db.select(OAuth2Client).filter_by(issuer=self.issuer, client_id=client_id)
+        )
+
+    def _save(self, token, request):
+        user_id = request.user.id if request.user else None
+        item = Token(
+            issuer=self.issuer,
+            client_id=request.client.client_id,
+            user_id=user_id,
+            **token,
+        )
+        db.session.add(item)
+        db.session.commit()
+
+
+class IssuerBearerTokenValidator(BearerTokenValidator):
+    """Bearer tokens are only valid at the issuer that minted them."""
+
+    def authenticate_token(self, token_string):
+        return db.session.scalar(
+            db.select(Token).filter_by(issuer=g.issuer, access_token=token_string)
+        )
+
+
+require_oauth = ResourceProtector()
+require_oauth.register_token_validator(IssuerBearerTokenValidator())
+
+
+def init_oauth(app) -> dict[str, IssuerAuthorizationServer]:
+    servers: dict[str, IssuerAuthorizationServer] = {}
+    for issuer in ISSUERS:
+        server = IssuerAuthorizationServer(issuer, app)
+        server.register_grant(
+            AuthorizationCodeGrant,
+            [S256CodeChallenge(required=True), IssuerOpenIDCode(issuer)],
+        )
+        server.register_grant(ClientCredentialsGrant)
+        server.register_endpoint(IssuerUserInfoEndpoint(resource_protector=require_oauth))
+        server.register_endpoint(IssuerEndSessionEndpoint)
+        servers[issuer] = server
+    app.extensions["idp_servers"] = servers
+    return servers
+
+
+def get_server() -> IssuerAuthorizationServer:
+    return current_app.extensions["idp_servers"][g.issuer]

@@ -1,0 +1,520 @@
+"""HTTP routes. The ``idp`` blueprint is mounted under ``/<issuer>``."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlsplit
+
+from authlib.oauth2 import OAuth2Error
+from flask import Blueprint
+from flask import abort
+from flask import current_app
+from flask import flash
+from flask import g
+from flask import jsonify
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import session
+from flask import url_for
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from flask_wtf.csrf import validate_csrf
+from wtforms import ValidationError
+
+from .config import ISSUERS
+from .config import SCOPES_SUPPORTED
+from .forms import AttachMsaForm
+from .forms import CertificationProfileForm
+from .forms import CompleteItemForm
+from .forms import ConsentForm
+from .forms import SignInForm
+from .forms import SignOutForm
+from .forms import SignUpForm
+from .forms import SwitchAccountForm
+from .keys import public_jwks
+from .models import Account
+from .models import db
+from .oauth2 import get_server
+from .oauth2 import issuer_url
+from .oauth2 import require_oauth
+from .oauth2 import session_key
+from .services import CATALOG
+from .services import AccountError
+from .services import add_transcript_item
+from .services import create_account
+from .services import find_account
+from .services import find_account_by_subject
+from .services import generate_mcid
+
+bp = Blueprint("idp", __name__, url_prefix="/<issuer>")
+root = Blueprint("idp_root", __name__)
+
+
+# --------------------------------------------------------------------------
+# Issuer in the URL (the "language code in URL" pattern)
+# --------------------------------------------------------------------------
+
+
+@bp.url_defaults
+def add_issuer(endpoint, values):
+    if "issuer" in values or not g.get("issuer"):
+        return
+    if current_app.url_map.is_endpoint_expecting(endpoint, "issuer"):
+        values["issuer"] = g.issuer
+
+
+@bp.url_value_preprocessor
+def pull_issuer(endpoint, values):
+    issuer = (values or {}).pop("issuer", None)
+    if issuer not in ISSUERS:
+        abort(404)
+    g.issuer = issuer
+    g.issuer_info = ISSUERS[issuer]
+
+
+# --------------------------------------------------------------------------
+# Provider session helpers
+# --------------------------------------------------------------------------
+
+
+def current_account() -> Account | None:
+    data = session.get(session_key(g.issuer))
+    if not data:
+        return None
+    account = db.session.get(Account, data.get("id"))
+    if account is None or account.issuer != g.issuer:
+        session.pop(session_key(g.issuer), None)
+        return None
+    return account
+
+
+def sign_in(account: Account) -> None:
+    session[session_key(g.issuer)] = {"id": account.id, "auth_time": int(time.time())}
+
+
+def sign_out() -> None:
+    session.pop(session_key(g.issuer), None)
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only relative paths on this provider (under /<issuer>/) are allowed."""
+    if not target:
+        return None
+    target = target.replace("\\", "/")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith("//"):
+        return None
+    if not parts.path.startswith(f"/{g.issuer}/"):
+        return None
+    return target
+
+
+def authorize_path() -> str:
+    """The current authorize request as a relative path (query kept)."""
+    qs = request.query_string.decode("utf-8", "replace")
+    return url_for("idp.authorize") + (f"?{qs}" if qs else "")
+
+
+def check_csrf() -> bool:
+    try:
+        validate_csrf(request.form.get("csrf_token"))
+    except ValidationError:
+        return False
+    return True
+
+
+def authenticate(form: SignInForm) -> Account | None:
+    account = find_account(g.issuer, form.email.data or "")
+    if account is None or not account.check_password(form.password.data or ""):
+        return None
+    return account
+
+
+def provider_error(title, description, status=400):
+    return (
+        render_template("idp/error.html", title=title, description=description),
+        status,
+    )
+
+
+# --------------------------------------------------------------------------
+# Discovery and keys
+# --------------------------------------------------------------------------
+
+
+@bp.get("/.well-known/openid-configuration")
+def discovery():
+    base = issuer_url(g.issuer)
+    return jsonify(
+        {
+            "issuer": base,
+            "authorization_endpoint": base + "/authorize",
+            "token_endpoint": base + "/token",
+            "userinfo_endpoint": base + "/userinfo",
+            "jwks_uri": base + "/jwks.json",
+            "end_session_endpoint": base + "/logout",
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "client_credentials"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": SCOPES_SUPPORTED,
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            "code_challenge_methods_supported": ["S256"],
+            "claims_supported": [
+                "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce",
+                "name", "email", "email_verified", "account_type",
+            ]
+            + (["mcid"] if g.issuer == "learn" else []),
+            "service_documentation": base + "/",
+        }
+    )
+
+
+@bp.get("/jwks.json")
+def jwks():
+    return jsonify(public_jwks(g.issuer))
+
+
+# --------------------------------------------------------------------------
+# Authorization endpoint
+# --------------------------------------------------------------------------
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+def authorize():
+    server = get_server()
+    account = current_account()
+    try:
+        grant = server.get_consent_grant(end_user=account)
+    except OAuth2Error as error:
+        if error.redirect_uri:
+            # The client and redirect_uri are valid: report to the client.
+            return server.handle_error_response(None, error)
+        # Unknown client or unregistered redirect_uri: never redirect.
+        return provider_error(
+            _("This sign-in request is not valid"),
+            error.description or error.error,
+        )
+
+    client = grant.client
+    form_action = authorize_path()
+    signin_form = SignInForm()
+    consent_form = ConsentForm()
+    step = request.form.get("step")
+
+    if request.method == "POST":
+        if not check_csrf():
+            return provider_error(
+                _("Your session expired"),
+                _("Please go back to the application and try again."),
+            )
+        if "cancel" in request.form:
+            return server.create_authorization_response(grant_user=None, grant=grant)
+        if step == "signin":
+            if signin_form.validate_on_submit():
+                user = authenticate(signin_form)
+                if user is not None:
+                    sign_in(user)
+                    return render_consent(client, user, consent_form, form_action)
+                signin_form.password.errors.append(
+                    _("That email and password combination is not recognised.")
+                )
+            return render_signin(signin_form, form_action, client)
+        if step == "switch":
+            sign_out()
+            return render_signin(SignInForm(formdata=None), form_action, client)
+        if step == "consent" and account is not None and "allow" in request.form:
+            return server.create_authorization_response(grant_user=account, grant=grant)
+
+    if account is None or getattr(grant, "prompt", None) == "login":
+        return render_signin(SignInForm(formdata=None), form_action, client)
+    return render_consent(client, account, consent_form, form_action)
+
+
+def render_signin(form, form_action, client=None):
+    signup_url = url_for("idp.signup", next=form_action)
+    return render_template(
+        "idp/signin.html",
+        form=form,
+        form_action=form_action,
+        client=client,
+        signup_url=signup_url,
+    )
+
+
+def render_consent(client, account, form, form_action):
+    return render_template(
+        "idp/consent.html",
+        form=form,
+        switch_form=SwitchAccountForm(formdata=None),
+        form_action=form_action,
+        client=client,
+        account=account,
+        show_mcid=g.issuer == "learn",
+    )
+
+
+# --------------------------------------------------------------------------
+# Standalone sign-in / sign-up / sign-out
+# --------------------------------------------------------------------------
+
+
+@bp.route("/signin", methods=["GET", "POST"])
+def signin():
+    next_url = safe_next(request.args.get("next")) or url_for("idp.account")
+    form = SignInForm()
+    form_action = url_for("idp.signin", next=next_url)
+    if request.method == "POST" and "cancel" in request.form:
+        return redirect(url_for("idp.home"))
+    if form.validate_on_submit():
+        user = authenticate(form)
+        if user is not None:
+            sign_in(user)
+            return redirect(next_url)
+        form.password.errors.append(
+            _("That email and password combination is not recognised.")
+        )
+    return render_template(
+        "idp/signin.html",
+        form=form,
+        form_action=form_action,
+        client=None,
+        signup_url=url_for("idp.signup", next=next_url),
+    )
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+def signup():
+    next_url = safe_next(request.args.get("next"))
+    form = SignUpForm()
+    if form.validate_on_submit():
+        try:
+            account = create_account(
+                g.issuer,
+                form.email.data,
+                form.password.data,
+                form.display_name.data.strip(),
+                kind="personal",
+            )
+        except AccountError:
+            form.email.errors.append(_("An account with this email already exists."))
+        else:
+            sign_in(account)
+            flash(_("Your account has been created."), "success")
+            return redirect(next_url or url_for("idp.account"))
+    return render_template(
+        "idp/signup.html",
+        form=form,
+        next_url=next_url,
+        signin_url=next_url or url_for("idp.signin"),
+    )
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    server = get_server()
+    try:
+        end_request = server.validate_endpoint_request("end_session")
+    except OAuth2Error:
+        end_request = None
+    if end_request is None:
+        sign_out()
+        return render_template("idp/signed_out.html")
+    response = server.create_endpoint_response("end_session", end_request)
+    if response is not None:
+        return response
+    return render_template("idp/signed_out.html")
+
+
+# --------------------------------------------------------------------------
+# Token, userinfo, transcript API
+# --------------------------------------------------------------------------
+
+
+@bp.post("/token")
+def issue_token():
+    return get_server().create_token_response()
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+def userinfo():
+    return get_server().create_endpoint_response("userinfo")
+
+
+@bp.get("/api/transcript")
+@require_oauth("transcript.read")
+def api_transcript():
+    from authlib.integrations.flask_oauth2 import current_token
+
+    sub = request.args.get("sub", "")
+    account = find_account_by_subject(g.issuer, sub) if sub else None
+    if current_token.user_id is not None and (
+        account is None or current_token.user_id != account.id
+    ):
+        return jsonify({"error": "access_denied"}), 403
+    if account is None:
+        return jsonify({"error": "not_found", "error_description": "Unknown sub"}), 404
+    items = [item.to_dict() for item in account.profile.transcript_items]
+    payload = {"sub": account.subject, "items": items}
+    if g.issuer == "learn":
+        payload["mcid"] = account.profile.mcid
+    return jsonify(payload)
+
+
+# --------------------------------------------------------------------------
+# Account pages
+# --------------------------------------------------------------------------
+
+
+def require_account() -> Account:
+    account = current_account()
+    if account is None:
+        abort(redirect(url_for("idp.signin", next=request.full_path.rstrip("?"))))
+    return account
+
+
+def learn_only():
+    if g.issuer != "learn":
+        abort(404)
+
+
+@bp.get("/")
+def home():
+    return render_template("idp/home.html", account=current_account())
+
+
+@bp.get("/account")
+def account():
+    acct = require_account()
+    form = CompleteItemForm(formdata=None)
+    form.item.choices = catalog_choices()
+    return render_template(
+        "idp/account.html",
+        account=acct,
+        profile=acct.profile,
+        complete_form=form,
+        signout_form=SignOutForm(formdata=None),
+    )
+
+
+def catalog_choices():
+    return [(key, f"{key} — {item['title']}") for key, item in CATALOG.items()]
+
+
+@bp.post("/account/transcript")
+def account_transcript():
+    acct = require_account()
+    form = CompleteItemForm()
+    form.item.choices = catalog_choices()
+    if form.validate_on_submit():
+        entry = CATALOG[form.item.data]
+        add_transcript_item(
+            acct.profile,
+            entry["kind"],
+            entry["title"],
+            code=entry["code"],
+            level=entry["level"],
+        )
+        flash(_("Completed: %(title)s", title=entry["title"]), "success")
+    else:
+        flash(_("Please choose an item from the catalog."), "error")
+    return redirect(url_for("idp.account"))
+
+
+@bp.route("/account/settings", methods=["GET", "POST"])
+def account_settings():
+    learn_only()
+    acct = require_account()
+    profile = acct.profile
+    form = AttachMsaForm()
+    can_attach = acct.kind == "work" and not profile.has_personal_account
+    if can_attach and form.validate_on_submit():
+        try:
+            create_account(
+                g.issuer,
+                form.email.data,
+                form.password.data,
+                profile.display_name,
+                kind="personal",
+                profile=profile,
+            )
+        except AccountError:
+            form.email.errors.append(_("An account with this email already exists."))
+        else:
+            flash(_("Your personal Microsoft account was added to your Learn profile."),
+                  "success")
+            return redirect(url_for("idp.account_settings"))
+    return render_template(
+        "idp/settings.html",
+        account=acct,
+        profile=profile,
+        form=form,
+        can_attach=can_attach,
+    )
+
+
+@bp.route("/account/certification-profile", methods=["GET", "POST"])
+def certification_profile():
+    learn_only()
+    acct = require_account()
+    profile = acct.profile
+    form = CertificationProfileForm(obj=profile)
+    if form.validate_on_submit():
+        profile.legal_name = form.legal_name.data.strip()
+        profile.country = form.country.data.strip()
+        created = profile.mcid is None
+        if created:
+            profile.mcid = generate_mcid(g.issuer)
+        db.session.commit()
+        if created:
+            flash(_("Your certification profile is complete. Your MCID is %(mcid)s.",
+                    mcid=profile.mcid), "success")
+        else:
+            flash(_("Your certification profile was updated."), "success")
+        return redirect(url_for("idp.certification_profile"))
+    return render_template(
+        "idp/certification_profile.html", account=acct, profile=profile, form=form
+    )
+
+
+@bp.post("/account/signout")
+def account_signout():
+    form = SignOutForm()
+    if form.validate_on_submit():
+        sign_out()
+    return render_template("idp/signed_out.html")
+
+
+# --------------------------------------------------------------------------
+# Root
+# --------------------------------------------------------------------------
+
+
+@root.get("/")
+def index():
+    base = current_app.config["IDP_PUBLIC_URL"].rstrip("/")
+    issuers = [
+        {
+            "slug": slug,
+            "name": info["name"],
+            "issuer": f"{base}/{slug}",
+            "discovery": f"{base}/{slug}/.well-known/openid-configuration",
+        }
+        for slug, info in ISSUERS.items()
+    ]
+    return render_template("idp/index.html", issuers=issuers)
+
+
+@root.get("/healthz")
+def healthz():
+    return jsonify({"status": "ok"})
+
+
+@root.app_errorhandler(CSRFError)
+def handle_csrf_error(error):
+    return provider_error(_("Your session expired"), _("Please try again."))

@@ -1,0 +1,178 @@
+"""Account, MCID and transcript helpers shared by routes, CLI and demo data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+from .models import Account
+from .models import LearnProfile
+from .models import OAuth2Client
+from .models import TranscriptItem
+from .models import db
+
+#: Items a learner can complete live from the account page:
+#: key -> (kind, code, title, level)
+CATALOG: dict[str, dict] = {
+    "AZ-104": {"kind": "certification", "code": "AZ-104",
+               "title": "Microsoft Certified: Azure Administrator Associate",
+               "level": "intermediate"},
+    "AZ-305": {"kind": "certification", "code": "AZ-305",
+               "title": "Microsoft Certified: Azure Solutions Architect Expert",
+               "level": "advanced"},
+    "AZ-204": {"kind": "certification", "code": "AZ-204",
+               "title": "Microsoft Certified: Azure Developer Associate",
+               "level": "intermediate"},
+    "SC-900": {"kind": "certification", "code": "SC-900",
+               "title": "Microsoft Certified: Security, Compliance, and Identity Fundamentals",
+               "level": None},
+    "ASSESS-AZ-SEC": {"kind": "assessment", "code": "ASSESS-AZ-SEC",
+                      "title": "Azure Security Technical Assessment",
+                      "level": "intermediate"},
+    "ASSESS-AI": {"kind": "assessment", "code": "ASSESS-AI",
+                  "title": "Azure AI Solutions Assessment", "level": "intermediate"},
+    "TRAIN-AZ-FUND": {"kind": "training", "code": "TRAIN-AZ-FUND",
+                      "title": "Azure Fundamentals learning path", "level": None},
+    "TRAIN-COPILOT": {"kind": "training", "code": "TRAIN-COPILOT",
+                      "title": "Microsoft 365 Copilot for partners", "level": None},
+}
+
+KINDS = ("certification", "assessment", "training")
+LEVELS = ("intermediate", "advanced")
+
+
+class AccountError(ValueError):
+    pass
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def find_account(issuer: str, email: str) -> Account | None:
+    return db.session.scalar(
+        db.select(Account).filter_by(issuer=issuer, email=normalize_email(email))
+    )
+
+
+def find_account_by_subject(issuer: str, subject: str) -> Account | None:
+    return db.session.scalar(db.select(Account).filter_by(issuer=issuer, subject=subject))
+
+
+def generate_mcid(issuer: str) -> str:
+    """A 9-digit MCID string, unique per issuer."""
+    while True:
+        candidate = str(100_000_000 + secrets.randbelow(900_000_000))
+        exists = db.session.scalar(
+            db.select(LearnProfile.id).filter_by(issuer=issuer, mcid=candidate)
+        )
+        if exists is None:
+            return candidate
+
+
+def validate_mcid(mcid: str) -> str:
+    mcid = mcid.strip()
+    if not (mcid.isdigit() and 8 <= len(mcid) <= 9):
+        raise AccountError("An MCID is an 8 or 9 digit number.")
+    return mcid
+
+
+def create_account(
+    issuer: str,
+    email: str,
+    password: str,
+    display_name: str,
+    kind: str = "personal",
+    profile: LearnProfile | None = None,
+    mcid: str | None = None,
+    legal_name: str | None = None,
+    country: str | None = None,
+    commit: bool = True,
+) -> Account:
+    """Create a sign-in account; a new profile is created unless one is given."""
+    if kind not in ("personal", "work"):
+        raise AccountError("kind must be 'personal' or 'work'")
+    if issuer != "learn" and kind != "personal":
+        raise AccountError("Partner University accounts are personal accounts.")
+    email = normalize_email(email)
+    if find_account(issuer, email) is not None:
+        raise AccountError("An account with this email already exists.")
+    if profile is None:
+        if mcid is not None:
+            mcid = validate_mcid(mcid)
+            taken = db.session.scalar(
+                db.select(LearnProfile.id).filter_by(issuer=issuer, mcid=mcid)
+            )
+            if taken is not None:
+                raise AccountError("This MCID is already used by another profile.")
+        profile = LearnProfile(
+            issuer=issuer,
+            display_name=display_name,
+            mcid=mcid,
+            legal_name=legal_name or (display_name if mcid else None),
+            country=country,
+        )
+        db.session.add(profile)
+    account = Account(issuer=issuer, profile=profile, email=email, kind=kind)
+    account.set_password(password)
+    db.session.add(account)
+    if commit:
+        db.session.commit()
+    return account
+
+
+def add_transcript_item(
+    profile: LearnProfile,
+    kind: str,
+    title: str,
+    code: str | None = None,
+    level: str | None = None,
+    completed_at: dt.date | None = None,
+    commit: bool = True,
+) -> TranscriptItem:
+    if kind not in KINDS:
+        raise AccountError(f"kind must be one of {', '.join(KINDS)}")
+    if level is not None and level not in LEVELS:
+        raise AccountError(f"level must be one of {', '.join(LEVELS)} or empty")
+    item = TranscriptItem(
+        profile=profile,
+        kind=kind,
+        title=title,
+        code=code,
+        level=level,
+        completed_at=completed_at or dt.date.today(),
+    )
+    db.session.add(item)
+    if commit:
+        db.session.commit()
+    return item
+
+
+def upsert_client(data: dict) -> OAuth2Client:
+    """Create or update a client from a configuration entry."""
+    issuer = data["issuer"]
+    client = db.session.scalar(
+        db.select(OAuth2Client).filter_by(issuer=issuer, client_id=data["client_id"])
+    )
+    if client is None:
+        client = OAuth2Client(issuer=issuer, client_id=data["client_id"])
+        db.session.add(client)
+    secret = data.get("client_secret")
+    if secret and not client.check_client_secret(secret):
+        client.set_client_secret(secret)
+    metadata = {
+        "client_name": data.get("client_name") or data["client_id"],
+        "redirect_uris": list(data.get("redirect_uris", [])),
+        "post_logout_redirect_uris": list(data.get("post_logout_redirect_uris", [])),
+        "scope": data.get("scope", "openid profile email transcript.read"),
+        "grant_types": list(
+            data.get("grant_types", ["authorization_code", "client_credentials"])
+        ),
+        "response_types": list(data.get("response_types", ["code"])),
+        "token_endpoint_auth_method": data.get(
+            "token_endpoint_auth_method", "client_secret_basic"
+        ),
+    }
+    if client.client_metadata != metadata:
+        client.set_client_metadata(metadata)
+    return client
