@@ -1,0 +1,129 @@
+"""Shared fixtures: a live provider server for the session, a fresh webapp database per test."""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+from tests.browser import WEBAPP_ORIGIN, Browser
+
+FAST_HASH = "pbkdf2:sha256:1000"  # test-only: production keeps scrypt
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")  # e.g. a PostgreSQL server
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    def __init__(self, app, port: int):
+        self.app = app
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self._server = make_server("127.0.0.1", port, app, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._server.shutdown()
+
+
+def webapp_clients(webapp_origin: str = WEBAPP_ORIGIN) -> list[dict]:
+    common = {"scope": "openid profile email transcript.read",
+              "grant_types": ["authorization_code", "client_credentials"],
+              "response_types": ["code"], "token_endpoint_auth_method": "client_secret_basic",
+              "client_name": "Partner Center",
+              "post_logout_redirect_uris": [webapp_origin + "/profile"]}
+    return [
+        {**common, "issuer": "learn", "client_id": "partner-center-learn",
+         "client_secret": "test-learn-secret",
+         "redirect_uris": [webapp_origin + "/link/learn/callback"]},
+        {**common, "issuer": "partner-university", "client_id": "partner-center-pu",
+         "client_secret": "test-pu-secret",
+         "redirect_uris": [webapp_origin + "/link/partner-university/callback"]},
+    ]
+
+
+@pytest.fixture(scope="session")
+def idp(tmp_path_factory):
+    """Both mock providers on a live loopback port for the whole test session."""
+    import idp_mock
+    from idp_mock.demo import seed_demo
+
+    port = _free_port()
+    db_path = tmp_path_factory.mktemp("idp") / "idp.sqlite"
+    app = idp_mock.create_app({
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("TEST_IDP_DATABASE_URL") or f"sqlite:///{db_path}",
+        "IDP_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "WEBAPP_URL": WEBAPP_ORIGIN,
+        "IDP_CLIENTS": webapp_clients(),
+        "IDP_PASSWORD_HASH": FAST_HASH,
+    })
+    with app.app_context():
+        seed_demo()
+    server = LiveServer(app, port).start()
+    yield server
+    server.stop()
+
+
+def webapp_config(idp_url: str, database_url: str) -> dict:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "PASSWORD_HASH_METHOD": FAST_HASH,
+        "LEARN_OIDC_DISCOVERY_URL": f"{idp_url}/learn/.well-known/openid-configuration",
+        "LEARN_CLIENT_ID": "partner-center-learn",
+        "LEARN_CLIENT_SECRET": "test-learn-secret",
+        "PARTNER_UNIVERSITY_OIDC_DISCOVERY_URL": f"{idp_url}/partner-university/.well-known/openid-configuration",
+        "PARTNER_UNIVERSITY_CLIENT_ID": "partner-center-pu",
+        "PARTNER_UNIVERSITY_CLIENT_SECRET": "test-pu-secret",
+        "OIDC_HTTP_TIMEOUT": 5,
+    }
+
+
+@pytest.fixture
+def app(idp, tmp_path):
+    """A webapp with a fresh database (and the demo organizations and users) per test."""
+    from webapp import create_app
+    from webapp.demo import seed_demo
+    from webapp.extensions import db
+
+    database_url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'webapp.sqlite'}"
+    app = create_app(webapp_config(idp.url, database_url))
+    with app.app_context():
+        if TEST_DATABASE_URL:  # a shared server: start from empty tables
+            db.drop_all()
+            db.create_all()
+        seed_demo()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        if TEST_DATABASE_URL:
+            db.drop_all()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def browser(client):
+    return Browser(client)
+
+
+@pytest.fixture
+def app_ctx(app):
+    with app.app_context():
+        yield app
