@@ -6,6 +6,7 @@ import datetime as dt
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 
 from .config import ISSUERS
 from .models import db
@@ -19,6 +20,7 @@ def _discovery_url(issuer: str) -> str:
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db_command():
     """Create the database tables (idempotent)."""
     db.create_all()
@@ -26,6 +28,7 @@ def init_db_command():
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo_command():
     """Create the demo accounts (idempotent)."""
     from .demo import DEMO_ACCOUNTS
@@ -51,6 +54,7 @@ def seed_demo_command():
 @click.option("--generate-mcid", "gen_mcid", is_flag=True, help="Generate an MCID.")
 @click.option("--no-msa", is_flag=True,
               help="Learn: the profile has no personal MSA (implied by --work).")
+@with_appcontext
 def create_account_command(issuer, email, password, name, work, mcid, gen_mcid, no_msa):
     """Create a sign-in account with its own profile."""
     from .services import AccountError
@@ -87,6 +91,7 @@ def create_account_command(issuer, email, password, name, work, mcid, gen_mcid, 
 @click.option("--title", required=True)
 @click.option("--level", type=click.Choice(["intermediate", "advanced"]), default=None)
 @click.option("--completed", default=None, help="YYYY-MM-DD (default: today).")
+@with_appcontext
 def add_transcript_item_command(issuer, email, kind, code, title, level, completed):
     """Add a completed item to an account's transcript."""
     from .services import add_transcript_item
@@ -113,6 +118,7 @@ def add_transcript_item_command(issuer, email, kind, code, title, level, complet
 @click.option("--post-logout-redirect-uri", "post_logout_uris", multiple=True)
 @click.option("--name", required=True, help="Client name shown on the consent page.")
 @click.option("--scope", default="openid profile email transcript.read")
+@with_appcontext
 def add_client_command(issuer, client_id, client_secret, redirect_uris,
                        post_logout_uris, name, scope):
     """Register (or update) a relying party client."""
@@ -137,6 +143,7 @@ def add_client_command(issuer, client_id, client_secret, redirect_uris,
 @click.option("--issuer", type=ISSUER_CHOICE, required=True)
 @click.option("--retire-previous", is_flag=True,
               help="Also remove previous keys from the JWKS.")
+@with_appcontext
 def rotate_signing_key_command(issuer, retire_previous):
     """Create a new active signing key for an issuer."""
     from .keys import rotate_signing_key
