@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs LearnLink, creates the SQLite databases with demo data, and starts
+# the mock identity providers (http://localhost:${IDP_PORT:-5001}) and the
+# Partner Center webapp (http://127.0.0.1:${PORT:-5000}). Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+
+export PORT=${PORT:-5000}
+export IDP_PORT=${IDP_PORT:-5001}
+export IDP_PUBLIC_URL=${IDP_PUBLIC_URL:-http://localhost:$IDP_PORT}
+export WEBAPP_URL=${WEBAPP_URL:-http://127.0.0.1:$PORT}
+
+.venv/bin/flask --app idp_mock seed-demo
+.venv/bin/flask --app webapp seed-demo
+
+pids=()
+cleanup() { trap - INT TERM EXIT; kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup INT TERM EXIT
+
+# The providers run in their own process: the webapp's back-channel calls never wait on itself.
+.venv/bin/flask --app idp_mock run --host 127.0.0.1 --port "$IDP_PORT" --no-reload &
+pids+=($!)
+.venv/bin/flask --app webapp run --host 127.0.0.1 --port "$PORT" --no-reload &
+pids+=($!)
+echo
+echo "  Partner Center:      $WEBAPP_URL   (e.g. alex@contoso.com / Passw0rd!)"
+echo "  Identity providers:  $IDP_PUBLIC_URL/learn  and  $IDP_PUBLIC_URL/partner-university"
+echo "  Press Ctrl-C to stop both."
+echo
+wait -n "${pids[@]}"
