@@ -149,3 +149,9 @@ class AppSetting(db.Model):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(255))
+
+
+# --------------------------------------------------------------------------- transcripts and credit
+
+
+# --------------------------------------------------------------------------- audit log

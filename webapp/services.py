@@ -375,4 +375,22 @@ def count_active_links(organization_id: int) -> int:
         LinkedAccount.organization_id == organization_id, LinkedAccount.ended_at.is_(None))) or 0
 
 
-__all__ = [name for name in dir() if not name.startswith("_")] + [PARTNER_UNIVERSITY]
+
+# --------------------------------------------------------------------------- user administration
+# (Global admin / Account admin: create and delete work users; roles; privacy.)
+
+
+# --------------------------------------------------------------------------- simulated clock (demo)
+# (set / advance / reset the one clock; see now() above.)
+
+
+# --------------------------------------------------------------------------- transcripts and credit
+# (data refresh from the providers' transcript API; ten-day credit rule.)
+
+
+# --------------------------------------------------------------------------- reports
+# (Skills report, deleted users' refresh date, Learn analytics, skilling points.)
+
+
+# --------------------------------------------------------------------------- audit log
+# (append-only record of sign-ins, links, removals, moves, admin changes, clock changes.)
