@@ -529,3 +529,22 @@ def test_attach_personal_msa_to_work_profile(live, learn):
     assert claims["account_type"] == "personal"
     assert claims["mcid"] == "123450001"
     assert claims["name"] == "Walt Work"
+
+
+def test_prompt_login_forces_sign_in_again(learn):
+    browser = Browser()
+    run_flow(learn, "mia.mover@outlook.com", browser=browser)
+    auth = learn.authorization_request(prompt="login")
+    response = browser.sign_in_and_consent(auth.url, "mia.mover@outlook.com")
+    q = query_of(response.headers["Location"])
+    assert q["state"] == auth.state
+    claims = learn.validate_id_token(learn.exchange(q["code"], auth.code_verifier)["id_token"],
+                                     auth.nonce)
+    assert claims["email"] == "mia.mover@outlook.com"
+
+
+def test_prompt_none_without_session_returns_login_required(learn):
+    auth = learn.authorization_request(prompt="none")
+    response = Browser().get(auth.url)
+    q = query_of(response.headers["Location"])
+    assert q["error"] == "login_required" and q["state"] == auth.state
