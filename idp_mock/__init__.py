@@ -5,6 +5,7 @@ One Flask app serves both issuers under ``/learn`` and ``/partner-university``.
 
 from __future__ import annotations
 
+import json
 import os
 
 from flask import Flask
@@ -51,6 +52,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.update(config_from_env())
     if test_config:
         app.config.update(test_config)
+    if isinstance(app.config.get("IDP_CLIENTS"), str):
+        app.config["IDP_CLIENTS"] = json.loads(app.config["IDP_CLIENTS"])
     if app.config.get("IDP_CLIENTS") is None:
         app.config["IDP_CLIENTS"] = default_clients(app.config["WEBAPP_URL"])
 
