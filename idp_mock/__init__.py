@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+from urllib.parse import urlencode
 
 from flask import Flask
 from flask import g
+from flask import has_request_context
 from flask import request
+from flask import session
 from flask_babel import Babel
 from flask_babel import get_locale
 
@@ -27,19 +30,48 @@ _LANG_ALIASES = {
     "zh_hant_tw": "zh_Hant_TW", "zh-hant-tw": "zh_Hant_TW", "zh_tw": "zh_Hant_TW",
     "zh-tw": "zh_Hant_TW", "zh-hant": "zh_Hant_TW", "zh_hant": "zh_Hant_TW",
 }
+LANG_SESSION_KEY = "lang"
 
 
-def select_locale() -> str:
-    lang = (request.args.get("lang") or "").strip().lower()
-    if lang in _LANG_ALIASES:
-        return _LANG_ALIASES[lang]
+def supported_locale(tag: str | None) -> str | None:
+    """The supported locale for a language tag (``fr``, ``fr-CA``, ``zh-TW``...), else None."""
+    key = (tag or "").strip().lower()
+    if key in _LANG_ALIASES:
+        return _LANG_ALIASES[key]
+    if key.startswith("zh"):
+        return "zh_Hant_TW"  # the only Chinese offered
+    return _LANG_ALIASES.get(key.split("-")[0].split("_")[0])
+
+
+def select_locale() -> str | None:
+    """``?lang=`` (the switcher), the client's OIDC ``ui_locales``, the provider session, the browser."""
+    if not has_request_context():
+        return None  # CLI commands: the default locale (English)
+    chosen = supported_locale(request.args.get("lang"))
+    if chosen:
+        return chosen
+    for tag in (request.args.get("ui_locales") or "").split():
+        if supported_locale(tag):
+            return supported_locale(tag)
+    if session.get(LANG_SESSION_KEY) in SUPPORTED_LOCALES:
+        return session[LANG_SESSION_KEY]
     for value, _quality in request.accept_languages:
-        key = value.lower()
-        if key in _LANG_ALIASES:
-            return _LANG_ALIASES[key]
-        if key.split("-")[0] in ("en", "fr"):
-            return key.split("-")[0]
+        if supported_locale(value):
+            return supported_locale(value)
     return "en"
+
+
+def remember_requested_locale() -> None:
+    """The switcher's choice is kept in the provider session (both issuers share it)."""
+    chosen = supported_locale(request.args.get("lang"))
+    if chosen:
+        session[LANG_SESSION_KEY] = chosen
+
+
+def language_switch_url(code: str) -> str:
+    """This page's URL with ``lang`` set to ``code`` (the authorize request's parameters kept)."""
+    args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
+    return f"{request.path}?{urlencode(args + [('lang', code)])}"
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -65,6 +97,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     db.init_app(app)
     Babel(app, locale_selector=select_locale)
+    app.before_request(remember_requested_locale)
 
     from .oauth2 import init_oauth
 
@@ -86,8 +119,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         return {
             "issuer_slug": slug,
             "issuer_name": ISSUERS[slug]["name"] if slug else None,
-            "current_locale": str(get_locale()),
-            "supported_locales": SUPPORTED_LOCALES,
+            "current_language": str(get_locale()),
+            "languages": SUPPORTED_LOCALES,
+            "language_switch_url": language_switch_url,
         }
 
     @app.after_request

@@ -10,17 +10,19 @@ import json
 import os
 from pathlib import Path
 
+from flask_babel import lazy_gettext as _l
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: The issuers served by this app: URL slug -> static description.
 ISSUERS: dict[str, dict[str, str]] = {
     "learn": {
-        "name": "Microsoft Learn",
+        "name": _l("Microsoft Learn"),
         "theme": "learn",
         "default_client_id": "partner-center-learn",
     },
     "partner-university": {
-        "name": "Partner University",
+        "name": _l("Partner University"),
         "theme": "partner-university",
         "default_client_id": "partner-center-pu",
     },

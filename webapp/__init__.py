@@ -1,24 +1,11 @@
 """LearnLink "Partner Center" webapp: work sign-in and learning-account linking."""
 from __future__ import annotations
 
-from flask import Flask, request, session
+from flask import Flask
 from flask_babel import Babel
 
 from .config import INSTANCE_DIR, REPO_ROOT, Config
 from .extensions import csrf, db, login_manager
-
-LANGUAGES = ("en", "fr", "zh_Hant_TW")
-
-
-def select_locale() -> str:
-    """?lang= (remembered in the session), else the browser's Accept-Language."""
-    chosen = request.args.get("lang") or session.get("lang")
-    if chosen in LANGUAGES:
-        return chosen
-    best = request.accept_languages.best_match(["en", "fr", "zh-TW", "zh-Hant", "zh"])
-    if best and best.startswith("zh"):
-        return "zh_Hant_TW"  # the seeds' Chinese is Traditional (Taiwan)
-    return best or "en"
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -38,7 +25,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
+    from .i18n import init_i18n, select_locale
     Babel(app, locale_selector=select_locale)
+    init_i18n(app)
 
     from .oidc import init_oauth
     init_oauth(app)

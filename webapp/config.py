@@ -31,6 +31,10 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the signed session
 
+    # One catalog set for the webapp and the providers, compiled by scripts/setup.sh.
+    BABEL_DEFAULT_LOCALE = "en"
+    BABEL_TRANSLATION_DIRECTORIES = str(REPO_ROOT / "translations")
+
     # Demo mode unlocks the movable clock and the demo reset for Global admins.
     DEMO_MODE = _env_bool("DEMO_MODE", True)
 

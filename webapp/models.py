@@ -19,6 +19,9 @@ ROLE_ACCOUNT_ADMIN = "account_admin"
 ROLE_PARTNER_ADMIN = "partner_admin"
 ROLES = (ROLE_GLOBAL_ADMIN, ROLE_ACCOUNT_ADMIN, ROLE_PARTNER_ADMIN)
 
+# Page languages (Flask-Babel locale codes); English is the source language.
+LANGUAGES = ("en", "fr", "zh_Hant_TW")
+
 END_REASON_REMOVED = "removed by user"
 END_REASON_MOVED = "moved to another organization"
 END_REASON_USER_DELETED = "work account deleted"
@@ -51,6 +54,8 @@ class WorkUser(UserMixin, db.Model):
     roles: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime]
     deleted_at: Mapped[Optional[datetime]]
+    # Chosen with the language switcher; None follows the browser's Accept-Language.
+    preferred_language: Mapped[Optional[str]] = mapped_column(String(16))
 
     organization: Mapped[Organization] = relationship(back_populates="users")
 

@@ -19,7 +19,7 @@ from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
 from authlib.oidc.core import CodeIDToken
 from flask import current_app, session
-from flask_babel import gettext as _
+from flask_babel import get_locale, gettext as _
 from joserfc import jwt
 from joserfc.errors import JoseError as JoserfcError, MissingClaimError
 from joserfc.jwk import KeySet
@@ -135,7 +135,8 @@ def build_authorization(provider: str, redirect_uri: str, trace: Trace, **bind) 
     """
     load_metadata(provider, trace)
     client = client_for(provider)
-    rv = client.create_authorization_url(redirect_uri)
+    # ui_locales (OIDC Core 3.1.2.1): the provider's pages open in the user's Partner Center language.
+    rv = client.create_authorization_url(redirect_uri, ui_locales=str(get_locale()).replace("_", "-"))
     client.save_authorize_data(redirect_uri=redirect_uri, **rv, **bind)
     parts = urlsplit(rv["url"])
     params = dict(parse_qsl(parts.query))

@@ -19,6 +19,7 @@ from .extensions import db
 from .models import (
     END_REASON_MOVED,
     END_REASON_REMOVED,
+    LANGUAGES,
     LEARN,
     PARTNER_UNIVERSITY,
     ROLES,
@@ -142,6 +143,15 @@ def create_work_user(organization: Organization, email: str, display_name: str,
         db.session.rollback()
         raise ValidationError(_("A work account with the email %(email)s already exists.", email=email))
     return user
+
+
+def set_preferred_language(work_user: WorkUser, language: str) -> None:
+    """Remember the page language a work user chose; it applies again at their next sign-in."""
+    if language not in LANGUAGES:
+        raise ValidationError(_("Unknown language: %(language)s", language=language))
+    if work_user.preferred_language != language:
+        work_user.preferred_language = language
+        db.session.commit()
 
 
 # --------------------------------------------------------------------------- linking

@@ -1,7 +1,7 @@
 """Values and filters every template can use."""
 from datetime import timedelta
 
-from flask_babel import format_date, format_datetime, gettext as _
+from flask_babel import format_date, format_datetime, format_decimal, gettext as _
 
 from . import services
 from .auth.forms import LogoutForm
@@ -29,6 +29,8 @@ def register_template_helpers(app) -> None:
     app.jinja_env.filters["date"] = lambda value: format_date(value, format="long") if value else ""
     app.jinja_env.filters["datetime"] = (
         lambda value: format_datetime(value, format="medium") if value else "")
+    # Counts and points in the page language's digits grouping (1,234 / 1 234).
+    app.jinja_env.filters["number"] = lambda value: format_decimal(value) if value is not None else ""
 
 
 def role_label(role: str) -> str:

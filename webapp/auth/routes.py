@@ -3,7 +3,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
-from .. import services
+from .. import i18n, services
 from ..safe_urls import safe_next_url
 from .forms import LoginForm, LogoutForm
 
@@ -21,11 +21,10 @@ def login():
             # One message for unknown email and wrong password: no account enumeration.
             flash(_("The email or password is not correct."), "error")
             return render_template("auth/login.html", form=form), 401
-        lang = session.get("lang")
+        kept_language = i18n.language_before_sign_in()
         session.clear()  # a fresh session at sign-in: nothing from before survives
-        if lang:
-            session["lang"] = lang
         login_user(user)
+        i18n.language_after_sign_in(user, kept_language)
         return redirect(safe_next_url(request.args.get("next"), url_for("main.profile")))
     return render_template("auth/login.html", form=form)
 
@@ -35,7 +34,9 @@ def login():
 def logout():
     form = LogoutForm()
     if form.validate_on_submit():
+        lang = session.get(i18n.SESSION_KEY)
         logout_user()
         session.clear()
+        i18n.language_after_sign_out(lang)
         flash(_("You are signed out."), "info")
     return redirect(url_for("auth.login"))
