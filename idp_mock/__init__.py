@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+from functools import cache
 from urllib.parse import urlencode
 
+from babel.support import Translations
 from flask import Flask
 from flask import g
 from flask import has_request_context
@@ -16,6 +18,7 @@ from flask import request
 from flask import session
 from flask_babel import Babel
 from flask_babel import get_locale
+from wtforms.i18n import messages_path
 
 from .config import ISSUERS
 from .config import REPO_ROOT
@@ -68,6 +71,17 @@ def remember_requested_locale() -> None:
         session[LANG_SESSION_KEY] = chosen
 
 
+def wtforms_messages_for_taiwan() -> None:
+    """WTForms' Traditional Chinese catalog is zh_TW; gettext would fall back to Simplified zh."""
+    if str(get_locale()) == "zh_Hant_TW":
+        request.wtforms_translations = _wtforms_zh_tw()
+
+
+@cache
+def _wtforms_zh_tw() -> Translations:
+    return Translations.load(messages_path(), ["zh_TW"], domain="wtforms")
+
+
 def language_switch_url(code: str) -> str:
     """This page's URL with ``lang`` set to ``code`` (the authorize request's parameters kept)."""
     args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
@@ -98,6 +112,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     db.init_app(app)
     Babel(app, locale_selector=select_locale)
     app.before_request(remember_requested_locale)
+    app.before_request(wtforms_messages_for_taiwan)
 
     from .oauth2 import init_oauth
 

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import threading
+from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
@@ -12,6 +14,33 @@ from tests.browser import WEBAPP_ORIGIN, Browser
 
 FAST_HASH = "pbkdf2:sha256:1000"  # test-only: production keeps scrypt
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")  # e.g. a PostgreSQL server
+
+
+TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
+
+
+def compile_catalogs() -> None:
+    """Compile each .po to .mo when it is missing or older, as scripts/setup.sh does."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    for po in TRANSLATIONS.glob("*/LC_MESSAGES/*.po"):
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        with open(po, "rb") as fh:
+            catalog = read_po(fh, locale=po.parent.parent.name)
+        # Written aside then renamed: a parallel test run never reads half a file.
+        fd, tmp = tempfile.mkstemp(dir=po.parent, suffix=".mo.tmp")
+        with os.fdopen(fd, "wb") as fh:
+            write_mo(fh, catalog)
+        os.replace(tmp, mo)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_translations():
+    """The catalogs are not committed as binaries; a direct pytest run compiles them first."""
+    compile_catalogs()
 
 
 def _free_port() -> int:

@@ -6,11 +6,14 @@ browser's Accept-Language.
 """
 from __future__ import annotations
 
+from functools import cache
 from urllib.parse import urlencode
 
+from babel.support import Translations
 from flask import Flask, has_request_context, request, session
 from flask_babel import get_locale
 from flask_login import current_user
+from wtforms.i18n import messages_path
 
 from . import services
 from .models import LANGUAGES
@@ -85,6 +88,21 @@ def language_after_sign_out(lang: str | None) -> None:
         session[SESSION_KEY] = lang
 
 
+def wtforms_messages_for_taiwan() -> None:
+    """WTForms' own messages (e.g. "This field is required.") in Traditional Chinese.
+
+    Flask-WTF loads WTForms' catalog for the page locale, and for zh_Hant_TW gettext falls back
+    to WTForms' Simplified "zh"; its Traditional catalog is named zh_TW.
+    """
+    if str(get_locale()) == "zh_Hant_TW":
+        request.wtforms_translations = _wtforms_zh_tw()
+
+
+@cache
+def _wtforms_zh_tw() -> Translations:
+    return Translations.load(messages_path(), ["zh_TW"], domain="wtforms")
+
+
 def switch_url(code: str) -> str:
     """This page's URL with ``lang`` set to ``code`` (other query parameters kept)."""
     args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
@@ -93,6 +111,7 @@ def switch_url(code: str) -> str:
 
 def init_i18n(app: Flask) -> None:
     app.before_request(remember_requested_language)
+    app.before_request(wtforms_messages_for_taiwan)
 
     @app.context_processor
     def inject_languages():
