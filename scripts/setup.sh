@@ -32,5 +32,5 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 # Translation catalogs are compiled here, never committed as binaries.
 if [ -d translations ]; then
-  .venv/bin/pybabel compile -q -d translations 2>/dev/null || .venv/bin/pybabel compile -d translations
+  .venv/bin/pybabel -q compile -d translations
 fi
