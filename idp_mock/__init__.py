@@ -120,8 +120,10 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from .routes import bp
     from .routes import root
+    from .qa_reset import qa
 
     app.register_blueprint(root)
+    app.register_blueprint(qa)
     app.register_blueprint(bp)
 
     from .cli import register_cli

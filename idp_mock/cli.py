@@ -44,6 +44,21 @@ def seed_demo_command():
     click.echo(f"Password for all demo accounts: {DEMO_PASSWORD}")
 
 
+@click.command("reset-demo")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+def reset_demo_command(yes):
+    """Delete every account, code and token, then re-create the demo accounts."""
+    from .demo import reset_demo
+
+    if not yes:
+        click.confirm("Delete every account (demo accounts are re-created), code and token?",
+                      abort=True)
+    created = reset_demo()
+    click.echo(f"Providers reset: {len(created)} demo account(s) re-created; "
+               "other accounts, codes and tokens deleted.")
+
+
 @click.command("create-account")
 @click.option("--issuer", type=ISSUER_CHOICE, required=True)
 @click.option("--email", required=True)
@@ -156,6 +171,7 @@ def register_cli(app) -> None:
     for command in (
         init_db_command,
         seed_demo_command,
+        reset_demo_command,
         create_account_command,
         add_transcript_item_command,
         add_client_command,

@@ -100,6 +100,8 @@ def config_from_env() -> dict:
             "authorization_code": 3600,
             "client_credentials": 3600,
         },
+        # Bearer token of the QA control API (/qa/...); the API is off while it is unset.
+        "IDP_CONTROL_TOKEN": os.environ.get("IDP_CONTROL_TOKEN") or None,
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_TRANSLATION_DIRECTORIES": str(REPO_ROOT / "translations"),
         "WTF_CSRF_ENABLED": True,

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from .models import Account
+from .models import AuthorizationCode
+from .models import LearnProfile
+from .models import Token
+from .models import TranscriptItem
 from .models import db
 from .services import add_transcript_item
 from .services import create_account
@@ -133,6 +138,19 @@ def seed_demo() -> list[str]:
         created.append(entry["email"])
     db.session.commit()
     return created
+
+
+def reset_demo() -> list[str]:
+    """Back to the seeded demo accounts in one transaction: every account, profile, transcript
+    item, authorization code and token goes, then the demo accounts are created again.
+    Clients and signing keys stay (relying parties keep working). Returns the emails created."""
+    try:
+        for model in (Token, AuthorizationCode, TranscriptItem, Account, LearnProfile):
+            db.session.execute(db.delete(model))
+        return seed_demo()
+    except Exception:
+        db.session.rollback()
+        raise
 
 
 def demo_accounts_markdown() -> str:

@@ -37,11 +37,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .main.routes import bp as main_bp
     from .linking.routes import bp as linking_bp
     from .errors.handlers import bp as errors_bp
+    from .traces.routes import bp as traces_bp
+    from .demo_guide.routes import bp as demo_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(main_bp)
     app.register_blueprint(linking_bp)
     app.register_blueprint(errors_bp)
+    app.register_blueprint(traces_bp)
+    app.register_blueprint(demo_bp)
 
     from .cli import register_cli
     register_cli(app)

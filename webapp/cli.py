@@ -22,6 +22,31 @@ def register_cli(app) -> None:
         click.echo(f"Demo data ready: {created['organizations']} organizations and "
                    f"{created['work_users']} work users created.")
 
+    @app.cli.command("purge-traces")
+    def purge_traces_command():
+        """Delete link traces older than LINK_TRACE_RETENTION_DAYS."""
+        deleted = services.purge_old_traces()
+        click.echo(f"Deleted {deleted} link trace(s) older than "
+                   f"{app.config['LINK_TRACE_RETENTION_DAYS']} days.")
+
+    @app.cli.command("reset-demo")
+    @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+    @click.option("--providers", is_flag=True,
+                  help="Also reset the identity providers through their QA control API.")
+    def reset_demo_command(yes, providers):
+        """Back to the seeded demo: empty every table (clock included) and seed again."""
+        if not yes:
+            click.confirm("Delete every link, trace and user you created, and reset the clock?", abort=True)
+        created = services.reset_demo_data()
+        click.echo(f"Partner Center reset: {created['organizations']} organizations and "
+                   f"{created['work_users']} work users seeded; the clock is real time.")
+        if providers:
+            result = services.reset_providers()
+            if not result.done:
+                raise click.ClickException(f"The providers were not reset ({result.detail}); "
+                                           "run: flask --app idp_mock reset-demo")
+            click.echo("Identity providers reset.")
+
     @app.cli.command("create-org")
     @click.option("--name", required=True)
     @click.option("--partner-id", required=True)

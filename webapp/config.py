@@ -61,3 +61,6 @@ class Config:
     # Clock skew tolerated on exp/iat, in seconds.
     OIDC_LEEWAY = int(os.environ.get("OIDC_LEEWAY", "60"))
     LINK_TRACE_RETENTION_DAYS = int(os.environ.get("LINK_TRACE_RETENTION_DAYS", "30"))
+    # The providers' QA control API, called by the demo reset (unset token: providers not reset).
+    IDP_CONTROL_URL = os.environ.get("IDP_CONTROL_URL", IDP_PUBLIC_URL)
+    IDP_CONTROL_TOKEN = os.environ.get("IDP_CONTROL_TOKEN") or None

@@ -35,6 +35,7 @@ CONFIG_PREFIX = {LEARN: "LEARN", PARTNER_UNIVERSITY: "PARTNER_UNIVERSITY"}
 # Asymmetric algorithms only: an HS256 token "signed" with our client secret or with
 # the provider's public key must never pass.
 ALLOWED_ID_TOKEN_ALGS = ("RS256", "RS384", "RS512", "PS256", "ES256")
+DISCOVERY_ENDPOINTS = ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri")
 SECRET_FIELDS = {"code", "access_token", "id_token", "refresh_token", "client_secret",
                  "code_verifier", "password"}
 
@@ -118,7 +119,9 @@ def load_metadata(provider: str, trace: Trace) -> dict:
         raise FlowError("discovery_unreachable", _try_again(provider), transient=True)
     issuer = expected_issuer(provider)
     ok = metadata.get("issuer") == issuer
-    trace.add("discovery", ok, issuer=metadata.get("issuer"), expected_issuer=issuer)
+    trace.add("discovery", ok, url=current_app.config[f"{CONFIG_PREFIX[provider]}_OIDC_DISCOVERY_URL"],
+              issuer=metadata.get("issuer"), expected_issuer=issuer,
+              endpoints={name: metadata.get(name) for name in DISCOVERY_ENDPOINTS})
     if not ok:
         # Do not keep a bad document cached: the next attempt fetches again.
         client.server_metadata = {}
@@ -299,7 +302,8 @@ def fetch_userinfo(provider: str, token: dict, id_claims: dict, trace: Trace) ->
         trace.add("userinfo", False, error=type(exc).__name__)
         raise FlowError("userinfo_unavailable", _try_again(provider), transient=True)
     same = info.get("sub") == id_claims.get("sub")
-    trace.add("userinfo", same, claims=info)
+    trace.add("userinfo", same, url=client.load_server_metadata().get("userinfo_endpoint"),
+              claims=redact_mapping(info), sub_matches_id_token=same)
     if not same:
         raise FlowError("userinfo_sub_mismatch", _(
             "%(provider)s returned profile data for a different account than the one that signed in. "

@@ -6,12 +6,13 @@ so the rules can be exercised directly by tests.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
 from flask import current_app, g, has_app_context
 from flask_babel import format_date, gettext as _
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -22,9 +23,11 @@ from .models import (
     LANGUAGES,
     LEARN,
     PARTNER_UNIVERSITY,
+    ROLE_GLOBAL_ADMIN,
     ROLES,
     AppSetting,
     LearningIdentity,
+    LinkAttempt,
     LinkedAccount,
     Organization,
     WorkUser,
@@ -384,6 +387,137 @@ def count_active_links(organization_id: int) -> int:
     return db.session.scalar(select(func.count()).select_from(LinkedAccount).where(
         LinkedAccount.organization_id == organization_id, LinkedAccount.ended_at.is_(None))) or 0
 
+
+
+# --------------------------------------------------------------------------- flow traces
+# (the flow inspector: who may see a trace, its JSON document, retention.)
+
+# How often, at most, the start of a flow also purges expired traces (per process).
+TRACE_PURGE_INTERVAL_SECONDS = 300
+
+
+def trace_visible_to(attempt: LinkAttempt, viewer: WorkUser) -> bool:
+    """The user who ran the flow, and the Global admin of that user's organization."""
+    if attempt.work_user_id == viewer.id:
+        return True
+    return viewer.has_role(ROLE_GLOBAL_ADMIN) and \
+        attempt.work_user.organization_id == viewer.organization_id
+
+
+def traces_for(viewer: WorkUser, limit: int = 200) -> list[LinkAttempt]:
+    """Newest first: the viewer's own attempts, or the whole organization's for a Global admin."""
+    stmt = select(LinkAttempt).order_by(LinkAttempt.started_at.desc(), LinkAttempt.id.desc()).limit(limit)
+    if viewer.has_role(ROLE_GLOBAL_ADMIN):
+        stmt = stmt.join(WorkUser, LinkAttempt.work_user_id == WorkUser.id).where(
+            WorkUser.organization_id == viewer.organization_id)
+    else:
+        stmt = stmt.where(LinkAttempt.work_user_id == viewer.id)
+    return list(db.session.scalars(stmt))
+
+
+def latest_trace(work_user: WorkUser) -> LinkAttempt | None:
+    return db.session.scalar(select(LinkAttempt).where(LinkAttempt.work_user_id == work_user.id)
+                             .order_by(LinkAttempt.started_at.desc(), LinkAttempt.id.desc()).limit(1))
+
+
+def trace_document(attempt: LinkAttempt) -> dict:
+    """The downloadable trace: every step as recorded (secrets were redacted when recorded)."""
+    def stamp(value: datetime | None) -> str | None:
+        return value.isoformat(timespec="seconds") + "Z" if value else None
+    return {
+        "attempt_id": attempt.id,
+        "provider": attempt.provider,
+        "work_user": attempt.work_user.email,
+        "organization": attempt.work_user.organization.partner_id,
+        "started_at": stamp(attempt.started_at),
+        "finished_at": stamp(attempt.finished_at),
+        "outcome": attempt.outcome,
+        "message": attempt.message,
+        "steps": list(attempt.steps or []),
+    }
+
+
+def trace_cutoff() -> datetime:
+    return now() - timedelta(days=current_app.config["LINK_TRACE_RETENTION_DAYS"])
+
+
+def purge_old_traces() -> int:
+    """Delete traces that started more than LINK_TRACE_RETENTION_DAYS ago; returns how many.
+
+    Ages are measured on the one clock (``now()``), so advancing the simulated clock ages traces
+    like everything else.
+    """
+    deleted = db.session.execute(
+        delete(LinkAttempt).where(LinkAttempt.started_at < trace_cutoff())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    return deleted or 0
+
+
+def purge_old_traces_if_due() -> int | None:
+    """purge_old_traces() unless this process ran it in the last few minutes (cheap to call often)."""
+    state = current_app.extensions.setdefault("learnlink_trace_purge", {"at": None})
+    moment = time.monotonic()
+    if state["at"] is not None and moment - state["at"] < TRACE_PURGE_INTERVAL_SECONDS:
+        return None
+    state["at"] = moment
+    return purge_old_traces()
+
+
+# --------------------------------------------------------------------------- demo reset
+# (the trainer's one-step return to the seeded demo state.)
+
+def reset_demo_data() -> dict:
+    """Empty every webapp table in one transaction (clock offset included), then seed the demo again.
+
+    Identifiers restart too, so the seeded users get the ids they had after the first seed.
+    """
+    from .demo import seed_demo  # demo imports services
+
+    tables = db.metadata.sorted_tables
+    dialect = db.session.get_bind().dialect
+    try:
+        if dialect.name == "postgresql":
+            names = ", ".join(dialect.identifier_preparer.format_table(t) for t in tables)
+            db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(tables):
+                db.session.execute(table.delete())
+            if dialect.name == "sqlite" and db.session.execute(text(
+                    "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'")).first():
+                db.session.execute(text("DELETE FROM sqlite_sequence"))
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    g.pop("clock_offset", None)  # the offset row is gone: the clock is real time again
+    current_app.extensions.pop("learnlink_trace_purge", None)
+    return seed_demo()
+
+
+@dataclass
+class ProviderReset:
+    done: bool
+    detail: str  # "reset", "not_configured", or what went wrong (no secrets)
+
+
+def reset_providers() -> ProviderReset:
+    """Ask the providers' QA control API to go back to their demo accounts."""
+    import requests  # only this call needs it
+
+    token = current_app.config.get("IDP_CONTROL_TOKEN")
+    if not token:
+        return ProviderReset(False, "not_configured")
+    url = current_app.config["IDP_CONTROL_URL"].rstrip("/") + "/qa/reset"
+    try:
+        response = requests.post(url, headers={"Authorization": f"Bearer {token}"},
+                                 timeout=current_app.config["OIDC_HTTP_TIMEOUT"])
+    except requests.RequestException as exc:
+        return ProviderReset(False, type(exc).__name__)
+    if response.status_code != 200:
+        return ProviderReset(False, f"HTTP {response.status_code}")
+    return ProviderReset(True, "reset")
 
 
 # --------------------------------------------------------------------------- user administration

@@ -12,6 +12,11 @@ def csrf_error(error):
     return render_template("errors/error.html", code=400, error=error), 400
 
 
+@bp.app_errorhandler(403)
+def forbidden(error):
+    return render_template("errors/error.html", code=403, error=error), 403
+
+
 @bp.app_errorhandler(404)
 def not_found(error):
     return render_template("errors/error.html", code=404, error=error), 404

@@ -28,6 +28,14 @@ def _finish(attempt: LinkAttempt | None, trace: oidc.Trace, outcome: str, messag
     db.session.commit()
 
 
+def _new_attempt(provider: str) -> LinkAttempt:
+    attempt = LinkAttempt(work_user_id=current_user.id, provider=provider,
+                          started_at=services.now(), outcome="pending", steps=[])
+    db.session.add(attempt)
+    db.session.flush()
+    return attempt
+
+
 @bp.route("/<provider>/start", methods=["POST"])
 @login_required
 def start(provider):
@@ -35,17 +43,16 @@ def start(provider):
     if not LinkForm().validate_on_submit():
         flash(_("The form expired. Please try again."), "error")
         return redirect(url_for("main.profile"))
+    # Housekeeping rides on the start of a flow: one indexed delete, at most every few minutes.
+    services.purge_old_traces_if_due()
     trace = oidc.Trace()
-    attempt = LinkAttempt(work_user_id=current_user.id, provider=provider,
-                          started_at=services.now(), outcome="pending", steps=[])
-    db.session.add(attempt)
-    db.session.flush()
+    attempt = _new_attempt(provider)
     redirect_uri = url_for("linking.callback", provider=provider, _external=True)
     try:
         url, _state = oidc.build_authorization(provider, redirect_uri, trace,
                                                work_user_id=current_user.id, attempt_id=attempt.id)
     except oidc.FlowError as exc:
-        trace.add("outcome", False, check=exc.check)
+        trace.add("outcome", False, outcome="failed", check=exc.check, message=exc.message)
         _finish(attempt, trace, "failed", exc.message)
         flash(exc.message, "error")
         return redirect(url_for("main.profile"))
@@ -60,7 +67,7 @@ def callback(provider):
     provider = _provider_or_404(provider)
     trace = oidc.Trace()
     params = request.args.to_dict(flat=True)
-    trace.add("redirect_back", None, parameters=oidc.redact_mapping(params))
+    trace.add("redirect_back", None, url=request.base_url, parameters=oidc.redact_mapping(params))
     state_data = oidc.pop_state_data(provider, params.get("state"))
     attempt = None
     if state_data and state_data.get("attempt_id"):
@@ -68,7 +75,12 @@ def callback(provider):
     try:
         if not state_data or state_data.get("work_user_id") != current_user.id \
                 or attempt is None or attempt.outcome != "pending":
-            trace.add("check_state", False)
+            trace.add("check_state", False, state_known=bool(state_data),
+                      same_work_user=bool(state_data) and state_data.get("work_user_id") == current_user.id,
+                      flow_pending=attempt is not None and attempt.outcome == "pending")
+            # The response is traced on its own attempt of this user: never appended to a
+            # finished trace or to another user's.
+            attempt = _new_attempt(provider)
             raise oidc.FlowError("state_mismatch", _(
                 "This sign-in response does not belong to a linking flow started in this session "
                 "(missing, reused or foreign state). Nothing was linked; start again from My Learn profile."))
@@ -85,18 +97,32 @@ def callback(provider):
         try:
             link = services.associate_account(current_user, account)
         except services.LinkRefused as refused:
-            trace.add("rules", False, code=refused.code)
+            trace.add("rules", False, code=refused.code, message=refused.message,
+                      next_date=refused.next_date.isoformat() if refused.next_date else None)
             raise oidc.FlowError(f"rule:{refused.code}", refused.message, outcome="refused")
     except oidc.FlowError as exc:
-        trace.add("outcome", False, check=exc.check, transient=exc.transient)
+        trace.add("outcome", False, outcome=exc.outcome, check=exc.check, transient=exc.transient,
+                  message=exc.message)
         _finish(attempt, trace, exc.outcome, exc.message)
         flash(exc.message, "error")
         return redirect(url_for("main.profile"))
+    except Exception as exc:
+        # An unexpected error still closes the trace, so QA sees where the flow stopped.
+        attempt_id = attempt.id if attempt is not None else None
+        db.session.rollback()
+        trace.add("outcome", False, outcome="failed", check="internal_error", error=type(exc).__name__)
+        _finish(db.session.get(LinkAttempt, attempt_id) if attempt_id else None, trace, "failed",
+                _("Something went wrong. Nothing was linked."))
+        raise
 
-    trace.add("link_recorded", True, link_id=link.id, subject=link.subject, mcid=link.mcid)
-    _finish(attempt, trace, "linked", None)
-    flash(_("Your %(provider)s account %(email)s is now linked to your work account.",
-            provider=services.provider_label(provider), email=link.email), "success")
+    trace.add("rules", True, provider=account.provider, mcid=account.mcid)
+    trace.add("link_recorded", True, link_id=link.id, subject=link.subject, mcid=link.mcid,
+              organization_id=link.organization_id)
+    message = _("Your %(provider)s account %(email)s is now linked to your work account.",
+                provider=services.provider_label(provider), email=link.email)
+    trace.add("outcome", True, outcome="linked", message=message)
+    _finish(attempt, trace, "linked", message)
+    flash(message, "success")
     return redirect(url_for("main.profile"))
 
 

@@ -25,4 +25,5 @@ def profile():
         learn=services.profile_section(current_user, LEARN),
         link_form=LinkForm(),
         remove_form=RemoveLinkForm(),
+        latest_trace=services.latest_trace(current_user),
     )

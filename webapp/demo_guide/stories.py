@@ -1,0 +1,183 @@
+"""The trainer's demo stories, built from the demo data itself.
+
+Accounts come from ``webapp.demo`` (work users) and ``idp_mock.demo.DEMO_ACCOUNTS`` (personal
+accounts at the providers): a story that names an account missing from the data fails loudly
+instead of sending a trainer to an account that does not exist.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask import current_app, url_for
+from flask_babel import gettext as _
+
+from idp_mock.demo import DEMO_ACCOUNTS
+from idp_mock.services import CATALOG
+
+from .. import services
+from ..demo import DEMO_ORGANIZATIONS, DEMO_WORK_USERS
+from ..models import LEARN, PARTNER_UNIVERSITY, ROLE_GLOBAL_ADMIN
+
+# Pages other parts of Partner Center provide; a story links them when they exist and
+# names the command line otherwise.
+CLOCK_PAGES = ("admin.clock", "clock.index", "admin.clock_page")
+USERS_PAGES = ("admin.users", "admin.user_list", "users.index")
+TRANSCRIPTS_PAGES = ("reports.transcripts", "reports.refresh", "transcripts.index")
+SKILLS_REPORT_PAGES = ("reports.skills", "reports.skills_report", "reports.index")
+
+
+@dataclass
+class Step:
+    text: str
+    links: list[tuple[str, str]] = field(default_factory=list)  # (label, url)
+
+
+@dataclass
+class Story:
+    key: str
+    title: str
+    summary: str
+    work_users: list[dict]
+    provider_accounts: list[dict]
+    steps: list[Step]
+
+
+def work_user(email: str) -> dict:
+    orgs = {o["partner_id"]: o for o in DEMO_ORGANIZATIONS}
+    for partner_id, user_email, name, roles, purpose in DEMO_WORK_USERS:
+        if user_email == email:
+            return {"email": user_email, "name": name, "roles": list(roles), "purpose": purpose,
+                    "organization": orgs[partner_id]["name"], "partner_id": partner_id}
+    raise KeyError(f"{email} is not a demo work user")
+
+
+def global_admin_of(partner_id: str) -> dict:
+    return next(work_user(email) for pid, email, _n, roles, _p in DEMO_WORK_USERS
+                if pid == partner_id and ROLE_GLOBAL_ADMIN in roles)
+
+
+def provider_account(email: str) -> dict:
+    for entry in DEMO_ACCOUNTS:
+        if entry["email"] == email:
+            return {**entry, "provider": LEARN if entry["issuer"] == "learn" else PARTNER_UNIVERSITY}
+    raise KeyError(f"{email} is not a demo provider account")
+
+
+def provider_url(issuer: str, path: str = "/") -> str:
+    return f"{current_app.config['IDP_PUBLIC_URL'].rstrip('/')}/{issuer}{path}"
+
+
+def page_url(endpoints: tuple[str, ...]) -> str | None:
+    for endpoint in endpoints:
+        if endpoint in current_app.view_functions:
+            return url_for(endpoint)
+    return None
+
+
+def _links(*pairs) -> list[tuple[str, str]]:
+    return [(label, url) for label, url in pairs if url]
+
+
+def _advance_clock_step(days: int, admin: dict) -> Step:
+    clock = page_url(CLOCK_PAGES)
+    return Step(_("Sign in as %(admin)s (Global admin) and move the clock forward %(days)s days "
+                  "on the clock page, or run: flask --app webapp advance-clock --days %(days)s. "
+                  "The banner at the top shows the simulated date.", admin=admin["email"], days=days),
+                _links((_("Clock"), clock)))
+
+
+def stories() -> list[Story]:
+    contoso = DEMO_ORGANIZATIONS[0]["partner_id"]
+    admin = global_admin_of(contoso)
+    login = url_for("auth.login")
+    profile = url_for("main.profile")
+    traces = url_for("traces.index")
+    learn_account = provider_url("learn", "/account")
+    cool_off_days = services.COOL_OFF.days
+    certification = next(key for key, item in CATALOG.items() if item["kind"] == "certification")
+
+    alex, alex_learn = work_user("alex@contoso.com"), provider_account("alex.learner@outlook.com")
+    mia_contoso, mia_fabrikam = work_user("mia@contoso.com"), work_user("mia@fabrikam.com")
+    mia_learn = provider_account("mia.mover@outlook.com")
+    carl, carl_learn = work_user("carl@contoso.com"), provider_account("carl.cooloff@outlook.com")
+    priya, priya_learn = work_user("priya@contoso.com"), provider_account("priya.pending@outlook.com")
+    pat, pat_pu = work_user("pat@contoso.com"), provider_account("pat.pu@outlook.com")
+
+    def link_step(user: dict, account: dict) -> Step:
+        button = (_("Associate Microsoft Learning Account") if account["provider"] == LEARN
+                  else _("Get Partner University Access"))
+        return Step(_("Sign in to Partner Center as %(user)s. On My Learn profile select \"%(button)s\", "
+                      "sign in at %(provider)s as %(account)s and allow the access.",
+                      user=user["email"], button=button,
+                      provider=services.provider_label(account["provider"]), account=account["email"]),
+                    _links((_("Partner Center sign-in"), login),
+                           (services.provider_label(account["provider"]),
+                            provider_url(account["issuer"], "/"))))
+
+    return [
+        Story("new-employee", _("A new employee links Microsoft Learn"),
+              _("The whole OpenID Connect round trip, then the flow inspector showing every hop."),
+              [alex], [alex_learn], [
+                  link_step(alex, alex_learn),
+                  Step(_("Back on My Learn profile: the Learn account, the MCID %(mcid)s and the date "
+                         "of the association are shown.", mcid=alex_learn["mcid"]), _links((_("My Learn profile"), profile))),
+                  Step(_("Select \"See what happened\": the flow inspector lists the authorization request "
+                         "(PKCE, state, nonce), the redirect back, the token exchange, the decoded ID token "
+                         "and every check, with secrets shortened."), _links((_("Flow inspector"), traces))),
+              ]),
+        Story("mcid-moves", _("An employee moves from %(old)s to %(new)s and the MCID follows",
+                               old=mia_contoso["organization"], new=mia_fabrikam["organization"]),
+              _("One MCID belongs to one organization at a time: linking it at the new employer ends the "
+                "old link, which stays in the history."),
+              [mia_contoso, mia_fabrikam], [mia_learn], [
+                  link_step(mia_contoso, mia_learn),
+                  _advance_clock_step(cool_off_days, admin),
+                  link_step(mia_fabrikam, mia_learn),
+                  Step(_("%(new)s now gets the credit for MCID %(mcid)s. Sign in again as %(old_user)s: "
+                         "the profile says the account was linked to another organization, and the "
+                         "history shows the ended association.", new=mia_fabrikam["organization"],
+                         mcid=mia_learn["mcid"], old_user=mia_contoso["email"]),
+                       _links((_("My Learn profile"), profile))),
+              ]),
+        Story("cool-off", _("The %(days)s-day cool-off refuses a second association", days=cool_off_days),
+              _("Associations are limited per individual: %(days)s days between two, three a year.",
+                days=cool_off_days),
+              [carl], [carl_learn], [
+                  link_step(carl, carl_learn),
+                  Step(_("Select \"Remove access\", then associate %(account)s again: Partner Center refuses "
+                         "and names the next available date.", account=carl_learn["email"]),
+                       _links((_("My Learn profile"), profile))),
+                  _advance_clock_step(cool_off_days, admin),
+                  Step(_("Sign in as %(user)s and associate again: it is accepted on the date the message "
+                         "named.", user=carl["email"]), _links((_("My Learn profile"), profile))),
+              ]),
+        Story("credit-pending", _("A certification completed today is pending, then credited"),
+              _("Completions count for the organization ten days after they are earned."),
+              [priya], [priya_learn], [
+                  link_step(priya, priya_learn),
+                  Step(_("At Microsoft Learn, signed in as %(account)s, open the account page and complete "
+                         "%(item)s: it is dated today.", account=priya_learn["email"], item=certification),
+                       _links((_("Learn account page"), learn_account))),
+                  Step(_("Sign in as %(admin)s and refresh the transcripts: the certification shows as "
+                         "pending.", admin=admin["email"]),
+                       _links((_("Transcripts"), page_url(TRANSCRIPTS_PAGES)))),
+                  _advance_clock_step(10, admin),
+                  Step(_("Refresh the transcripts again: the certification is now credited to %(org)s.",
+                         org=priya["organization"]),
+                       _links((_("Transcripts"), page_url(TRANSCRIPTS_PAGES)))),
+              ]),
+        Story("deleted-user", _("A deleted user leaves the Skills report at the next refresh"),
+              _("Deleting a work account ends its links; the Skills report drops the user at the next "
+                "data refresh, not before."),
+              [pat, admin], [pat_pu], [
+                  link_step(pat, pat_pu),
+                  Step(_("Sign in as %(admin)s, refresh the data and open the Skills report: %(user)s's "
+                         "assessments are listed.", admin=admin["email"], user=pat["name"]),
+                       _links((_("Skills report"), page_url(SKILLS_REPORT_PAGES)))),
+                  Step(_("Delete the work user %(user)s on the users page. The report still shows them "
+                         "until the next refresh.", user=pat["email"]),
+                       _links((_("Users"), page_url(USERS_PAGES)))),
+                  Step(_("Refresh the data: %(user)s is no longer in the Skills report.", user=pat["name"]),
+                       _links((_("Skills report"), page_url(SKILLS_REPORT_PAGES)))),
+              ]),
+    ]

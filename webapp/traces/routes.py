@@ -1,0 +1,113 @@
+"""The flow inspector: every linking attempt as a timeline of hops and checks, and as JSON."""
+import json
+from datetime import datetime
+
+from flask import Blueprint, Response, abort, render_template
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from .. import services
+from ..extensions import db
+from ..models import ROLE_GLOBAL_ADMIN, LinkAttempt
+
+bp = Blueprint("traces", __name__, url_prefix="/traces")
+
+
+def _visible_attempt_or_error(attempt_id: int) -> LinkAttempt:
+    attempt = db.session.get(LinkAttempt, attempt_id)
+    if attempt is None:
+        abort(404)
+    if not services.trace_visible_to(attempt, current_user):
+        # Inside the organization the trace exists but is not yours; elsewhere it does not exist.
+        same_org = attempt.work_user.organization_id == current_user.organization_id
+        abort(403 if same_org else 404)
+    return attempt
+
+
+def step_label(step: str) -> str:
+    labels = {
+        "discovery": _("Discovery document"),
+        "authorization_request": _("Authorization request"),
+        "redirect_back": _("Redirect back from the provider"),
+        "check_state": _("State check"),
+        "token_request": _("Token request"),
+        "token_response": _("Token response"),
+        "id_token_decode": _("ID token decoding"),
+        "id_token_decoded": _("ID token (decoded header and claims)"),
+        "check_alg": _("Signing algorithm check"),
+        "jwks_refetch": _("Signing keys fetched again"),
+        "check_signature": _("Signature check"),
+        "userinfo": _("UserInfo"),
+        "rules": _("Partner Center linking rules"),
+        "link_recorded": _("Link recorded"),
+        "outcome": _("Outcome"),
+    }
+    if step in labels:
+        return labels[step]
+    if step.startswith("check_"):
+        return _("Claim check: %(claim)s", claim=step[len("check_"):])
+    return step
+
+
+def outcome_label(outcome: str) -> str:
+    return {
+        "pending": _("Pending"),
+        "linked": _("Linked"),
+        "cancelled": _("Cancelled"),
+        "refused": _("Refused"),
+        "failed": _("Failed"),
+    }.get(outcome, outcome)
+
+
+@bp.app_context_processor
+def trace_helpers():
+    return {"trace_step_label": step_label, "trace_outcome_label": outcome_label}
+
+
+@bp.app_template_filter("pretty_json")
+def pretty_json(value) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def _timeline(steps: list) -> list[dict]:
+    """Each step with its time of day and the milliseconds since the first step."""
+    rows, first = [], None
+    for step in steps:
+        try:
+            at = datetime.fromisoformat(str(step.get("at", "")).rstrip("Z"))
+        except ValueError:
+            at = None
+        first = first or at
+        rows.append({**step, "time": at.strftime("%H:%M:%S.%f")[:-3] if at else "",
+                     "elapsed_ms": round((at - first).total_seconds() * 1000) if at and first else None})
+    return rows
+
+
+@bp.after_request
+def no_store(response):
+    # Traces hold personal data: keep them out of shared caches and the browser's history cache.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("")
+@login_required
+def index():
+    return render_template("traces/index.html", attempts=services.traces_for(current_user),
+                           organization_wide=current_user.has_role(ROLE_GLOBAL_ADMIN))
+
+
+@bp.route("/<int:attempt_id>")
+@login_required
+def detail(attempt_id: int):
+    attempt = _visible_attempt_or_error(attempt_id)
+    return render_template("traces/detail.html", attempt=attempt, steps=_timeline(attempt.steps or []))
+
+
+@bp.route("/<int:attempt_id>.json")
+@login_required
+def download(attempt_id: int):
+    attempt = _visible_attempt_or_error(attempt_id)
+    body = json.dumps(services.trace_document(attempt), indent=2, ensure_ascii=False)
+    return Response(body, mimetype="application/json", headers={
+        "Content-Disposition": f'attachment; filename="link-trace-{attempt.id}.json"'})
