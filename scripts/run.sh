@@ -11,6 +11,9 @@ export IDP_PORT=${IDP_PORT:-5001}
 export IDP_PUBLIC_URL=${IDP_PUBLIC_URL:-http://localhost:$IDP_PORT}
 export WEBAPP_URL=${WEBAPP_URL:-http://127.0.0.1:$PORT}
 
+# One random token per run lets the webapp's "Reset demo" call the providers' QA control API.
+export IDP_CONTROL_TOKEN=${IDP_CONTROL_TOKEN:-$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(32))')}
+
 .venv/bin/flask --app idp_mock seed-demo
 .venv/bin/flask --app webapp seed-demo
 

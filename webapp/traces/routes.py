@@ -1,6 +1,6 @@
 """The flow inspector: every linking attempt as a timeline of hops and checks, and as JSON."""
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 
 from flask import Blueprint, Response, abort, render_template
 from flask_babel import gettext as _
@@ -69,6 +69,22 @@ def pretty_json(value) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
+def _claim_times(claims) -> list[tuple[str, str]]:
+    """iat, exp, nbf and auth_time of a decoded token as readable UTC times."""
+    if not isinstance(claims, dict):
+        return []
+    times = []
+    for name in ("iat", "nbf", "auth_time", "exp"):
+        value = claims.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            try:
+                moment = datetime.fromtimestamp(value, tz=timezone.utc)
+            except (OverflowError, OSError, ValueError):
+                continue
+            times.append((name, moment.strftime("%Y-%m-%d %H:%M:%S UTC")))
+    return times
+
+
 def _timeline(steps: list) -> list[dict]:
     """Each step with its time of day and the milliseconds since the first step."""
     rows, first = [], None
@@ -79,7 +95,8 @@ def _timeline(steps: list) -> list[dict]:
             at = None
         first = first or at
         rows.append({**step, "time": at.strftime("%H:%M:%S.%f")[:-3] if at else "",
-                     "elapsed_ms": round((at - first).total_seconds() * 1000) if at and first else None})
+                     "elapsed_ms": round((at - first).total_seconds() * 1000) if at and first else None,
+                     "claim_times": _claim_times((step.get("detail") or {}).get("claims"))})
     return rows
 
 
