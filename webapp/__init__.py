@@ -39,6 +39,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .errors.handlers import bp as errors_bp
     from .traces.routes import bp as traces_bp
     from .demo_guide.routes import bp as demo_bp
+    from .reports.routes import bp as reports_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(main_bp)
@@ -46,6 +47,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(errors_bp)
     app.register_blueprint(traces_bp)
     app.register_blueprint(demo_bp)
+    app.register_blueprint(reports_bp)
 
     from .cli import register_cli
     register_cli(app)

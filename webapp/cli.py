@@ -47,6 +47,17 @@ def register_cli(app) -> None:
                                            "run: flask --app idp_mock reset-demo")
             click.echo("Identity providers reset.")
 
+    @app.cli.command("refresh-data")
+    def refresh_data_command():
+        """Pull every linked account's transcript from the providers (the data refresh)."""
+        try:
+            result = services.refresh_transcripts()
+        except services.RefreshError as exc:
+            raise click.ClickException(exc.message)
+        for line in result.user_lines():
+            click.echo(f"  {line}")
+        click.echo(result.summary())
+
     @app.cli.command("create-org")
     @click.option("--name", required=True)
     @click.option("--partner-id", required=True)

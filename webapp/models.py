@@ -1,7 +1,7 @@
 """Partner Center data: organizations, work users, and their linked learning accounts."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Optional
 
 from flask_login import UserMixin
@@ -157,6 +157,49 @@ class AppSetting(db.Model):
 
 
 # --------------------------------------------------------------------------- transcripts and credit
+
+ACHIEVEMENT_KINDS = ("certification", "assessment", "training")
+ACHIEVEMENT_LEVELS = ("intermediate", "advanced")
+
+
+class Achievement(db.Model):
+    """A completed transcript item pulled from a provider for one link (the data refresh).
+
+    ``credit_on`` is stored, not computed per query, so the reports can filter on it with an
+    index: it is fixed once the link's start and the completion date are known.
+    """
+
+    __tablename__ = "achievements"
+    __table_args__ = (
+        UniqueConstraint("link_id", "item_id", name="uq_achievement_per_link_item"),
+        Index("ix_achievements_user", "work_user_id"),
+        Index("ix_achievements_org_credit", "organization_id", "credit_on"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    work_user_id: Mapped[int] = mapped_column(ForeignKey("work_users.id"))
+    link_id: Mapped[int] = mapped_column(ForeignKey("linked_accounts.id"))
+    # The organization the link credits (the link's organization, denormalized for reports).
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    provider: Mapped[str] = mapped_column(String(32))
+    item_id: Mapped[str] = mapped_column(String(100))  # the provider's transcript item id
+    kind: Mapped[str] = mapped_column(String(20))  # certification | assessment | training
+    code: Mapped[Optional[str]] = mapped_column(String(40))
+    title: Mapped[str] = mapped_column(String(255))
+    level: Mapped[Optional[str]] = mapped_column(String(20))  # intermediate | advanced | None
+    completed_on: Mapped[date]
+    credit_on: Mapped[date]
+    changed_at: Mapped[datetime]  # last time a refresh added or changed this row
+
+    link: Mapped[LinkedAccount] = relationship()
+    work_user: Mapped[WorkUser] = relationship()
+
+
+# Report pages list an organization's users by email; deleted users are filtered by date.
+Index("ix_work_users_org_email", WorkUser.organization_id, WorkUser.email)
+Index("ix_work_users_org_deleted", WorkUser.organization_id, WorkUser.deleted_at)
+Index("ix_links_org_reason", LinkedAccount.organization_id, LinkedAccount.end_reason)
+
 
 
 # --------------------------------------------------------------------------- audit log

@@ -5,26 +5,36 @@ so the rules can be exercised directly by tests.
 """
 from __future__ import annotations
 
+import json
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
+
+import requests
 
 from flask import current_app, g, has_app_context
 from flask_babel import format_date, gettext as _
-from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy import and_, case, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import db
 from .models import (
+    ACHIEVEMENT_KINDS,
+    ACHIEVEMENT_LEVELS,
     END_REASON_MOVED,
     END_REASON_REMOVED,
+    END_REASON_USER_DELETED,
     LANGUAGES,
     LEARN,
     PARTNER_UNIVERSITY,
     ROLE_GLOBAL_ADMIN,
+    ROLE_PARTNER_ADMIN,
     ROLES,
+    Achievement,
     AppSetting,
     LearningIdentity,
     LinkAttempt,
@@ -531,9 +541,616 @@ def reset_providers() -> ProviderReset:
 # --------------------------------------------------------------------------- transcripts and credit
 # (data refresh from the providers' transcript API; ten-day credit rule.)
 
+# The seeds: "your organization will get credit within ten days of completion", and "it usually
+# takes around ten days once you have done the linkage or completed a fresh certification".
+# So an item counts ten days after the later of its completion and the link's start.
+CREDIT_DELAY = timedelta(days=10)
+TRANSCRIPT_SCOPE = "transcript.read"
+LAST_REFRESH_KEY = "transcripts_refreshed_at"
+STATUS_CREDITED = "credited"
+STATUS_PENDING = "pending"
+
+
+def credit_date(completed_on: date, linked_at: datetime | date) -> date:
+    """The first day an achievement counts for the organization of its link."""
+    link_day = linked_at.date() if isinstance(linked_at, datetime) else linked_at
+    return max(completed_on, link_day) + CREDIT_DELAY
+
+
+def credit_status(credit_on: date, on: date | None = None) -> str:
+    """credited from ``credit_on`` (inclusive), pending before it."""
+    return STATUS_CREDITED if credit_on <= (on or today()) else STATUS_PENDING
+
+
+class RefreshError(Exception):
+    """The refresh could not read every transcript; nothing was written. ``message`` is for people."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class TranscriptEntry:
+    """One transcript item as a provider reported it, checked."""
+
+    item_id: str
+    kind: str
+    code: str | None
+    title: str
+    level: str | None
+    completed_on: date
+
+
+@dataclass
+class UserChanges:
+    work_user_id: int
+    email: str = ""
+    display_name: str = ""
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+
+
+@dataclass
+class RefreshResult:
+    links_checked: int
+    per_user: dict[int, UserChanges]
+    refreshed_at: datetime
+
+    @property
+    def added(self) -> int:
+        return sum(c.added for c in self.per_user.values())
+
+    @property
+    def updated(self) -> int:
+        return sum(c.updated for c in self.per_user.values())
+
+    @property
+    def removed(self) -> int:
+        return sum(c.removed for c in self.per_user.values())
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+    def summary(self) -> str:
+        if not self.changed:
+            return _("Data refreshed from %(count)d linked accounts: no changes.", count=self.links_checked)
+        return _("Data refreshed from %(count)d linked accounts: %(added)d added, %(updated)d updated, "
+                 "%(removed)d removed, for %(users)d users.", count=self.links_checked, added=self.added,
+                 updated=self.updated, removed=self.removed, users=len(self.per_user))
+
+    def user_lines(self) -> list[str]:
+        return [_("%(email)s: %(added)d added, %(updated)d updated, %(removed)d removed.",
+                  email=c.email, added=c.added, updated=c.updated, removed=c.removed)
+                for c in sorted(self.per_user.values(), key=lambda c: c.email)]
+
+
+def parse_transcript_item(raw) -> TranscriptEntry:
+    """Check one item of the transcript API; ValueError when it is not what the API promises."""
+    if not isinstance(raw, dict):
+        raise ValueError("item is not an object")
+    item_id, kind, title = raw.get("id"), raw.get("kind"), raw.get("title")
+    code, level = raw.get("code") or None, raw.get("level") or None
+    if not isinstance(item_id, str) or not item_id or len(item_id) > 100:
+        raise ValueError("bad id")
+    if kind not in ACHIEVEMENT_KINDS:
+        raise ValueError("bad kind")
+    if level is not None and level not in ACHIEVEMENT_LEVELS:
+        raise ValueError("bad level")
+    if not isinstance(title, str) or not title.strip():
+        raise ValueError("bad title")
+    if code is not None and (not isinstance(code, str) or len(code) > 40):
+        raise ValueError("bad code")
+    completed_on = date.fromisoformat(str(raw.get("completed_at")))
+    return TranscriptEntry(item_id, kind, code, title.strip()[:255], level, completed_on)
+
+
+def refreshable_links(on: date | None = None) -> list[LinkedAccount]:
+    """Every link whose achievements belong in a report today (active ones, deleted users' until removal)."""
+    on = on or today()
+    return list(db.session.scalars(
+        select(LinkedAccount).join(WorkUser, WorkUser.id == LinkedAccount.work_user_id)
+        .where(reportable_link_clause(on)).order_by(LinkedAccount.id)))
+
+
+def fetch_transcripts(links: list[LinkedAccount]) -> dict[int, list[TranscriptEntry]]:
+    """GET every link's transcript from its provider (client_credentials token, scope transcript.read).
+
+    Raises RefreshError on the first provider failure: the caller then writes nothing.
+    """
+    from authlib.integrations.base_client import OAuthError
+    from authlib.integrations.requests_client import OAuth2Session
+
+    from . import oidc
+
+    timeout = current_app.config["OIDC_HTTP_TIMEOUT"]
+    by_provider: dict[str, list[LinkedAccount]] = {}
+    for link in links:
+        by_provider.setdefault(link.provider, []).append(link)
+    fetched: dict[int, list[TranscriptEntry]] = {}
+    for provider, provider_links in by_provider.items():
+        label = provider_label(provider)
+        failed = _("Could not read the transcripts from %(provider)s. Nothing was changed; "
+                   "try again in a moment.", provider=label)
+        try:
+            metadata = oidc.load_metadata(provider, oidc.Trace())
+        except oidc.FlowError as exc:
+            raise RefreshError(failed if exc.transient else exc.message)
+        rp = oidc.client_for(provider)
+        transcript_url = metadata["issuer"].rstrip("/") + "/api/transcript"
+        with OAuth2Session(rp.client_id, rp.client_secret, scope=TRANSCRIPT_SCOPE,
+                           token_endpoint_auth_method="client_secret_basic",
+                           default_timeout=timeout) as http:
+            try:
+                http.fetch_token(metadata["token_endpoint"], grant_type="client_credentials")
+            except OAuthError as exc:
+                current_app.logger.warning("transcript token refused by %s: %s", provider, exc.error)
+                raise RefreshError(_("%(provider)s refused Partner Center's transcript access "
+                                     "(%(error)s). Nothing was changed; check the client "
+                                     "configuration.", provider=label, error=exc.error))
+            except (requests.RequestException, ValueError):
+                raise RefreshError(failed)
+            for link in provider_links:
+                try:
+                    response = http.get(transcript_url, params={"sub": link.subject})
+                    if response.status_code == 404:
+                        # The personal account no longer exists at the provider: nothing to credit.
+                        fetched[link.id] = []
+                        continue
+                    response.raise_for_status()
+                    payload = response.json()
+                    if payload.get("sub") != link.subject:
+                        raise ValueError("transcript of another account")
+                    fetched[link.id] = [parse_transcript_item(raw) for raw in payload.get("items") or []]
+                except (requests.RequestException, ValueError, AttributeError, TypeError):
+                    current_app.logger.warning("transcript of link %s at %s unreadable", link.id, provider)
+                    raise RefreshError(failed)
+    return fetched
+
+
+def apply_transcripts(links: list[LinkedAccount], fetched: dict[int, list[TranscriptEntry]],
+                      on: date | None = None) -> RefreshResult:
+    """Upsert the fetched transcripts and drop achievements no report needs, in one transaction.
+
+    ``links`` are the refreshed links; achievements of any other link (removed, moved, or of a
+    user deleted before the last removal date) are deleted and counted as removed.
+    """
+    on = on or today()
+    current = now()
+    changes: dict[int, UserChanges] = {}
+
+    def bump(user_id: int, what: str) -> None:
+        entry = changes.setdefault(user_id, UserChanges(user_id))
+        setattr(entry, what, getattr(entry, what) + 1)
+
+    try:
+        keep_ids = select(LinkedAccount.id).join(WorkUser, WorkUser.id == LinkedAccount.work_user_id) \
+            .where(reportable_link_clause(on))
+        stale = ~Achievement.link_id.in_(keep_ids)
+        for user_id, count in db.session.execute(
+                select(Achievement.work_user_id, func.count()).where(stale)
+                .group_by(Achievement.work_user_id)):
+            changes.setdefault(user_id, UserChanges(user_id)).removed += count
+        db.session.execute(delete(Achievement).where(stale).execution_options(synchronize_session=False))
+
+        for start in range(0, len(links), 500):
+            chunk = links[start:start + 500]
+            existing: dict[tuple[int, str], Achievement] = {
+                (a.link_id, a.item_id): a for a in db.session.scalars(
+                    select(Achievement).where(Achievement.link_id.in_([l.id for l in chunk])))}
+            for link in chunk:
+                seen = set()
+                for entry in fetched.get(link.id, []):
+                    if entry.item_id in seen:
+                        continue
+                    seen.add(entry.item_id)
+                    values = {"kind": entry.kind, "code": entry.code, "title": entry.title,
+                              "level": entry.level, "completed_on": entry.completed_on,
+                              "credit_on": credit_date(entry.completed_on, link.linked_at)}
+                    row = existing.pop((link.id, entry.item_id), None)
+                    if row is None:
+                        db.session.add(Achievement(
+                            work_user_id=link.work_user_id, link_id=link.id,
+                            organization_id=link.organization_id, provider=link.provider,
+                            item_id=entry.item_id, changed_at=current, **values))
+                        bump(link.work_user_id, "added")
+                    elif any(getattr(row, k) != v for k, v in values.items()):
+                        for k, v in values.items():
+                            setattr(row, k, v)
+                        row.changed_at = current
+                        bump(link.work_user_id, "updated")
+            for row in existing.values():  # no longer on the provider's transcript
+                db.session.delete(row)
+                bump(row.work_user_id, "removed")
+
+        if changes:
+            for user in db.session.scalars(select(WorkUser).where(WorkUser.id.in_(list(changes)))):
+                changes[user.id].email, changes[user.id].display_name = user.email, user.display_name
+        setting = db.session.get(AppSetting, LAST_REFRESH_KEY)
+        if setting is None:
+            db.session.add(AppSetting(key=LAST_REFRESH_KEY, value=current.isoformat(timespec="seconds")))
+        else:
+            setting.value = current.isoformat(timespec="seconds")
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise RefreshError(_("Another data refresh was running at the same time. Nothing was changed "
+                             "by this one; try again in a moment."))
+    except Exception:
+        db.session.rollback()
+        raise
+    return RefreshResult(len(links), changes, current)
+
+
+def refresh_transcripts() -> RefreshResult:
+    """The data refresh: read every reportable link's transcript, then write all changes at once."""
+    on = today()
+    links = refreshable_links(on)
+    fetched = fetch_transcripts(links)  # network first: a failure leaves the database untouched
+    return apply_transcripts(links, fetched, on)
+
+
+def last_refresh() -> datetime | None:
+    setting = db.session.get(AppSetting, LAST_REFRESH_KEY)
+    return datetime.fromisoformat(setting.value) if setting else None
+
+
+@dataclass
+class AchievementView:
+    provider: str
+    kind: str
+    code: str | None
+    title: str
+    level: str | None
+    completed_on: date
+    credit_on: date
+    status: str
+
+
+def user_achievements(work_user: WorkUser, on: date | None = None) -> list[AchievementView]:
+    """The user's achievements on their active links, with credited/pending status (My Learn profile)."""
+    on = on or today()
+    rows = db.session.scalars(
+        select(Achievement).join(LinkedAccount, LinkedAccount.id == Achievement.link_id)
+        .where(Achievement.work_user_id == work_user.id, LinkedAccount.ended_at.is_(None))
+        .order_by(Achievement.completed_on.desc(), Achievement.id))
+    return [AchievementView(a.provider, a.kind, a.code, a.title, a.level, a.completed_on, a.credit_on,
+                            credit_status(a.credit_on, on)) for a in rows]
+
+
 
 # --------------------------------------------------------------------------- reports
 # (Skills report, deleted users' refresh date, Learn analytics, skilling points.)
+
+# The seeds: "Once deleted, their exams will be removed from the Skills Report on the data refresh
+# date that is around the 10th of the following month ... The changes will be reflected on the
+# Skills Report after February 10." We read "after February 10" literally: a user deleted in
+# January is still listed on February 10 and gone from February 11.
+REMOVAL_DAY = 10
+REPORTED_KINDS = ("certification", "assessment")
+REPORT_PAGE_SIZE = 50
+SKILLING_POINTS_FILE = Path(__file__).resolve().parent / "data" / "skilling_points.json"
+SKILLING_LEVELS = ("intermediate", "advanced")
+
+
+def skills_report_removal_date(deleted_at: datetime | date) -> date:
+    """The last day a deleted user's exams are listed: the 10th of the month after the deletion."""
+    day = deleted_at.date() if isinstance(deleted_at, datetime) else deleted_at
+    year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
+    return date(year, month, REMOVAL_DAY)
+
+
+def skills_report_cutoff(on: date) -> datetime:
+    """Users deleted at or after this moment are still listed on ``on``.
+
+    The same rule as skills_report_removal_date, as a bound a query can use with an index.
+    """
+    if on.day <= REMOVAL_DAY:  # still inside the previous month's grace period
+        year, month = (on.year - 1, 12) if on.month == 1 else (on.year, on.month - 1)
+        return datetime(year, month, 1)
+    return datetime(on.year, on.month, 1)
+
+
+def reportable_link_clause(on: date):
+    """Links whose achievements a report shows on ``on`` (query must join WorkUser).
+
+    Active links of current users, and the links a deleted user had when deleted, until the
+    removal date.
+    """
+    return or_(
+        and_(LinkedAccount.ended_at.is_(None), WorkUser.deleted_at.is_(None)),
+        and_(WorkUser.deleted_at >= skills_report_cutoff(on),
+             or_(LinkedAccount.ended_at.is_(None), LinkedAccount.end_reason == END_REASON_USER_DELETED)),
+    )
+
+
+def can_view_reports(user: WorkUser) -> bool:
+    """The seeds: any Global admin or (MPN) Partner admin can view and download the Skills report."""
+    return user.is_authenticated and user.deleted_at is None and user.has_role(
+        ROLE_GLOBAL_ADMIN, ROLE_PARTNER_ADMIN)
+
+
+@dataclass
+class ReportPage:
+    items: list
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+
+def _page_number(page: int | None, total: int, per_page: int) -> int:
+    pages = max(1, -(-total // per_page))
+    return min(max(1, page or 1), pages)
+
+
+def _skills_rows_select(organization_id: int, on: date):
+    credited = and_(Achievement.link_id == LinkedAccount.id, Achievement.credit_on <= on,
+                    Achievement.kind.in_(REPORTED_KINDS))
+    return (
+        select(WorkUser.id.label("user_id"), WorkUser.email, WorkUser.display_name, WorkUser.deleted_at,
+               LinkedAccount.provider, LinkedAccount.mcid, LinkedAccount.email.label("account_email"),
+               Achievement.kind, Achievement.code, Achievement.title, Achievement.level,
+               Achievement.completed_on, Achievement.credit_on)
+        .select_from(WorkUser)
+        .join(LinkedAccount, LinkedAccount.work_user_id == WorkUser.id)
+        .outerjoin(Achievement, credited)
+        .where(WorkUser.organization_id == organization_id,
+               LinkedAccount.organization_id == organization_id, reportable_link_clause(on))
+    )
+
+
+@dataclass
+class SkillsReportUser:
+    user_id: int
+    email: str
+    display_name: str
+    deleted_at: datetime | None
+    removal_date: date | None
+    mcid: str | None = None
+    accounts: list = field(default_factory=list)  # (provider, account email)
+    achievements: list = field(default_factory=list)  # rows
+
+
+def skills_report_page(organization_id: int, page: int = 1, per_page: int = REPORT_PAGE_SIZE,
+                       on: date | None = None) -> ReportPage:
+    """Linked users (with deleted ones until their removal date) and their credited exams.
+
+    Three queries whatever the page size: count, the page's users, their rows.
+    """
+    on = on or today()
+    linked_users = (select(WorkUser.id, WorkUser.email)
+                    .join(LinkedAccount, LinkedAccount.work_user_id == WorkUser.id)
+                    .where(WorkUser.organization_id == organization_id,
+                           LinkedAccount.organization_id == organization_id, reportable_link_clause(on))
+                    .distinct())
+    total = db.session.scalar(select(func.count()).select_from(linked_users.subquery())) or 0
+    page = _page_number(page, total, per_page)
+    page_users = linked_users.subquery()
+    user_ids = list(db.session.scalars(
+        select(page_users.c.id).order_by(page_users.c.email).limit(per_page).offset((page - 1) * per_page)))
+    users: dict[int, SkillsReportUser] = {}
+    if user_ids:
+        rows = db.session.execute(
+            _skills_rows_select(organization_id, on).where(WorkUser.id.in_(user_ids))
+            .order_by(WorkUser.email, LinkedAccount.provider, Achievement.completed_on, Achievement.id))
+        for row in rows:
+            user = users.get(row.user_id)
+            if user is None:
+                user = users[row.user_id] = SkillsReportUser(
+                    row.user_id, row.email, row.display_name, row.deleted_at,
+                    skills_report_removal_date(row.deleted_at) if row.deleted_at else None)
+            account = (row.provider, row.account_email)
+            if account not in user.accounts:
+                user.accounts.append(account)
+            if row.mcid:
+                user.mcid = row.mcid
+            if row.kind is not None:
+                user.achievements.append(row)
+    return ReportPage([users[i] for i in user_ids if i in users], page, per_page, total)
+
+
+def skills_report_csv_header() -> list[str]:
+    return [_("Work email"), _("Name"), _("Organization"), _("Partner ID"), _("Source"), _("MCID"),
+            _("Learning account"), _("Type"), _("Code"), _("Title"), _("Level"), _("Completed on"),
+            _("Credited on"), _("Account status"), _("Listed until")]
+
+
+def _csv_safe(value: str | None) -> str:
+    # Spreadsheet formula injection: a cell starting with = + - @ is shown as text.
+    if value and value[0] in "=+-@\t\r":
+        return "'" + value
+    return value or ""
+
+
+def skills_report_csv_rows(organization: Organization, on: date | None = None, batch: int = 2000):
+    """The Skills report as CSV rows, header first, read from the database in batches (flat memory)."""
+    on = on or today()
+    yield skills_report_csv_header()
+    labels = {LEARN: provider_label(LEARN), PARTNER_UNIVERSITY: provider_label(PARTNER_UNIVERSITY)}
+    kinds = {"certification": _("Certification"), "assessment": _("Assessment")}
+    levels = {"intermediate": _("Intermediate"), "advanced": _("Advanced")}
+    active, deleted = _("Active"), _("Deleted")
+    org_name, partner_id = _csv_safe(organization.name), organization.partner_id
+    removal_dates: dict = {}
+    stmt = (_skills_rows_select(organization.id, on)
+            .order_by(WorkUser.email, LinkedAccount.provider, Achievement.completed_on, Achievement.id)
+            .execution_options(yield_per=batch))
+    for (_uid, email, name, deleted_at, provider, mcid, account_email, kind, code, title, level,
+         completed_on, credit_on) in db.session.execute(stmt):
+        if deleted_at is None:
+            status, until = active, ""
+        else:
+            until = removal_dates.get(deleted_at)
+            if until is None:
+                until = removal_dates[deleted_at] = skills_report_removal_date(deleted_at).isoformat()
+            status = deleted
+        yield [_csv_safe(email), _csv_safe(name), org_name, partner_id, labels.get(provider, provider),
+               mcid or "", _csv_safe(account_email), kinds.get(kind, ""), _csv_safe(code), _csv_safe(title),
+               levels.get(level, ""), completed_on.isoformat() if completed_on else "",
+               credit_on.isoformat() if credit_on else "", status, until]
+
+
+LINK_STATUS_NONE = "not_linked"
+LINK_STATUS_LEARN = "learn"
+LINK_STATUS_UNIVERSITY = "partner_university"
+LINK_STATUS_BOTH = "both"
+
+
+@dataclass
+class AnalyticsRow:
+    user_id: int
+    email: str
+    display_name: str
+    status: str
+    credited: int
+    pending: int
+
+
+def link_status(has_learn: bool, has_university: bool) -> str:
+    if has_learn and has_university:
+        return LINK_STATUS_BOTH
+    if has_learn:
+        return LINK_STATUS_LEARN
+    if has_university:
+        return LINK_STATUS_UNIVERSITY
+    return LINK_STATUS_NONE
+
+
+def _analytics_select(organization_id: int, on: date):
+    is_learn = case((LinkedAccount.provider == LEARN, 1), else_=0)
+    is_university = case((LinkedAccount.provider == PARTNER_UNIVERSITY, 1), else_=0)
+    credited = case((Achievement.credit_on <= on, 1), else_=0)
+    pending = case((Achievement.credit_on > on, 1), else_=0)
+    return (
+        select(WorkUser.id, WorkUser.email, WorkUser.display_name,
+               func.max(is_learn).label("learn"), func.max(is_university).label("university"),
+               func.coalesce(func.sum(credited), 0).label("credited"),
+               func.coalesce(func.sum(pending), 0).label("pending"))
+        .select_from(WorkUser)
+        .outerjoin(LinkedAccount, and_(LinkedAccount.work_user_id == WorkUser.id,
+                                       LinkedAccount.ended_at.is_(None)))
+        .outerjoin(Achievement, Achievement.link_id == LinkedAccount.id)
+        .where(WorkUser.organization_id == organization_id, WorkUser.deleted_at.is_(None))
+        .group_by(WorkUser.id, WorkUser.email, WorkUser.display_name)
+    )
+
+
+def learn_analytics_page(organization_id: int, page: int = 1, per_page: int = REPORT_PAGE_SIZE,
+                         on: date | None = None) -> tuple[ReportPage, dict[str, int]]:
+    """Every current work user with link status and credited/pending counts, plus totals per status.
+
+    Two queries whatever the page size: the per-status totals (which also give the count), the page.
+    """
+    on = on or today()
+    per_user = _analytics_select(organization_id, on).subquery()
+    totals = {LINK_STATUS_NONE: 0, LINK_STATUS_LEARN: 0, LINK_STATUS_UNIVERSITY: 0, LINK_STATUS_BOTH: 0}
+    summary = {"credited": 0, "pending": 0}
+    for has_learn, has_university, users, credited, pending in db.session.execute(
+            select(per_user.c.learn, per_user.c.university, func.count(),
+                   func.sum(per_user.c.credited), func.sum(per_user.c.pending))
+            .group_by(per_user.c.learn, per_user.c.university)):
+        totals[link_status(bool(has_learn), bool(has_university))] += users
+        summary["credited"] += int(credited or 0)
+        summary["pending"] += int(pending or 0)
+    total = sum(totals.values())
+    page = _page_number(page, total, per_page)
+    rows = db.session.execute(
+        _analytics_select(organization_id, on).order_by(WorkUser.email)
+        .limit(per_page).offset((page - 1) * per_page))
+    items = [AnalyticsRow(r.id, r.email, r.display_name, link_status(bool(r.learn), bool(r.university)),
+                          int(r.credited), int(r.pending)) for r in rows]
+    return ReportPage(items, page, per_page, total), {**totals, **summary}
+
+
+@lru_cache(maxsize=4)
+def _load_skilling_file(path: str, mtime: float) -> dict:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def skilling_points_config(path: Path | None = None) -> dict:
+    path = path or SKILLING_POINTS_FILE
+    return _load_skilling_file(str(path), path.stat().st_mtime)
+
+
+def metric_points(count: int, threshold: int, max_points: float) -> float:
+    """Proportional points for progress, full points at the threshold, never more."""
+    if threshold <= 0:
+        return float(max_points)
+    return round(max_points * min(count, threshold) / threshold, 2)
+
+
+@dataclass
+class MetricPoints:
+    level: str
+    certifications: list[str]
+    individuals: int
+    threshold: int
+    max_points: float
+    points: float
+
+
+@dataclass
+class AreaPoints:
+    key: str
+    name: str
+    metrics: list[MetricPoints]
+
+    @property
+    def points(self) -> float:
+        return round(sum(m.points for m in self.metrics), 2)
+
+    @property
+    def max_points(self) -> float:
+        return round(sum(m.max_points for m in self.metrics), 2)
+
+
+def skilling_points(organization_id: int, on: date | None = None,
+                    config: dict | None = None) -> list[AreaPoints]:
+    """The Skilling metric per solution area: individuals with credited intermediate / advanced
+    certifications of the area, against the thresholds of the data file. One query."""
+    on = on or today()
+    config = config or skilling_points_config()
+    columns = []
+    for area in config["solution_areas"]:
+        for level in SKILLING_LEVELS:
+            codes = area[level]["certifications"]
+            columns.append(func.count(func.distinct(
+                case((Achievement.code.in_(codes), Achievement.work_user_id), else_=None))))
+    counts = db.session.execute(
+        select(*columns).select_from(Achievement)
+        .join(LinkedAccount, LinkedAccount.id == Achievement.link_id)
+        .join(WorkUser, WorkUser.id == LinkedAccount.work_user_id)
+        .where(Achievement.organization_id == organization_id, Achievement.kind == "certification",
+               Achievement.credit_on <= on, reportable_link_clause(on))).one()
+    result, position = [], 0
+    for area in config["solution_areas"]:
+        metrics = []
+        for level in SKILLING_LEVELS:
+            spec = area[level]
+            individuals = int(counts[position] or 0)
+            position += 1
+            metrics.append(MetricPoints(level, list(spec["certifications"]), individuals,
+                                        int(spec["threshold"]), float(spec["max_points"]),
+                                        metric_points(individuals, int(spec["threshold"]),
+                                                      float(spec["max_points"]))))
+        result.append(AreaPoints(area["key"], area["name"], metrics))
+    return result
+
 
 
 # --------------------------------------------------------------------------- audit log

@@ -26,4 +26,5 @@ def profile():
         link_form=LinkForm(),
         remove_form=RemoveLinkForm(),
         latest_trace=services.latest_trace(current_user),
+        achievements=services.user_achievements(current_user),
     )

@@ -1,0 +1,102 @@
+"""Helpers for the credit and reports tests: the simulated clock, links and provider accounts."""
+from __future__ import annotations
+
+import itertools
+import re
+from datetime import date, datetime, time
+
+from sqlalchemy import event, select
+
+from webapp import services
+from webapp.extensions import db
+from webapp.models import LEARN, PARTNER_UNIVERSITY, Organization, WorkUser
+
+_serial = itertools.count(1)
+
+
+def move_clock_to(day: date, at: time = time(12, 0)) -> None:
+    """Set the one simulated clock (through the service) to ``day`` at noon UTC."""
+    target = datetime.combine(day, at)
+    if hasattr(services, "set_clock"):
+        services.set_clock(target)
+    else:
+        services.set_clock_offset(target - services.real_now())
+
+
+def org(partner_id: str = "1234567") -> Organization:
+    return db.session.scalar(select(Organization).where(Organization.partner_id == partner_id))
+
+
+def user(email: str) -> WorkUser:
+    return db.session.scalar(select(WorkUser).where(WorkUser.email == email))
+
+
+def new_user(partner_id: str = "1234567", roles=()) -> WorkUser:
+    n = next(_serial)
+    return services.create_work_user(org(partner_id), f"learner{n:05d}@example.com", f"Learner {n:05d}",
+                                     "Passw0rd!", list(roles))
+
+
+def personal_account(provider: str = LEARN, key: str | None = None) -> services.PersonalAccount:
+    key = key or f"{next(_serial):09d}"
+    issuer = "https://learn.test/learn" if provider == LEARN else "https://pu.test/partner-university"
+    return services.PersonalAccount(provider=provider, issuer=issuer, subject=f"sub-{key}",
+                                    email=f"person{key}@outlook.com", display_name=f"Person {key}",
+                                    mcid=key if provider == LEARN else None)
+
+
+def link(work_user: WorkUser, provider: str = LEARN, key: str | None = None):
+    return services.associate_account(work_user, personal_account(provider, key))
+
+
+def entry(item_id: str, completed: date, kind: str = "certification", code: str | None = "AZ-104",
+          level: str | None = "intermediate", title: str | None = None) -> services.TranscriptEntry:
+    return services.TranscriptEntry(item_id, kind, code, title or f"Item {code or item_id}", level, completed)
+
+
+def apply(transcripts: dict) -> services.RefreshResult:
+    """Write provider transcripts (link -> entries) through the refresh's database step."""
+    links = services.refreshable_links()
+    return services.apply_transcripts(links, {l.id: transcripts.get(l.id, []) for l in links})
+
+
+def delete_user(work_user: WorkUser) -> None:
+    """Delete a work account the way an admin does."""
+    if hasattr(services, "delete_work_user"):
+        try:
+            services.delete_work_user(work_user)
+        except TypeError:
+            services.delete_work_user(work_user, actor=None)
+        return
+    current = services.now()
+    work_user.deleted_at = current
+    for l in db.session.scalars(select(services.LinkedAccount).where(
+            services.LinkedAccount.work_user_id == work_user.id,
+            services.LinkedAccount.ended_at.is_(None))):
+        l.ended_at, l.end_reason = current, services.END_REASON_USER_DELETED
+    db.session.commit()
+
+
+class QueryCounter:
+    """Counts SQL statements sent to the database inside a ``with`` block."""
+
+    def __init__(self):
+        self.statements: list[str] = []
+
+    def _count(self, conn, cursor, statement, *args):
+        if not re.match(r"\s*(SAVEPOINT|RELEASE|ROLLBACK)", statement, re.I):
+            self.statements.append(statement)
+
+    def __enter__(self):
+        event.listen(db.engine, "before_cursor_execute", self._count)
+        return self
+
+    def __exit__(self, *exc):
+        event.remove(db.engine, "before_cursor_execute", self._count)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+__all__ = ["LEARN", "PARTNER_UNIVERSITY"]

@@ -1,0 +1,1 @@
+"""Reports for Global admins and partner admins: Skills report, Learn analytics, skilling points."""

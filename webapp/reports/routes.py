@@ -1,0 +1,125 @@
+"""Reports pages: organization-scoped, for Global admins and partner admins only."""
+import csv
+import io
+
+from flask import (Blueprint, Response, abort, flash, redirect, render_template, request,
+                   stream_with_context, url_for)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from .. import services
+from .forms import RefreshForm
+
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+
+# Where the refresh button may send the admin back to (never a URL from the request).
+RETURN_ENDPOINTS = ("reports.index", "reports.skills", "reports.learn_analytics", "reports.skilling")
+MAX_USER_LINES = 20
+
+
+@bp.before_request
+@login_required
+def require_report_role():
+    if not services.can_view_reports(current_user):
+        abort(403)
+
+
+def _page_arg() -> int:
+    return request.args.get("page", 1, type=int) or 1
+
+
+def _render(template: str, endpoint: str, **context):
+    return render_template(template, refresh_form=RefreshForm(back_to=endpoint),
+                           last_refresh=services.last_refresh(), today=services.today(),
+                           organization=current_user.organization, **context)
+
+
+@bp.get("/")
+def index():
+    return _render("reports/index.html", "reports.index")
+
+
+@bp.get("/skills")
+def skills():
+    page = services.skills_report_page(current_user.organization_id, _page_arg())
+    return _render("reports/skills.html", "reports.skills", page=page)
+
+
+@bp.get("/skills.csv")
+def skills_csv():
+    organization = current_user.organization
+    rows = services.skills_report_csv_rows(organization)
+
+    def generate():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        for count, row in enumerate(rows, start=1):
+            writer.writerow(row)
+            if count % 1000 == 0:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    filename = f"skills-report-{organization.partner_id}-{services.today().isoformat()}.csv"
+    return Response(stream_with_context(generate()), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                             "Cache-Control": "no-store"})
+
+
+@bp.get("/learn-analytics")
+def learn_analytics():
+    page, totals = services.learn_analytics_page(current_user.organization_id, _page_arg())
+    return _render("reports/learn_analytics.html", "reports.learn_analytics", page=page, totals=totals)
+
+
+@bp.get("/skilling-points")
+def skilling():
+    config = services.skilling_points_config()
+    areas = services.skilling_points(current_user.organization_id, config=config)
+    return _render("reports/skilling_points.html", "reports.skilling", areas=areas, config=config)
+
+
+@bp.post("/refresh")
+def refresh():
+    form = RefreshForm()
+    back_to = form.back_to.data if form.back_to.data in RETURN_ENDPOINTS else "reports.index"
+    if not form.validate_on_submit():
+        flash(_("The form expired. Please try again."), "error")
+        return redirect(url_for(back_to))
+    try:
+        result = services.refresh_transcripts()
+    except services.RefreshError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for(back_to))
+    flash(result.summary(), "success")
+    lines = result.user_lines()
+    for line in lines[:MAX_USER_LINES]:
+        flash(line, "info")
+    if len(lines) > MAX_USER_LINES:
+        flash(_("… and %(count)d more users.", count=len(lines) - MAX_USER_LINES), "info")
+    return redirect(url_for(back_to))
+
+
+@bp.app_context_processor
+def inject_report_labels():
+    """Labels for achievements and report values, used by the reports and My Learn profile."""
+    return {"kind_label": kind_label, "level_label": level_label,
+            "link_status_label": link_status_label, "can_view_reports": services.can_view_reports,
+            "removal_date": services.skills_report_removal_date}
+
+
+def kind_label(kind: str | None) -> str:
+    return {"certification": _("Certification"), "assessment": _("Assessment"),
+            "training": _("Training")}.get(kind or "", kind or "")
+
+
+def level_label(level: str | None) -> str:
+    return {"intermediate": _("Intermediate"), "advanced": _("Advanced")}.get(level or "", "—")
+
+
+def link_status_label(status: str) -> str:
+    return {services.LINK_STATUS_NONE: _("Not linked"),
+            services.LINK_STATUS_LEARN: _("Linked to Microsoft Learn"),
+            services.LINK_STATUS_UNIVERSITY: _("Linked to Partner University"),
+            services.LINK_STATUS_BOTH: _("Linked to both")}.get(status, status)
