@@ -17,6 +17,10 @@ from webapp.extensions import db
 from webapp.models import LEARN, PARTNER_UNIVERSITY
 
 
+def csv_rows(organization) -> list[list[str]]:
+    return list(csv.reader(io.StringIO("".join(services.skills_report_csv(organization)))))
+
+
 # ---------------------------------------------------------------- deleted users: removal date
 
 @pytest.mark.parametrize("deleted, removal", [
@@ -53,13 +57,13 @@ def test_deleted_user_is_listed_until_february_10_and_gone_on_february_11(app_ct
     assert (row.email, row.deleted_at.date(), row.removal_date) == ("carl@contoso.com", date(2026, 1, 31),
                                                                     date(2026, 2, 10))
     assert [a.code for a in row.achievements] == ["AZ-305"]
-    csv_rows = list(services.skills_report_csv_rows(contoso))
-    assert csv_rows[1][0] == "carl@contoso.com" and csv_rows[1][-2:] == ["Deleted", "2026-02-10"]
+    lines = csv_rows(contoso)
+    assert lines[1][0] == "carl@contoso.com" and lines[1][-2:] == ["Deleted", "2026-02-10"]
     assert services.skilling_points(contoso.id)[2].metrics[1].individuals == 1  # Infrastructure, advanced
 
     move_clock_to(date(2026, 2, 11))
     assert services.skills_report_page(contoso.id).items == []
-    assert len(list(services.skills_report_csv_rows(contoso))) == 1  # the header only
+    assert len(csv_rows(contoso)) == 1  # the header only
     assert services.skilling_points(contoso.id)[2].metrics[1].individuals == 0
 
 
@@ -122,7 +126,7 @@ def test_csv_rows_escape_formulas(app_ctx):
     move_clock_to(date(2026, 3, 1))
     apply({link(user("alex@contoso.com")).id: [entry("f1", date(2026, 1, 1), title="=HYPERLINK(\"x\")")]})
     move_clock_to(date(2026, 4, 1))
-    rows = list(services.skills_report_csv_rows(org()))
+    rows = csv_rows(org())
     assert rows[1][9] == "'=HYPERLINK(\"x\")"
 
 

@@ -173,7 +173,8 @@ class Achievement(db.Model):
     __table_args__ = (
         UniqueConstraint("link_id", "item_id", name="uq_achievement_per_link_item"),
         Index("ix_achievements_user", "work_user_id"),
-        Index("ix_achievements_org_credit", "organization_id", "credit_on"),
+        # The Skills report CSV reads an organization's achievements in (user, link) order.
+        Index("ix_achievements_org_user_link", "organization_id", "work_user_id", "link_id", "completed_on"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -198,7 +199,7 @@ class Achievement(db.Model):
 # Report pages list an organization's users by email; deleted users are filtered by date.
 Index("ix_work_users_org_email", WorkUser.organization_id, WorkUser.email)
 Index("ix_work_users_org_deleted", WorkUser.organization_id, WorkUser.deleted_at)
-Index("ix_links_org_reason", LinkedAccount.organization_id, LinkedAccount.end_reason)
+Index("ix_links_org_user", LinkedAccount.organization_id, LinkedAccount.work_user_id)
 
 
 

@@ -14,10 +14,9 @@ from functools import lru_cache
 from pathlib import Path
 
 import requests
-
 from flask import current_app, g, has_app_context
 from flask_babel import format_date, gettext as _
-from sqlalchemy import and_, case, delete, func, or_, select, text, update
+from sqlalchemy import String, and_, case, cast, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -969,39 +968,112 @@ def skills_report_csv_header() -> list[str]:
             _("Credited on"), _("Account status"), _("Listed until")]
 
 
-def _csv_safe(value: str | None) -> str:
-    # Spreadsheet formula injection: a cell starting with = + - @ is shown as text.
-    if value and value[0] in "=+-@\t\r":
-        return "'" + value
-    return value or ""
+_CSV_QUOTE_NEEDED = re.compile(r'[,"\r\n]')
 
 
-def skills_report_csv_rows(organization: Organization, on: date | None = None, batch: int = 2000):
-    """The Skills report as CSV rows, header first, read from the database in batches (flat memory)."""
+def _csv_field(value) -> str:
+    """One CSV cell (RFC 4180 quoting), safe to open in a spreadsheet."""
+    if value is None:
+        return ""
+    text = str(value)
+    if text and text[0] in "=+-@\t\r":  # formula injection: shown as text
+        text = "'" + text
+    if _CSV_QUOTE_NEEDED.search(text):
+        text = '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _csv_line(values) -> str:
+    return ",".join(_csv_field(v) for v in values)
+
+
+def _iso_day(value) -> str:
+    """A date column read as text (SQLite) or as a date (other drivers): YYYY-MM-DD."""
+    if value is None:
+        return ""
+    return value[:10] if isinstance(value, str) else value.isoformat()[:10]
+
+
+def skills_report_csv(organization: Organization, on: date | None = None, batch: int = 5000):
+    """The Skills report as CSV text chunks: one line per credited certification or assessment,
+    and one line for a linked user with none. Flat memory whatever the size.
+
+    Two server-side cursors read in batches, both in (work user, link) order: the reportable
+    links with their user, and the organization's credited achievements; they are merged here,
+    so the database never sorts the big achievement set and no per-user query is made.
+    """
     on = on or today()
-    yield skills_report_csv_header()
     labels = {LEARN: provider_label(LEARN), PARTNER_UNIVERSITY: provider_label(PARTNER_UNIVERSITY)}
     kinds = {"certification": _("Certification"), "assessment": _("Assessment")}
     levels = {"intermediate": _("Intermediate"), "advanced": _("Advanced")}
     active, deleted = _("Active"), _("Deleted")
-    org_name, partner_id = _csv_safe(organization.name), organization.partner_id
-    removal_dates: dict = {}
-    stmt = (_skills_rows_select(organization.id, on)
-            .order_by(WorkUser.email, LinkedAccount.provider, Achievement.completed_on, Achievement.id)
-            .execution_options(yield_per=batch))
-    for (_uid, email, name, deleted_at, provider, mcid, account_email, kind, code, title, level,
-         completed_on, credit_on) in db.session.execute(stmt):
+    organization_cells = _csv_line([organization.name, organization.partner_id])
+    empty_achievement = _csv_line([""] * 6)
+
+    links = (
+        select(LinkedAccount.work_user_id, LinkedAccount.id, LinkedAccount.provider, LinkedAccount.mcid,
+               LinkedAccount.email, WorkUser.email, WorkUser.display_name,
+               cast(WorkUser.deleted_at, String))
+        .join(WorkUser, WorkUser.id == LinkedAccount.work_user_id)
+        .where(LinkedAccount.organization_id == organization.id, WorkUser.organization_id == organization.id,
+               reportable_link_clause(on))
+        .order_by(LinkedAccount.work_user_id, LinkedAccount.id))
+    achievements = (
+        select(Achievement.work_user_id, Achievement.link_id, Achievement.kind, Achievement.code,
+               Achievement.title, Achievement.level, cast(Achievement.completed_on, String),
+               cast(Achievement.credit_on, String))
+        .where(Achievement.organization_id == organization.id, Achievement.credit_on <= on,
+               Achievement.kind.in_(REPORTED_KINDS))
+        .order_by(Achievement.work_user_id, Achievement.link_id, Achievement.completed_on))
+
+    connection = db.session.connection()
+    options = {"stream_results": True, "yield_per": batch}
+    link_rows = (row for part in connection.execute(links.execution_options(**options)).partitions()
+                 for row in part)
+    achievement_rows = (row for part in connection.execute(
+        achievements.execution_options(**options)).partitions() for row in part)
+    middles: dict[tuple, str] = {}
+    removal: dict[str, str] = {}
+    pending_row = next(achievement_rows, None)
+    out: list[str] = [_csv_line(skills_report_csv_header())]
+    for user_id, link_id, provider, mcid, account_email, email, name, deleted_at in link_rows:
         if deleted_at is None:
-            status, until = active, ""
+            status = active + ","
         else:
-            until = removal_dates.get(deleted_at)
+            until = removal.get(deleted_at)
             if until is None:
-                until = removal_dates[deleted_at] = skills_report_removal_date(deleted_at).isoformat()
-            status = deleted
-        yield [_csv_safe(email), _csv_safe(name), org_name, partner_id, labels.get(provider, provider),
-               mcid or "", _csv_safe(account_email), kinds.get(kind, ""), _csv_safe(code), _csv_safe(title),
-               levels.get(level, ""), completed_on.isoformat() if completed_on else "",
-               credit_on.isoformat() if credit_on else "", status, until]
+                until = removal[deleted_at] = skills_report_removal_date(
+                    date.fromisoformat(_iso_day(deleted_at))).isoformat()
+            status = deleted + "," + until
+        prefix = ",".join((_csv_field(email), _csv_field(name), organization_cells,
+                           _csv_field(labels.get(provider, provider)), _csv_field(mcid),
+                           _csv_field(account_email))) + ","
+        key = (user_id, link_id)
+        # Achievements of links no report shows (ended, not refreshed yet) are skipped.
+        while pending_row is not None and (pending_row[0], pending_row[1]) < key:
+            pending_row = next(achievement_rows, None)
+        written = False
+        while pending_row is not None and (pending_row[0], pending_row[1]) == key:
+            _u, _l, kind, code, title, level, completed_on, credit_on = pending_row
+            middle_key = (kind, code, title, level)
+            middle = middles.get(middle_key)
+            if middle is None:
+                middle = middles[middle_key] = _csv_line(
+                    [kinds.get(kind, kind), code, title, levels.get(level, "")])
+                if len(middles) > 10_000:  # a catalog this large would not repeat much anyway
+                    middles.clear()
+            out.append(f"{prefix}{middle},{_iso_day(completed_on)},{_iso_day(credit_on)},{status}")
+            written = True
+            pending_row = next(achievement_rows, None)
+        if not written:
+            out.append(f"{prefix}{empty_achievement},{status}")
+        if len(out) >= 1000:
+            out.append("")
+            yield "\r\n".join(out)
+            out = []
+    if out:
+        out.append("")
+        yield "\r\n".join(out)
 
 
 LINK_STATUS_NONE = "not_linked"

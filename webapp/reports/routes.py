@@ -1,7 +1,4 @@
 """Reports pages: organization-scoped, for Global admins and partner admins only."""
-import csv
-import io
-
 from flask import (Blueprint, Response, abort, flash, redirect, render_template, request,
                    stream_with_context, url_for)
 from flask_babel import gettext as _
@@ -48,21 +45,9 @@ def skills():
 @bp.get("/skills.csv")
 def skills_csv():
     organization = current_user.organization
-    rows = services.skills_report_csv_rows(organization)
-
-    def generate():
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        for count, row in enumerate(rows, start=1):
-            writer.writerow(row)
-            if count % 1000 == 0:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
+    chunks = services.skills_report_csv(organization)
     filename = f"skills-report-{organization.partner_id}-{services.today().isoformat()}.csv"
-    return Response(stream_with_context(generate()), mimetype="text/csv",
+    return Response(stream_with_context(chunks), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"',
                              "Cache-Control": "no-store"})
 
