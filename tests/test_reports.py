@@ -319,3 +319,33 @@ def test_learn_analytics_and_skilling_pages_render(app):
     assert browser.open("/reports/").status == 200
     french = browser.open("/reports/skills?lang=fr")
     assert french.status == 200
+
+
+def test_csv_lists_the_same_users_and_exams_as_the_page(app_ctx):
+    move_clock_to(date(2026, 3, 1))
+    alex, pat, priya, carl = (user("alex@contoso.com"), user("pat@contoso.com"), user("priya@contoso.com"),
+                              user("carl@contoso.com"))
+    alex_learn, alex_pu = link(alex), link(alex, PARTNER_UNIVERSITY)
+    carl_link, priya_link = link(carl), link(priya)
+    mia_fabrikam = link(user("mia@fabrikam.com"))
+    apply({alex_learn.id: [entry("a1", date(2026, 1, 5)), entry("a2", date(2026, 1, 1), code="AZ-305"),
+                           entry("a3", date(2026, 3, 20), code="AZ-204")],  # a3 still pending
+           alex_pu.id: [entry("u1", date(2026, 1, 3), kind="assessment", code="ASSESS-AI"),
+                        entry("u2", date(2026, 1, 3), kind="training", code="TRAIN-COPILOT", level=None)],
+           carl_link.id: [entry("c1", date(2026, 1, 1))],
+           mia_fabrikam.id: [entry("m1", date(2026, 1, 1))]})
+    services.remove_link(carl, LEARN)  # carl's achievement stays in the table until the next refresh
+    link(pat)  # linked, nothing completed
+    move_clock_to(date(2026, 3, 25))
+    contoso = org()
+    rows = csv_rows(contoso)[1:]
+    by_user: dict[str, list] = {}
+    for row in rows:
+        by_user.setdefault(row[0], []).append(row[8])
+    assert by_user == {"alex@contoso.com": ["AZ-305", "AZ-104", "ASSESS-AI"], "pat@contoso.com": [""],
+                       "priya@contoso.com": [""]}
+    page = services.skills_report_page(contoso.id)
+    assert {u.email: sorted(a.code for a in u.achievements) for u in page.items} == {
+        email: sorted(c for c in codes if c) for email, codes in by_user.items()}
+    assert [r[4] for r in rows[:3]] == ["Microsoft Learn", "Microsoft Learn", "Partner University"]
+    assert all(len(r) == 15 for r in rows)
