@@ -126,6 +126,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(qa)
     app.register_blueprint(bp)
 
+    from .qa import register_qa
+
+    register_qa(app)
+
     from .cli import register_cli
 
     register_cli(app)
@@ -168,4 +172,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         for slug in ISSUERS:
             get_active_signing_key(slug)
 
+    from .qa import exempt_from_csrf
+
+    exempt_from_csrf(app)
     return app

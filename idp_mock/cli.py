@@ -157,13 +157,17 @@ def add_client_command(issuer, client_id, client_secret, redirect_uris,
 @click.command("rotate-signing-key")
 @click.option("--issuer", type=ISSUER_CHOICE, required=True)
 @click.option("--retire-previous", is_flag=True,
-              help="Also remove previous keys from the JWKS.")
+              help="Also remove previous keys from the JWKS now.")
+@click.option("--grace-seconds", type=click.IntRange(min=0), default=None,
+              help="Seconds previous keys stay in the JWKS "
+                   "(default IDP_KEY_ROTATION_GRACE_SECONDS).")
 @with_appcontext
-def rotate_signing_key_command(issuer, retire_previous):
+def rotate_signing_key_command(issuer, retire_previous, grace_seconds):
     """Create a new active signing key for an issuer."""
     from .keys import rotate_signing_key
 
-    key = rotate_signing_key(issuer, retire_previous=retire_previous)
+    key = rotate_signing_key(issuer, retire_previous=retire_previous,
+                             grace_seconds=grace_seconds)
     click.echo(f"New signing key for {issuer}: kid {key.kid}")
 
 

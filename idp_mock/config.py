@@ -102,6 +102,13 @@ def config_from_env() -> dict:
         },
         # Bearer token of the QA control API (/qa/...); the API is off while it is unset.
         "IDP_CONTROL_TOKEN": os.environ.get("IDP_CONTROL_TOKEN") or None,
+        # Seconds a rotated-out signing key stays in the JWKS.
+        "IDP_KEY_ROTATION_GRACE_SECONDS": int(
+            os.environ.get("IDP_KEY_ROTATION_GRACE_SECONDS", "86400")
+        ),
+        # QA/demo mode: the "Test scenario" panel and the JSON control API.
+        "IDP_QA_MODE": os.environ.get("IDP_QA_MODE", "1").strip().lower()
+        in ("1", "true", "yes", "on"),
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_TRANSLATION_DIRECTORIES": str(REPO_ROOT / "translations"),
         "WTF_CSRF_ENABLED": True,

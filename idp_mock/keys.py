@@ -1,9 +1,17 @@
-"""Per-issuer RS256 signing keys persisted in the database."""
+"""Per-issuer RS256 signing keys persisted in the database.
+
+``SigningKey.retired_at`` is the moment a key leaves the JWKS. A rotation sets it
+in the future on the previous keys (the grace period), so relying parties holding
+tokens signed with an old key can still verify them until then.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
+
+from flask import current_app
 
 from joserfc.jwk import KeySet
 from joserfc.jwk import RSAKey
@@ -47,29 +55,43 @@ def load_private_key(row: SigningKey) -> RSAKey:
     return RSAKey.import_key(json.loads(row.private_jwk))
 
 
-def public_jwks(issuer: str) -> dict:
-    """JWKS with the public part of every non-retired key of ``issuer``."""
+def published_keys(issuer: str) -> list[SigningKey]:
+    """Keys of ``issuer`` in the JWKS now: never retired, or still in their grace period."""
     get_active_signing_key(issuer)
-    rows = db.session.scalars(
+    now = utcnow()
+    return list(db.session.scalars(
         db.select(SigningKey)
-        .filter_by(issuer=issuer, retired_at=None)
+        .filter_by(issuer=issuer)
+        .where(db.or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > now))
         .order_by(SigningKey.id)
-    ).all()
-    return {"keys": [load_private_key(r).as_dict(private=False) for r in rows]}
+    ))
+
+
+def public_jwks(issuer: str) -> dict:
+    """JWKS with the public part of every published key of ``issuer``."""
+    return {"keys": [load_private_key(r).as_dict(private=False) for r in published_keys(issuer)]}
 
 
 def public_key_set(issuer: str) -> KeySet:
     return KeySet.import_key_set(public_jwks(issuer))
 
 
-def rotate_signing_key(issuer: str, retire_previous: bool = False) -> SigningKey:
-    """Create a new active key. Previous keys stay published (inactive) unless
-    ``retire_previous`` is set, in which case they leave the JWKS."""
+def rotate_signing_key(
+    issuer: str, retire_previous: bool = False, grace_seconds: int | None = None
+) -> SigningKey:
+    """Create a new active key with a new ``kid``.
+
+    Previous keys stop signing at once and stay in the JWKS for ``grace_seconds``
+    (default ``IDP_KEY_ROTATION_GRACE_SECONDS``); ``retire_previous`` drops them now.
+    A key already scheduled to leave earlier keeps its earlier date."""
+    if grace_seconds is None:
+        grace_seconds = int(current_app.config.get("IDP_KEY_ROTATION_GRACE_SECONDS", 86400))
     now = utcnow()
+    leaves_at = now if retire_previous else now + dt.timedelta(seconds=grace_seconds)
     for row in db.session.scalars(db.select(SigningKey).filter_by(issuer=issuer)):
         row.active = False
-        if retire_previous and row.retired_at is None:
-            row.retired_at = now
+        if row.retired_at is None or row.retired_at > leaves_at:
+            row.retired_at = leaves_at
     new = _generate(issuer)
     db.session.add(new)
     db.session.commit()

@@ -215,3 +215,48 @@ class Token(db.Model, OAuth2TokenMixin):
         return db.session.scalar(
             db.select(OAuth2Client).filter_by(issuer=self.issuer, client_id=self.client_id)
         )
+
+
+class FaultScenario(db.Model):
+    """A QA fault armed at one issuer (see ``idp_mock.scenarios``).
+
+    Kept in the database, never in process memory, so every worker process of
+    the providers sees the same scenarios."""
+
+    __tablename__ = "idp_fault_scenarios"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(40), index=True)
+    name: Mapped[str] = mapped_column(String(60))
+    # "next-flow": consumed by the first flow that hits it; "until-cleared": every flow.
+    scope: Mapped[str] = mapped_column(String(20), default="next-flow")
+    client_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    account_email: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    params_json: Mapped[str] = mapped_column(Text, default="{}")
+    consumed: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    consumed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+    hits: Mapped[list[FaultHit]] = relationship(
+        back_populates="scenario", order_by="FaultHit.id", cascade="all, delete-orphan"
+    )
+
+
+class FaultHit(db.Model):
+    """One flow that a scenario changed: what QA sees as "it fired"."""
+
+    __tablename__ = "idp_fault_hits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scenario_id: Mapped[int] = mapped_column(
+        ForeignKey("idp_fault_scenarios.id", ondelete="CASCADE"), index=True
+    )
+    issuer: Mapped[str] = mapped_column(String(40))
+    stage: Mapped[str] = mapped_column(String(20))
+    client_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    account_email: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Set when the fault must follow the flow to a later hop (userinfo after the id_token).
+    token_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    scenario: Mapped[FaultScenario] = relationship(back_populates="hits")

@@ -18,6 +18,7 @@ from flask import current_app
 from flask import g
 from flask import session
 
+from . import scenarios
 from .config import ISSUERS
 from .keys import get_active_signing_key
 from .keys import load_private_key
@@ -140,26 +141,50 @@ class IssuerOpenIDCode(OpenIDCode):
             is not None
         )
 
+    def encode_id_token(self, token, request):
+        # An armed id_token scenario (idp_mock.scenarios) shapes the hooks below
+        # for this one token; Authlib still assembles and signs the token.
+        fault = scenarios.begin_id_token(
+            self.issuer, request.client.client_id, request.user, token.get("access_token")
+        )
+        try:
+            if fault == "id_token_alg_none":
+                return scenarios.encode_unsigned(
+                    lambda: super(IssuerOpenIDCode, self).encode_id_token(token, request)
+                )
+            return super().encode_id_token(token, request)
+        finally:
+            scenarios.end_id_token()
+
     def get_client_algorithm(self, client):
-        return "RS256"
+        return "none" if scenarios.id_token_fault() == "id_token_alg_none" else "RS256"
 
     def resolve_client_private_key(self, client):
+        if scenarios.id_token_fault() in ("id_token_bad_signature", "id_token_unknown_kid"):
+            return scenarios.throwaway_key()
         return load_private_key(get_active_signing_key(self.issuer))
 
     def get_client_claims(self, client):
         now = int(time.time())
-        return {
+        return scenarios.adjust_time_claims({
             "iss": issuer_url(self.issuer),
             "aud": [client.get_client_id()],
             "iat": now,
             "exp": now + current_app.config.get("ID_TOKEN_EXPIRES_IN", 3600),
-        }
+        })
 
     def get_encode_header(self, client):
-        return {"alg": "RS256", "kid": get_active_signing_key(self.issuer).kid}
+        return scenarios.adjust_header(
+            {"alg": "RS256", "kid": get_active_signing_key(self.issuer).kid}
+        )
+
+    def get_authorization_code_claims(self, authorization_code):
+        return scenarios.adjust_code_claims(
+            super().get_authorization_code_claims(authorization_code)
+        )
 
     def generate_user_info(self, user, scope):
-        return user_claims(user, self.issuer)
+        return scenarios.adjust_user_claims(user_claims(user, self.issuer))
 
 
 class IssuerUserInfoEndpoint(UserInfoEndpoint):
@@ -167,7 +192,11 @@ class IssuerUserInfoEndpoint(UserInfoEndpoint):
         return issuer_url(self.server.issuer)
 
     def generate_user_info(self, user, scope):
-        return user_claims(user, self.server.issuer)
+        from authlib.integrations.flask_oauth2 import current_token
+
+        return scenarios.adjust_userinfo(
+            self.server.issuer, user_claims(user, self.server.issuer), current_token, user
+        )
 
     def resolve_private_key(self):
         return load_private_key(get_active_signing_key(self.server.issuer))

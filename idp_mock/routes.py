@@ -22,6 +22,7 @@ from flask_wtf.csrf import CSRFError
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
+from . import scenarios
 from .config import ISSUERS
 from .config import SCOPES_SUPPORTED
 from .forms import AttachMsaForm
@@ -39,6 +40,7 @@ from .oauth2 import get_server
 from .oauth2 import issuer_url
 from .oauth2 import require_oauth
 from .oauth2 import session_key
+from .qa import panel_context
 from .services import CATALOG
 from .services import AccountError
 from .services import add_transcript_item
@@ -229,7 +231,7 @@ def authorize():
             sign_out()
             return render_signin(SignInForm(formdata=None), form_action, client)
         if step == "consent" and account is not None and "allow" in request.form:
-            return server.create_authorization_response(grant_user=account, grant=grant)
+            return scenarios.authorization_response(server, grant, account)
 
     if account is None or getattr(grant, "prompt", None) == "login":
         return render_signin(SignInForm(formdata=None), form_action, client)
@@ -244,6 +246,7 @@ def render_signin(form, form_action, client=None):
         form_action=form_action,
         client=client,
         signup_url=signup_url,
+        qa_panel=panel_context(client, form_action),
     )
 
 
@@ -256,6 +259,7 @@ def render_consent(client, account, form, form_action):
         client=client,
         account=account,
         show_mcid=g.issuer == "learn",
+        qa_panel=panel_context(client, form_action),
     )
 
 
@@ -338,7 +342,7 @@ def logout():
 
 @bp.post("/token")
 def issue_token():
-    return get_server().create_token_response()
+    return scenarios.token_response(get_server())
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])

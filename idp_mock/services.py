@@ -176,3 +176,43 @@ def upsert_client(data: dict) -> OAuth2Client:
     if client.client_metadata != metadata:
         client.set_client_metadata(metadata)
     return client
+
+
+# --------------------------------------------------------------------------
+# Account administration (QA control API)
+# --------------------------------------------------------------------------
+
+
+def set_profile_mcid(profile: LearnProfile, mcid: str | None) -> None:
+    """Give ``profile`` this MCID ("generate" for a new one) or remove it (None)."""
+    if mcid is None:
+        profile.mcid = None
+        return
+    if mcid == "generate":
+        profile.mcid = profile.mcid or generate_mcid(profile.issuer)
+    else:
+        mcid = validate_mcid(mcid)
+        taken = db.session.scalar(
+            db.select(LearnProfile.id).filter_by(issuer=profile.issuer, mcid=mcid)
+        )
+        if taken is not None and taken != profile.id:
+            raise AccountError("This MCID is already used by another profile.")
+        profile.mcid = mcid
+    profile.legal_name = profile.legal_name or profile.display_name
+
+
+def delete_account(account: Account) -> None:
+    """Remove an account, its codes and tokens; the profile goes with its last account."""
+    from .models import AuthorizationCode
+    from .models import Token
+
+    profile = account.profile
+    db.session.execute(db.delete(AuthorizationCode).where(AuthorizationCode.user_id == account.id))
+    db.session.execute(db.delete(Token).where(Token.user_id == account.id))
+    db.session.delete(account)
+    db.session.flush()
+    if not db.session.scalar(db.select(Account.id).filter_by(profile_id=profile.id)):
+        for item in list(profile.transcript_items):
+            db.session.delete(item)
+        db.session.delete(profile)
+    db.session.commit()

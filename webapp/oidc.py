@@ -109,6 +109,12 @@ def _try_again(provider: str) -> str:
              "please try again in a moment.", provider=provider_label(provider))
 
 
+def _token_endpoint_failed(provider: str, problem: str) -> str:
+    """A transient token endpoint failure, naming what went wrong."""
+    return _("%(provider)s's token endpoint failed (%(problem)s). Nothing was linked; "
+             "please try again in a moment.", provider=provider_label(provider), problem=problem)
+
+
 def load_metadata(provider: str, trace: Trace) -> dict:
     client = client_for(provider)
     try:
@@ -186,13 +192,24 @@ def exchange_code(provider: str, code: str, state_data: dict, trace: Trace) -> d
                   elapsed_ms=round((time.monotonic() - started) * 1000))
         if exc.error == "invalid_grant":
             raise FlowError("token_invalid_grant", _(
-                "%(provider)s refused the authorization code (it may have expired or been used "
-                "already). Nothing was linked; please start again.", provider=provider_label(provider)))
-        raise FlowError(f"token_error:{exc.error}", _try_again(provider), transient=True)
+                "%(provider)s's token endpoint refused the authorization code (invalid_grant: it "
+                "may have expired or been used already). Nothing was linked; please start again.",
+                provider=provider_label(provider)))
+        raise FlowError(f"token_error:{exc.error}", _token_endpoint_failed(provider, exc.error),
+                        transient=True)
     except requests.Timeout:
         trace.add("token_response", False, error="timeout",
                   elapsed_ms=round((time.monotonic() - started) * 1000))
-        raise FlowError("token_timeout", _try_again(provider), transient=True)
+        raise FlowError("token_timeout", _(
+            "%(provider)s's token endpoint did not answer within %(seconds)s seconds. Nothing was "
+            "linked; please try again in a moment.", provider=provider_label(provider),
+            seconds=f"{current_app.config['OIDC_HTTP_TIMEOUT']:g}"), transient=True)
+    except requests.HTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else None
+        trace.add("token_response", False, error="http_error", status=status,
+                  elapsed_ms=round((time.monotonic() - started) * 1000))
+        raise FlowError("token_http_error", _token_endpoint_failed(provider, f"HTTP {status}"),
+                        transient=True)
     except (requests.RequestException, ValueError) as exc:
         trace.add("token_response", False, error=type(exc).__name__,
                   elapsed_ms=round((time.monotonic() - started) * 1000))
@@ -230,8 +247,9 @@ def validate_id_token(provider: str, token: dict, nonce: str, trace: Trace) -> d
     trace.add("check_alg", alg_ok, alg=header.get("alg"), allowed=algorithms)
     if not alg_ok:
         raise FlowError("id_token_alg", _(
-            "The ID token from %(provider)s uses an algorithm we do not accept (%(alg)s). "
-            "Nothing was linked.", provider=provider_label(provider), alg=header.get("alg")))
+            "The ID token from %(provider)s uses a signing algorithm we do not accept (%(alg)s). "
+            "Nothing was linked; please try again or contact your administrator.",
+            provider=provider_label(provider), alg=header.get("alg")))
 
     registry = JWSRegistry(algorithms=algorithms)
     try:
@@ -240,7 +258,14 @@ def validate_id_token(provider: str, token: dict, nonce: str, trace: Trace) -> d
         if kid and not any(k.kid == kid for k in keys.keys):
             # Key rotation: fetch the JWKS once more before giving up on an unknown kid.
             keys = _key_set(client, force=True)
-            trace.add("jwks_refetch", None, kid=kid)
+            known = any(k.kid == kid for k in keys.keys)
+            trace.add("jwks_refetch", known, kid=kid)
+            if not known:
+                trace.add("check_signature", False, error="unknown_kid", kid=kid)
+                raise FlowError("id_token_kid", _(
+                    "The ID token from %(provider)s is signed with a key (kid %(kid)s) that "
+                    "%(provider)s does not publish. Nothing was linked; please try again or "
+                    "contact your administrator.", provider=provider_label(provider), kid=kid))
         decoded = jwt.decode(raw, keys, algorithms=algorithms, registry=registry)
     except (requests.RequestException, ValueError) as exc:
         trace.add("check_signature", False, error=type(exc).__name__)
@@ -253,8 +278,8 @@ def validate_id_token(provider: str, token: dict, nonce: str, trace: Trace) -> d
         trace.add("check_signature", False, error=getattr(exc, "error", type(exc).__name__),
                   kid=header.get("kid"))
         raise FlowError("id_token_signature", _(
-            "The ID token from %(provider)s has an invalid signature or an unknown signing key. "
-            "Nothing was linked.", provider=provider_label(provider)))
+            "The ID token from %(provider)s has an invalid signature. Nothing was linked; "
+            "please try again or contact your administrator.", provider=provider_label(provider)))
     trace.add("check_signature", True, kid=header.get("kid"))
 
     issuer = metadata.get("issuer")
@@ -300,14 +325,18 @@ def fetch_userinfo(provider: str, token: dict, id_claims: dict, trace: Trace) ->
         info = dict(client.userinfo(token=token))
     except (requests.RequestException, ValueError, OAuthError) as exc:
         trace.add("userinfo", False, error=type(exc).__name__)
-        raise FlowError("userinfo_unavailable", _try_again(provider), transient=True)
+        raise FlowError("userinfo_unavailable", _(
+            "%(provider)s's userinfo endpoint did not answer in time or had a problem. Nothing was "
+            "linked; please try again in a moment.", provider=provider_label(provider)),
+            transient=True)
     same = info.get("sub") == id_claims.get("sub")
     trace.add("userinfo", same, url=client.load_server_metadata().get("userinfo_endpoint"),
               claims=redact_mapping(info), sub_matches_id_token=same)
     if not same:
         raise FlowError("userinfo_sub_mismatch", _(
-            "%(provider)s returned profile data for a different account than the one that signed in. "
-            "Nothing was linked.", provider=provider_label(provider)))
+            "%(provider)s's userinfo endpoint returned profile data for a different account (sub) "
+            "than the one in the ID token. Nothing was linked; please try again or contact your "
+            "administrator.", provider=provider_label(provider)))
     return info
 
 
@@ -329,6 +358,14 @@ def describe_provider_error(provider: str, error: str, description: str | None) 
     if error == "access_denied":
         return FlowError("access_denied", _("You cancelled the sign-in at %(provider)s; nothing was linked.",
                                             provider=label), outcome="cancelled")
+    if error == "login_required":
+        return FlowError("authorize_login_required", _(
+            "%(provider)s asked you to sign in again (login_required). Nothing was linked; start "
+            "again and sign in at %(provider)s.", provider=label))
+    if error == "consent_required":
+        return FlowError("authorize_consent_required", _(
+            "%(provider)s needs your consent to share your profile (consent_required). Nothing was "
+            "linked; start again and choose Allow at %(provider)s.", provider=label))
     if error in {"temporarily_unavailable", "server_error"}:
         return FlowError(f"authorize_{error}", _(
             "%(provider)s could not complete the sign-in (%(error)s). Nothing was linked; "
@@ -338,3 +375,37 @@ def describe_provider_error(provider: str, error: str, description: str | None) 
         "complete the sign-in at %(provider)s.", provider=label, error=error))
 
 
+def provider_logout_redirect(provider: str, post_logout_redirect_uri: str):
+    """RP-initiated logout: send the browser to the provider's end_session_endpoint.
+
+    Authlib stores the logout ``state`` in the session; the provider sends it back
+    to ``post_logout_redirect_uri`` where :func:`finish_provider_logout` checks it."""
+    client = client_for(provider)
+    try:
+        client.load_server_metadata()
+        return client.logout_redirect(post_logout_redirect_uri=post_logout_redirect_uri,
+                                      client_id=client.client_id)
+    except (requests.RequestException, ValueError, RuntimeError):
+        client.server_metadata.pop("_loaded_at", None)
+        raise FlowError("end_session_unavailable", _(
+            "%(provider)s's sign-out page could not be reached. You are still signed in there; "
+            "please try again in a moment.", provider=provider_label(provider)), transient=True)
+
+
+def finish_provider_logout(state: str | None) -> str | None:
+    """Validate the ``state`` a provider sent back after sign-out.
+
+    Returns the provider it belongs to, or None when no logout from this session
+    carries that state (missing, reused or foreign)."""
+    if not state:
+        return None
+    for provider in CLIENT_NAMES:
+        client = client_for(provider)
+        if client.framework.get_state_data(session, state) is None:
+            continue
+        try:
+            client.validate_logout_response()
+        except OAuthError:
+            return None
+        return provider
+    return None

@@ -36,6 +36,13 @@ def _new_attempt(provider: str) -> LinkAttempt:
     return attempt
 
 
+def _flow_error_text(exc: oidc.FlowError) -> str:
+    """The user's message; protocol failures also name the failed check, for QA."""
+    if exc.outcome == "refused":
+        return exc.message
+    return _("%(message)s (Failed check: %(check)s)", message=exc.message, check=exc.check)
+
+
 @bp.route("/<provider>/start", methods=["POST"])
 @login_required
 def start(provider):
@@ -54,7 +61,7 @@ def start(provider):
     except oidc.FlowError as exc:
         trace.add("outcome", False, outcome="failed", check=exc.check, message=exc.message)
         _finish(attempt, trace, "failed", exc.message)
-        flash(exc.message, "error")
+        flash(_flow_error_text(exc), "error")
         return redirect(url_for("main.profile"))
     attempt.steps = trace.steps
     db.session.commit()
@@ -104,7 +111,7 @@ def callback(provider):
         trace.add("outcome", False, outcome=exc.outcome, check=exc.check, transient=exc.transient,
                   message=exc.message)
         _finish(attempt, trace, exc.outcome, exc.message)
-        flash(exc.message, "error")
+        flash(_flow_error_text(exc), "error")
         return redirect(url_for("main.profile"))
     except Exception as exc:
         # An unexpected error still closes the trace, so QA sees where the flow stopped.
@@ -139,4 +146,31 @@ def remove(provider):
     else:
         flash(_("Access removed: %(email)s is no longer linked to your work account.", email=link.email),
               "success")
+    return redirect(url_for("main.profile"))
+
+
+@bp.route("/<provider>/provider-signout", methods=["POST"])
+@login_required
+def provider_signout(provider):
+    """Sign out of the provider's own session (RP-initiated logout); links stay as they are."""
+    provider = _provider_or_404(provider)
+    if not LinkForm().validate_on_submit():
+        flash(_("The form expired. Please try again."), "error")
+        return redirect(url_for("main.profile"))
+    try:
+        return oidc.provider_logout_redirect(provider, url_for("main.profile", _external=True))
+    except oidc.FlowError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("main.profile"))
+
+
+def finish_provider_signout(state: str):
+    """Back from the provider's end_session_endpoint at /profile?state=…"""
+    provider = oidc.finish_provider_logout(state)
+    if provider is None:
+        flash(_("This sign-out response does not belong to a sign-out started in this session "
+                "(missing, reused or foreign state). Nothing changed here."), "error")
+    else:
+        flash(_("You are signed out of %(provider)s. Your linked accounts are unchanged.",
+                provider=services.provider_label(provider)), "success")
     return redirect(url_for("main.profile"))

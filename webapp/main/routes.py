@@ -1,5 +1,5 @@
 """My Learn profile: the page where a work user sees and manages their linked accounts."""
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from .. import services
@@ -19,6 +19,11 @@ def index():
 @bp.route("/profile")
 @login_required
 def profile():
+    if request.args.get("state"):
+        # The providers' post_logout_redirect_uri (RP-initiated logout).
+        from ..linking.routes import finish_provider_signout
+
+        return finish_provider_signout(request.args["state"])
     return render_template(
         "main/profile.html",
         university=services.profile_section(current_user, PARTNER_UNIVERSITY),
