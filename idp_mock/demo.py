@@ -10,6 +10,8 @@ import datetime as dt
 
 from .models import Account
 from .models import AuthorizationCode
+from .models import FaultHit
+from .models import FaultScenario
 from .models import LearnProfile
 from .models import Token
 from .models import TranscriptItem
@@ -145,7 +147,8 @@ def reset_demo() -> list[str]:
     item, authorization code and token goes, then the demo accounts are created again.
     Clients and signing keys stay (relying parties keep working). Returns the emails created."""
     try:
-        for model in (Token, AuthorizationCode, TranscriptItem, Account, LearnProfile):
+        for model in (FaultHit, FaultScenario, Token, AuthorizationCode, TranscriptItem, Account,
+                      LearnProfile):
             db.session.execute(db.delete(model))
         return seed_demo()
     except Exception:

@@ -1,8 +1,9 @@
 """QA mode of the providers: the JSON control API and the "Test scenario" panel.
 
-Both exist only when ``IDP_QA_MODE`` is on (see :func:`register_qa`). The API is
-for automated suites: bearer-token protected (``IDP_CONTROL_TOKEN``), JSON in and
-out, validation errors as ``400 {"error": ..., "field": ...}``. The panel is a
+Both exist only when ``IDP_QA_MODE`` is on (see :func:`register_qa`); the API also
+needs ``IDP_CONTROL_TOKEN`` to be configured (404 otherwise). The API is for
+automated suites: bearer token, JSON in and out, validation errors as
+``400 {"error": ..., "field": ...}``. The panel is a
 CSRF-protected form on the provider's own sign-in and consent pages.
 """
 
@@ -92,6 +93,8 @@ def exempt_from_csrf(app) -> None:
     if csrf is not None and app.config.get("IDP_QA_MODE"):
         csrf.exempt(api)
         csrf.exempt(catalog_bp)
+        if "idp_qa" in app.blueprints:  # POST /qa/reset
+            csrf.exempt(app.blueprints["idp_qa"])
 
 
 # --------------------------------------------------------------------------
@@ -101,9 +104,11 @@ def exempt_from_csrf(app) -> None:
 
 def _bearer_ok() -> bool:
     expected = current_app.config.get("IDP_CONTROL_TOKEN") or ""
+    if not expected:
+        abort(404)  # no token configured: the control API does not exist
     header = request.headers.get("Authorization", "")
     scheme, _sep, given = header.partition(" ")
-    if not expected or scheme.lower() != "bearer" or not given:
+    if scheme.lower() != "bearer" or not given:
         return False
     # Constant-time comparison; the token is never logged or echoed.
     return hmac.compare_digest(given.strip().encode(), expected.encode())

@@ -19,7 +19,7 @@ qa = Blueprint("idp_qa", __name__, url_prefix="/qa")
 
 def require_control_token() -> None:
     expected = current_app.config.get("IDP_CONTROL_TOKEN")
-    if not expected:
+    if not expected or not current_app.config.get("IDP_QA_MODE"):
         abort(404)  # the control API does not exist outside QA and demo setups
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):

@@ -11,8 +11,11 @@ export IDP_PORT=${IDP_PORT:-5001}
 export IDP_PUBLIC_URL=${IDP_PUBLIC_URL:-http://localhost:$IDP_PORT}
 export WEBAPP_URL=${WEBAPP_URL:-http://127.0.0.1:$PORT}
 
-# One random token per run lets the webapp's "Reset demo" call the providers' QA control API.
-export IDP_CONTROL_TOKEN=${IDP_CONTROL_TOKEN:-$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(32))')}
+# QA/demo mode: the providers' Test scenario panel and JSON control API. Both apps share the
+# control token (the webapp's "Reset demo" calls the providers with it): the documented
+# development default unless IDP_CONTROL_TOKEN is set.
+export IDP_QA_MODE=${IDP_QA_MODE:-true}
+export IDP_CONTROL_TOKEN=${IDP_CONTROL_TOKEN:-dev-qa-control-token}
 
 .venv/bin/flask --app idp_mock seed-demo
 .venv/bin/flask --app webapp seed-demo

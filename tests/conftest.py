@@ -11,6 +11,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from tests.browser import WEBAPP_ORIGIN, Browser
+from tests.qa_control import control_token
 
 FAST_HASH = "pbkdf2:sha256:1000"  # test-only: production keeps scrypt
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")  # e.g. a PostgreSQL server
@@ -96,6 +97,8 @@ def idp(tmp_path_factory):
         "WEBAPP_URL": WEBAPP_ORIGIN,
         "IDP_CLIENTS": webapp_clients(),
         "IDP_PASSWORD_HASH": FAST_HASH,
+        "IDP_QA_MODE": True,
+        "IDP_CONTROL_TOKEN": control_token(),
     })
     with app.app_context():
         seed_demo()

@@ -299,20 +299,53 @@ def test_sign_in_page_panel_arms_and_clears_a_scenario(idp, control):
     assert control.scenarios("learn") == []
 
 
+def test_qa_mode_without_token_has_panel_but_no_api(tmp_path, monkeypatch):
+    from idp_mock import create_app
+    from tests.idp_helpers import make_config
+
+    monkeypatch.delenv("IDP_CONTROL_TOKEN", raising=False)
+    app = create_app(make_config(tmp_path / "idp.sqlite", IDP_QA_MODE=True,
+                                 IDP_CONTROL_TOKEN=None, IDP_PASSWORD_HASH=CHEAP_HASH))
+    client = app.test_client()
+    for path in ("/qa/scenarios/catalog", "/learn/qa/scenarios"):
+        assert client.get(path, headers={"Authorization": "Bearer "}).status_code == 404
+        assert client.get(path, headers={"Authorization": "Bearer None"}).status_code == 404
+    page = client.get("/learn/authorize?response_type=code&client_id=rp-learn"
+                      "&redirect_uri=http%3A%2F%2Frp.example.com%2Fcallback%2Flearn"
+                      "&scope=openid&state=s&nonce=n&code_challenge=" + "a" * 43 +
+                      "&code_challenge_method=S256")
+    assert "Test scenario" in page.get_data(as_text=True)
+
+
 def test_qa_mode_off_has_no_panel_and_no_api(tmp_path):
     from idp_mock import create_app
     from tests.idp_helpers import make_config
 
     app = create_app(make_config(tmp_path / "idp.sqlite", IDP_QA_MODE=False,
-                                 IDP_PASSWORD_HASH=CHEAP_HASH))
+                                 IDP_CONTROL_TOKEN="some-token", IDP_PASSWORD_HASH=CHEAP_HASH))
     client = app.test_client()
-    auth = {"Authorization": "Bearer " + app.config["IDP_CONTROL_TOKEN"]}
+    auth = {"Authorization": "Bearer some-token"}
     assert client.get("/qa/scenarios/catalog", headers=auth).status_code == 404
     assert client.get("/learn/qa/scenarios", headers=auth).status_code == 404
     assert client.post("/learn/qa/rotate-key", headers=auth, json={}).status_code == 404
+    assert client.post("/qa/reset", headers=auth).status_code == 404
     page = client.get("/learn/authorize?response_type=code&client_id=rp-learn"
                       "&redirect_uri=http%3A%2F%2Frp.example.com%2Fcallback%2Flearn"
                       "&scope=openid&state=s&nonce=n&code_challenge=" + "a" * 43 +
                       "&code_challenge_method=S256")
     assert page.status_code == 200 and 'name="password"' in page.get_data(as_text=True)
     assert "Test scenario" not in page.get_data(as_text=True)
+
+
+def test_demo_reset_clears_armed_scenarios(tmp_path):
+    from idp_mock import create_app
+    from idp_mock.demo import reset_demo
+    from idp_mock.scenarios import arm_scenario, list_scenarios
+    from tests.idp_helpers import make_config
+
+    app = create_app(make_config(tmp_path / "idp.sqlite", IDP_PASSWORD_HASH=CHEAP_HASH))
+    with app.app_context():
+        arm_scenario("learn", "token_http_500", scope="until-cleared")
+        arm_scenario("partner-university", "authorize_access_denied")
+        reset_demo()
+        assert list_scenarios("learn") == [] and list_scenarios("partner-university") == []
