@@ -1,0 +1,255 @@
+"""Figure 1: the full link flow, in-process (as the test suite runs it) and over HTTP (gunicorn).
+
+One flow: My Learn profile -> start link -> provider sign-in -> consent -> callback (token
+exchange, id_token checks, userinfo) -> link recorded -> remove -> profile. Every flow signs in at
+the provider with its own personal account (its own MCID), so the 30-day limit never applies and
+no clock is moved. Its cost is compared with the same number of requests to a trivial endpoint
+(``/healthz``) of the same servers; password hashing is timed apart and left out of the ratio.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from urllib.parse import urljoin
+
+import requests
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from bench.servers import (QA_HASH, WORK, Deadline, free_port, gunicorn, idp_env, running,
+                           webapp_env)
+
+BENCH_PASSWORD = "Passw0rd!"
+
+
+def personal_email(i: int) -> str:
+    return f"bench.learner{i:05d}@outlook.com"
+
+
+def seed_personal_accounts(count: int) -> None:
+    """Learn personal accounts, each with its own MCID (inside an idp app context)."""
+    from idp_mock.models import db
+    from idp_mock.services import create_account, find_account
+
+    hashed = generate_password_hash(BENCH_PASSWORD, method=QA_HASH)
+    for i in range(count):
+        if find_account("learn", personal_email(i)) is None:
+            account = create_account("learn", personal_email(i), BENCH_PASSWORD, f"Bench Learner {i}",
+                                     kind="personal", mcid=str(700_000_000 + i), commit=False)
+            account.password_hash = hashed
+    db.session.commit()
+
+
+class CountingMiddleware:
+    """Counts the requests one WSGI app serves."""
+
+    def __init__(self, app):
+        self.app = app
+        self.count = 0
+
+    def __call__(self, environ, start_response):
+        self.count += 1
+        return self.app(environ, start_response)
+
+
+class HashTimer:
+    """Wraps check_password_hash where the apps imported it, to time every verification."""
+
+    def __init__(self):
+        self.calls = 0
+        self.seconds = 0.0
+
+    def wrap(self, func):
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - started
+                self.calls += 1
+        return timed
+
+    @contextmanager
+    def installed(self):
+        import idp_mock.models
+        import webapp.services
+        saved = (idp_mock.models.check_password_hash, webapp.services.check_password_hash)
+        idp_mock.models.check_password_hash = self.wrap(saved[0])
+        webapp.services.check_password_hash = self.wrap(saved[1])
+        try:
+            yield self
+        finally:
+            idp_mock.models.check_password_hash, webapp.services.check_password_hash = saved
+
+
+def verify_ms(method: str, rounds: int) -> float:
+    hashed = generate_password_hash(BENCH_PASSWORD, method=method)
+    started = time.perf_counter()
+    for _ in range(rounds):
+        check_password_hash(hashed, BENCH_PASSWORD)
+    return (time.perf_counter() - started) / rounds * 1000
+
+
+def one_flow(browser, i: int) -> None:
+    from tests.flows import provider_consent, provider_sign_in, remove_link, start_link
+
+    page = start_link(browser, "learn")
+    page = provider_sign_in(browser, page, personal_email(i))
+    page = provider_consent(browser, page)
+    if "is now linked" not in page.text:
+        raise RuntimeError(f"flow {i} did not link: {page.url}\n{page.text[:1500]}")
+    page = remove_link(browser, "learn")
+    if "Access removed" not in page.text:
+        raise RuntimeError(f"flow {i} did not remove: {page.url}")
+
+
+def run_flows(browser, first: int, count: int, seconds: float, forget_provider) -> tuple[int, float]:
+    deadline = Deadline(seconds)
+    done = 0
+    started = time.perf_counter()
+    for i in range(first, first + count):
+        forget_provider()
+        one_flow(browser, i)
+        done += 1
+        if deadline.over():
+            break
+    return done, time.perf_counter() - started
+
+
+def in_process(flows: int, seconds: float) -> dict:
+    """Webapp through the Flask test client, providers on a live loopback port (as in tests/)."""
+    import idp_mock
+    from idp_mock.demo import seed_demo as seed_idp
+    from tests.browser import Browser
+    from tests.conftest import LiveServer, webapp_clients, webapp_config
+    from tests.flows import sign_in
+    from webapp import create_app
+    from webapp.demo import seed_demo as seed_webapp
+
+    folder = WORK / "flow-inproc"
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.sqlite"):
+        old.unlink()
+    port = free_port()
+    idp_app = idp_mock.create_app({
+        "TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'idp.sqlite'}",
+        "IDP_PUBLIC_URL": f"http://127.0.0.1:{port}", "IDP_CLIENTS": webapp_clients(),
+        "IDP_PASSWORD_HASH": QA_HASH,
+    })
+    with idp_app.app_context():
+        seed_idp()
+        seed_personal_accounts(flows + 5)
+    idp_counter = CountingMiddleware(idp_app.wsgi_app)
+    idp_app.wsgi_app = idp_counter
+    server = LiveServer(idp_app, port).start()
+    try:
+        app = create_app(webapp_config(server.url, f"sqlite:///{folder / 'webapp.sqlite'}"))
+        with app.app_context():
+            seed_webapp()
+        web_counter = CountingMiddleware(app.wsgi_app)
+        app.wsgi_app = web_counter
+        browser = Browser(app.test_client())
+        sign_in(browser, "alex@contoso.com")
+        run_flows(browser, flows, 3, 60, browser.http.cookies.clear)  # warm-up: discovery, JWKS
+
+        web_counter.count = idp_counter.count = 0
+        with HashTimer().installed() as hashes:
+            done, elapsed = run_flows(browser, 0, flows, seconds, browser.http.cookies.clear)
+        web_per_flow = web_counter.count / done
+        idp_per_flow = idp_counter.count / done
+
+        # The same number of requests to the trivial endpoints of the same two servers.
+        client, http = app.test_client(), requests.Session()
+        web_total, idp_total = web_counter.count, idp_counter.count
+        started = time.perf_counter()
+        for _ in range(web_total):
+            client.get("/healthz")
+        for _ in range(idp_total):
+            http.get(f"{server.url}/healthz", timeout=10)
+        trivial = time.perf_counter() - started
+    finally:
+        server.stop()
+    flow_cost = (elapsed - hashes.seconds) / done
+    return {
+        "flows": done, "seconds": elapsed, "flows_per_s": done / elapsed,
+        "web_requests": web_per_flow, "idp_requests": idp_per_flow,
+        "hash_calls": hashes.calls / done, "hash_ms": hashes.seconds / done * 1000,
+        "flow_ms": flow_cost * 1000, "trivial_ms": trivial / done * 1000,
+        "ratio": flow_cost / (trivial / done),
+    }
+
+
+class HttpBrowser:
+    """tests.browser.Browser with every hop over real HTTP (webapp under gunicorn too)."""
+
+    def __new__(cls, base: str):
+        from tests.browser import Browser
+
+        class _HttpBrowser(Browser):
+            def _is_webapp(self, url):
+                return False
+
+            def open(self, url, method="GET", data=None, follow=True):
+                return super().open(urljoin(base, url), method, data, follow)
+
+        return _HttpBrowser(client=None)
+
+
+def over_http(flows: int, seconds: float, per_flow: dict | None) -> dict:
+    """The same flows against gunicorn: the webapp on 127.0.0.1, the providers on localhost."""
+    import idp_mock
+    from idp_mock.demo import seed_demo as seed_idp
+    from tests.conftest import webapp_clients
+    from tests.flows import sign_in
+    from webapp import create_app
+    from webapp.demo import seed_demo as seed_webapp
+
+    folder = WORK / "flow-http"
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.sqlite"):
+        old.unlink()
+    web_port, idp_port = free_port(), free_port()
+    web_url, idp_url = f"http://127.0.0.1:{web_port}", f"http://localhost:{idp_port}"
+    clients = webapp_clients(web_url)
+    idp_db, web_db = f"sqlite:///{folder / 'idp.sqlite'}", f"sqlite:///{folder / 'webapp.sqlite'}"
+    idp_app = idp_mock.create_app({"SQLALCHEMY_DATABASE_URI": idp_db, "IDP_PUBLIC_URL": idp_url,
+                                   "IDP_CLIENTS": clients, "IDP_PASSWORD_HASH": QA_HASH})
+    with idp_app.app_context():
+        seed_idp()
+        seed_personal_accounts(flows + 5)
+    env = webapp_env(web_db, idp_url, clients[0]["client_secret"], clients[1]["client_secret"])
+    app = create_app({"SQLALCHEMY_DATABASE_URI": web_db, "PASSWORD_HASH_METHOD": QA_HASH})
+    with app.app_context():
+        seed_webapp()
+
+    idp = gunicorn("flow-idp", "idp_mock:create_app()", idp_port, idp_env(idp_db, idp_url, clients))
+    web = gunicorn("flow-webapp", "webapp:create_app()", web_port, env)
+    with running(idp, f"{idp_url}/healthz"), running(web, f"{web_url}/login"):
+        browser = HttpBrowser(web_url)
+        sign_in(browser, "alex@contoso.com")
+
+        def forget_provider():
+            jar = browser.http.cookies
+            for cookie in list(jar):
+                if cookie.domain.startswith("localhost"):
+                    jar.clear(cookie.domain, cookie.path, cookie.name)
+
+        run_flows(browser, flows, 3, 60, forget_provider)
+        done, elapsed = run_flows(browser, 0, flows, seconds, forget_provider)
+
+        per_flow = per_flow or {"web_requests": 7, "idp_requests": 5, "hash_calls": 2}
+        web_total = round(per_flow["web_requests"] * done)
+        idp_total = round(per_flow["idp_requests"] * done)
+        http = requests.Session()
+        started = time.perf_counter()
+        for _ in range(web_total):
+            http.get(f"{web_url}/healthz", timeout=10)
+        for _ in range(idp_total):
+            http.get(f"{idp_url}/healthz", timeout=10)
+        trivial = time.perf_counter() - started
+    hash_ms = per_flow["hash_calls"] * verify_ms(QA_HASH, 50)
+    flow_cost = elapsed / done - hash_ms / 1000
+    return {
+        "flows": done, "seconds": elapsed, "flows_per_s": done / elapsed, "hash_ms": hash_ms,
+        "flow_ms": flow_cost * 1000, "trivial_ms": trivial / done * 1000,
+        "ratio": flow_cost / (trivial / done),
+    }
