@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+from functools import lru_cache
 
 from flask import current_app
 
@@ -52,7 +53,15 @@ def get_active_signing_key(issuer: str) -> SigningKey:
 
 
 def load_private_key(row: SigningKey) -> RSAKey:
-    return RSAKey.import_key(json.loads(row.private_jwk))
+    return _import_private_jwk(row.private_jwk)
+
+
+@lru_cache(maxsize=32)
+def _import_private_jwk(private_jwk: str) -> RSAKey:
+    """Importing an RSA private key validates it (about 40 ms), so each key is loaded once per
+    process. The cache is keyed by the stored key itself: a rotation stores a new key and is
+    picked up at once; the database still says which key is active."""
+    return RSAKey.import_key(json.loads(private_jwk))
 
 
 def published_keys(issuer: str) -> list[SigningKey]:
