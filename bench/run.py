@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 import os
 import subprocess
 import sys
@@ -117,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown section(s): {', '.join(unknown)}")
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the in-thread provider's access log
     started = time.monotonic()
     rows: list[Row] = []
     for name in chosen:
