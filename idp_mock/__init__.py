@@ -160,6 +160,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         return response
 
     with app.app_context():
+        from .models import tune_sqlite
+
+        tune_sqlite(db.engine)
         db.create_all()
         from .keys import get_active_signing_key
         from .services import upsert_client

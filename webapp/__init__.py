@@ -5,7 +5,7 @@ from flask import Flask
 from flask_babel import Babel
 
 from .config import INSTANCE_DIR, REPO_ROOT, Config
-from .extensions import csrf, db, login_manager
+from .extensions import csrf, db, login_manager, tune_sqlite
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -56,5 +56,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_template_helpers(app)
 
     with app.app_context():
+        tune_sqlite(db.engine)
         db.create_all()
     return app

@@ -3,6 +3,7 @@ from authlib.integrations.flask_client import OAuth
 from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
+from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -26,3 +27,18 @@ def load_work_user(user_id: str):
         return None
     # A deleted work account loses its sessions at once.
     return user if user is not None and user.deleted_at is None else None
+
+
+def tune_sqlite(engine) -> None:
+    """SQLite only: write-ahead logging, so a commit appends to the log instead of syncing a
+    rollback journal, and readers in other workers never wait for a writer. synchronous=NORMAL
+    is SQLite's recommended pairing with WAL: a crash never corrupts the database."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
