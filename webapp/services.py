@@ -368,28 +368,41 @@ def moved_links(work_user: WorkUser, provider: str) -> list[LinkedAccount]:
     ).order_by(LinkedAccount.ended_at.desc())))
 
 
+# My Learn profile lists the newest ended associations only: a QA account linked thousands of
+# times must not make every page view render (and query) its whole history.
+PROFILE_HISTORY_SHOWN = 10
+
+
 @dataclass
 class ProfileSection:
     provider: str
     link: LinkedAccount | None
-    history: list[LinkedAccount]
+    history: list[LinkedAccount]  # ended associations, newest first, at most PROFILE_HISTORY_SHOWN
     next_date: date | None
     next_reason: str | None
+    history_total: int = 0  # every ended association
 
 
 def profile_section(work_user: WorkUser, provider: str) -> ProfileSection:
     """What My Learn profile shows for one provider, including the next association date."""
+    mine = (LinkedAccount.work_user_id == work_user.id, LinkedAccount.provider == provider)
+    link = active_link(work_user, provider)
     history = list(db.session.scalars(
-        select(LinkedAccount).where(LinkedAccount.work_user_id == work_user.id,
-                                    LinkedAccount.provider == provider)
-        .order_by(LinkedAccount.linked_at.desc())
+        select(LinkedAccount).where(*mine, LinkedAccount.ended_at.is_not(None))
+        .order_by(LinkedAccount.linked_at.desc(), LinkedAccount.id.desc())
+        .limit(PROFILE_HISTORY_SHOWN)
     ))
-    link = next((h for h in history if h.ended_at is None), None)
+    total = len(history)
+    if total == PROFILE_HISTORY_SHOWN:
+        total = db.session.scalar(select(func.count()).select_from(LinkedAccount).where(
+            *mine, LinkedAccount.ended_at.is_not(None))) or 0
     next_date = reason = None
-    if history:
+    newest = max((row for row in (link, history[0] if history else None) if row is not None),
+                 key=lambda row: row.linked_at, default=None)
+    if newest is not None:
         # The limits follow the individual, so use the most recent identity this user linked.
-        next_date, reason = next_association_date(association_starts(history[0].identity_id), today())
-    return ProfileSection(provider, link, history, next_date, reason)
+        next_date, reason = next_association_date(association_starts(newest.identity_id), today())
+    return ProfileSection(provider, link, history, next_date, reason, total)
 
 
 def count_active_links(organization_id: int) -> int:
