@@ -6,6 +6,7 @@ import time
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2 import ResourceProtector
+from authlib.oauth2.rfc6749 import InvalidGrantError
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6750 import BearerTokenValidator
@@ -17,6 +18,7 @@ from authlib.oidc.rpinitiated import EndSessionEndpoint
 from flask import current_app
 from flask import g
 from flask import session
+from sqlalchemy.orm.exc import StaleDataError
 
 from . import scenarios
 from .config import ISSUERS
@@ -50,6 +52,14 @@ def user_claims(account: Account, issuer: str) -> UserInfo:
     if issuer == "learn" and account.profile.mcid:
         claims["mcid"] = account.profile.mcid
     return claims
+
+
+def active_key(issuer: str):
+    """The active signing key, read once per request (the header and the signature use it)."""
+    cache = g.setdefault("active_signing_keys", {})
+    if issuer not in cache:
+        cache[issuer] = get_active_signing_key(issuer)
+    return cache[issuer]
 
 
 class S256CodeChallenge(CodeChallenge):
@@ -114,9 +124,18 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             return None
         return item
 
+    def save_token(self, token):
+        # Not committed here: delete_authorization_code commits the token together with the
+        # code's deletion, so a code is redeemed exactly once (and one commit is saved).
+        db.session.add(self.server.token_row(token, self.request))
+
     def delete_authorization_code(self, authorization_code):
         db.session.delete(authorization_code)
-        db.session.commit()
+        try:
+            db.session.commit()
+        except StaleDataError:  # a concurrent request redeemed the same code first
+            db.session.rollback()
+            raise InvalidGrantError("The authorization code was already used.")
 
     def authenticate_user(self, authorization_code):
         return db.session.get(Account, authorization_code.user_id)
@@ -162,7 +181,7 @@ class IssuerOpenIDCode(OpenIDCode):
     def resolve_client_private_key(self, client):
         if scenarios.id_token_fault() in ("id_token_bad_signature", "id_token_unknown_kid"):
             return scenarios.throwaway_key()
-        return load_private_key(get_active_signing_key(self.issuer))
+        return load_private_key(active_key(self.issuer))
 
     def get_client_claims(self, client):
         now = int(time.time())
@@ -175,7 +194,7 @@ class IssuerOpenIDCode(OpenIDCode):
 
     def get_encode_header(self, client):
         return scenarios.adjust_header(
-            {"alg": "RS256", "kid": get_active_signing_key(self.issuer).kid}
+            {"alg": "RS256", "kid": active_key(self.issuer).kid}
         )
 
     def get_authorization_code_claims(self, authorization_code):
@@ -245,15 +264,17 @@ class IssuerAuthorizationServer(AuthorizationServer):
             db.select(OAuth2Client).filter_by(issuer=self.issuer, client_id=client_id)
         )
 
-    def _save(self, token, request):
+    def token_row(self, token, request) -> Token:
         user_id = request.user.id if request.user else None
-        item = Token(
+        return Token(
             issuer=self.issuer,
             client_id=request.client.client_id,
             user_id=user_id,
             **token,
         )
-        db.session.add(item)
+
+    def _save(self, token, request):
+        db.session.add(self.token_row(token, request))
         db.session.commit()
 
 
