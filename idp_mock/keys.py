@@ -81,6 +81,19 @@ def public_jwks(issuer: str) -> dict:
     return {"keys": [load_private_key(r).as_dict(private=False) for r in published_keys(issuer)]}
 
 
+def public_jwks_body(issuer: str) -> bytes:
+    """The serialized JWKS. The published keys are read on every call, so a rotation or a
+    retirement by another process or the CLI shows in the next response; serializing them
+    is done once per key set."""
+    return _jwks_body(tuple((row.id, row.private_jwk) for row in published_keys(issuer)))
+
+
+@lru_cache(maxsize=32)
+def _jwks_body(published: tuple[tuple[int, str], ...]) -> bytes:
+    return json.dumps({"keys": [_import_private_jwk(jwk).as_dict(private=False)
+                                for _id, jwk in published]}).encode()
+
+
 def public_key_set(issuer: str) -> KeySet:
     return KeySet.import_key_set(public_jwks(issuer))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from urllib.parse import urlsplit
 
@@ -33,7 +34,7 @@ from .forms import SignInForm
 from .forms import SignOutForm
 from .forms import SignUpForm
 from .forms import SwitchAccountForm
-from .keys import public_jwks
+from .keys import public_jwks_body
 from .models import Account
 from .models import db
 from .oauth2 import get_server
@@ -145,41 +146,61 @@ def provider_error(title, description, status=400):
 # --------------------------------------------------------------------------
 
 
+# Clients may cache discovery for an hour and the JWKS for five minutes; a relying party that
+# meets an unknown kid refetches the JWKS at once, so a rotation never waits for the expiry.
+DISCOVERY_MAX_AGE = 3600
+JWKS_MAX_AGE = 300
+
+
+def discovery_document(issuer: str) -> dict:
+    base = issuer_url(issuer)
+    return {
+        "issuer": base,
+        "authorization_endpoint": base + "/authorize",
+        "token_endpoint": base + "/token",
+        "userinfo_endpoint": base + "/userinfo",
+        "jwks_uri": base + "/jwks.json",
+        "end_session_endpoint": base + "/logout",
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "scopes_supported": SCOPES_SUPPORTED,
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+        ],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": [
+            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce",
+            "name", "email", "email_verified", "account_type",
+        ]
+        + (["mcid"] if issuer == "learn" else []),
+        "service_documentation": base + "/",
+    }
+
+
+def cached_json(body: bytes, max_age: int):
+    response = current_app.response_class(body, mimetype="application/json")
+    response.cache_control.public = True
+    response.cache_control.max_age = max_age
+    return response
+
+
 @bp.get("/.well-known/openid-configuration")
 def discovery():
-    base = issuer_url(g.issuer)
-    return jsonify(
-        {
-            "issuer": base,
-            "authorization_endpoint": base + "/authorize",
-            "token_endpoint": base + "/token",
-            "userinfo_endpoint": base + "/userinfo",
-            "jwks_uri": base + "/jwks.json",
-            "end_session_endpoint": base + "/logout",
-            "response_types_supported": ["code"],
-            "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code", "client_credentials"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "scopes_supported": SCOPES_SUPPORTED,
-            "token_endpoint_auth_methods_supported": [
-                "client_secret_basic",
-                "client_secret_post",
-            ],
-            "code_challenge_methods_supported": ["S256"],
-            "claims_supported": [
-                "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce",
-                "name", "email", "email_verified", "account_type",
-            ]
-            + (["mcid"] if g.issuer == "learn" else []),
-            "service_documentation": base + "/",
-        }
-    )
+    # The document depends on configuration only: serialized once per process and issuer.
+    cache = current_app.extensions.setdefault("idp_discovery_bodies", {})
+    key = (g.issuer, current_app.config["IDP_PUBLIC_URL"])
+    if key not in cache:
+        cache[key] = json.dumps(discovery_document(g.issuer)).encode()
+    return cached_json(cache[key], DISCOVERY_MAX_AGE)
 
 
 @bp.get("/jwks.json")
 def jwks():
-    return jsonify(public_jwks(g.issuer))
+    return cached_json(public_jwks_body(g.issuer), JWKS_MAX_AGE)
 
 
 # --------------------------------------------------------------------------
