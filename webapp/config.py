@@ -58,6 +58,8 @@ class Config:
     OIDC_SCOPE = "openid profile email"
     # Seconds the webapp waits on any provider call before telling the user to retry.
     OIDC_HTTP_TIMEOUT = float(os.environ.get("OIDC_HTTP_TIMEOUT", "10"))
+    # Seconds a worker reuses a provider's discovery document and JWKS (an unknown kid refetches).
+    OIDC_METADATA_MAX_AGE = int(os.environ.get("OIDC_METADATA_MAX_AGE", "3600"))
     # Clock skew tolerated on exp/iat, in seconds.
     OIDC_LEEWAY = int(os.environ.get("OIDC_LEEWAY", "60"))
     LINK_TRACE_RETENTION_DAYS = int(os.environ.get("LINK_TRACE_RETENTION_DAYS", "30"))

@@ -117,6 +117,11 @@ def _token_endpoint_failed(provider: str, problem: str) -> str:
 
 def load_metadata(provider: str, trace: Trace) -> dict:
     client = client_for(provider)
+    # Authlib keeps discovery (and the JWKS stored in it) for the life of the process;
+    # they expire here so a provider's new endpoints or keys are picked up without a restart.
+    loaded_at = client.server_metadata.get("_loaded_at")
+    if loaded_at is not None and time.time() - loaded_at > current_app.config["OIDC_METADATA_MAX_AGE"]:
+        client.server_metadata = {}
     try:
         metadata = client.load_server_metadata()
     except (requests.RequestException, ValueError) as exc:
