@@ -1,0 +1,90 @@
+"""Figure 4: SQL statements per request, counted with SQLAlchemy's before_cursor_execute event,
+for the pages whose cost could grow with the organization: My Learn profile, the admin user list,
+the Skills report page and the analytics report, at 100 and at 100,000 work users."""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import event
+
+from bench import datagen
+
+# Pages are found by endpoint name, so the figure follows the routes as they are named on main.
+PAGES = {
+    "My Learn profile": [r"^main\.profile$"],
+    "Admin user list": [r"^admin\.(users|user_list|list_users|index)$", r"admin.*users?$"],
+    "Skills report page": [r"^reports?\.skills(_report)?$", r"skills(?!.*(csv|download|export))"],
+    "Analytics report": [r"^reports?\.(learn_)?analytics(_report)?$", r"analytics(?!.*(csv|download|export))"],
+}
+
+
+def find_pages(app) -> dict[str, str | None]:
+    rules = [r for r in app.url_map.iter_rules() if "GET" in r.methods and not r.arguments]
+    found = {}
+    for label, patterns in PAGES.items():
+        found[label] = None
+        for pattern in patterns:
+            match = next((r.rule for r in sorted(rules, key=lambda r: r.rule)
+                          if re.search(pattern, r.endpoint)), None)
+            if match:
+                found[label] = match
+                break
+    return found
+
+
+def count_queries(users: int) -> dict[str, tuple[str | None, int | None, int | None]]:
+    """label -> (url, status, statements) for one database size."""
+    from tests.browser import Browser
+    from tests.flows import sign_in
+    from webapp import create_app
+    from webapp.extensions import db
+
+    path = datagen.database_for(users)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "SECRET_KEY": "bench",
+                      "PASSWORD_HASH_METHOD": datagen.QA_HASH, "TESTING": True})
+    browser = Browser(app.test_client())
+    sign_in(browser, datagen.ADMIN_EMAIL, datagen.PASSWORD)
+    statements = []
+    with app.app_context():
+        engine = db.engine
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    results = {}
+    try:
+        for label, url in find_pages(app).items():
+            if url is None:
+                results[label] = (None, None, None)
+                continue
+            browser.client.get(url)  # warm: first-request work is not per-page cost
+            statements.clear()
+            response = browser.client.get(url)
+            results[label] = (url, response.status_code, len(statements))
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+        with app.app_context():
+            db.engine.dispose()
+    return results
+
+
+def run(quick: bool) -> list:
+    from bench.run import Row
+
+    small, large = count_queries(100), count_queries(100_000)
+    rows = []
+    for label in PAGES:
+        url, status_s, n_small = small[label]
+        _url, status_l, n_large = large[label]
+        if url is None:
+            rows.append(Row(f"Queries per page: {label}", "page not on main yet", "same small constant", None))
+            continue
+        if status_s != 200 or status_l != 200:
+            rows.append(Row(f"Queries per page: {label} ({url})", f"HTTP {status_s} / {status_l}",
+                            "same small constant", False))
+            continue
+        ok = n_small == n_large and n_large <= 15
+        rows.append(Row(f"Queries per page: {label} ({url})", f"{n_small} at 100 users, {n_large} at 100k",
+                        "same small constant", ok))
+    return rows
