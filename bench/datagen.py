@@ -99,7 +99,7 @@ def generate(url: str, users: int) -> None:
                             "work_user_id": uid, "link_id": lid, "organization_id": org_id,
                             "provider": "learn", "item_id": f"tr-{lid}-{k}", "kind": kind, "code": code,
                             "title": title, "level": level, "completed_on": completed,
-                            "credit_on": completed, "refreshed_at": now}))
+                            "credit_on": completed, "refreshed_at": now, "changed_at": now}))
                     if len(batch) >= 50_000:
                         conn.execute(insert(achievement), batch)
                         batch = []
@@ -115,5 +115,6 @@ def achievement_row(table, values: dict) -> dict:
         if column.name not in row and not column.nullable and not column.primary_key \
                 and column.default is None and column.server_default is None:
             python_type = getattr(column.type, "python_type", str)
-            row[column.name] = {int: 0, str: "", bool: False}.get(python_type, None)
+            row[column.name] = {int: 0, str: "", bool: False, dt.datetime: values.get("refreshed_at"),
+                                dt.date: values.get("completed_on")}.get(python_type)
     return row

@@ -18,15 +18,18 @@ from bench.servers import QA_HASH, SECRET, free_port, gunicorn, rss_peak_mb, run
 
 CSV_PATTERNS = [r"skills.*(csv|download|export)", r"(csv|download|export).*skills"]
 
-# The floor: the same rows the report lists (one per achievement, with its work user and link).
+# The floor: the same rows the report lists — each reportable link (active, of a current user)
+# with its user and organization, and its credited certifications and assessments.
 FLOOR_SQL = """
-SELECT u.display_name, u.email, l.email, l.mcid, a.kind, a.code, a.title, a.level,
-       a.completed_on, a.credit_on
-FROM achievements a
-JOIN work_users u ON u.id = a.work_user_id
-JOIN linked_accounts l ON l.id = a.link_id
-WHERE a.organization_id = (SELECT id FROM organizations WHERE partner_id = '{partner_id}')
-ORDER BY u.email, a.completed_on;
+SELECT u.email, u.display_name, o.name, o.partner_id, l.provider, l.mcid, l.email,
+       a.kind, a.code, a.title, a.level, a.completed_on, a.credit_on
+FROM linked_accounts l
+JOIN work_users u ON u.id = l.work_user_id
+JOIN organizations o ON o.id = l.organization_id
+LEFT JOIN achievements a ON a.link_id = l.id AND a.kind IN ('certification', 'assessment')
+     AND a.credit_on <= date('now')
+WHERE o.partner_id = '{partner_id}' AND l.ended_at IS NULL AND u.deleted_at IS NULL
+ORDER BY l.work_user_id, l.id, a.completed_on;
 """
 
 
