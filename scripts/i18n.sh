@@ -10,7 +10,8 @@ LANGS=(fr zh_Hant_TW)
 
 # _l / lazy_gettext are the forms' lazy markers (the default keywords cover _, gettext, ngettext).
 "$PYBABEL" -q extract -F babel.cfg -k _l -k lazy_gettext -k lazy_ngettext:1,2 \
-  --add-location=file --sort-output --project=LearnLink -o translations/messages.pot .
+  --add-location=file --sort-output --project=LearnLink --version=1.0 \
+  --copyright-holder=LearnLink -o translations/messages.pot .
 for lang in "${LANGS[@]}"; do
   if [ -f "translations/$lang/LC_MESSAGES/messages.po" ]; then
     "$PYBABEL" -q update -i translations/messages.pot -d translations -l "$lang" \
