@@ -18,15 +18,23 @@ from flask import request
 from flask import session
 from flask_babel import Babel
 from flask_babel import get_locale
+from flask_migrate import Migrate
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.exc import IntegrityError
 from wtforms.i18n import messages_path
 
 from .config import ISSUERS
 from .config import REPO_ROOT
 from .config import SUPPORTED_LOCALES
 from .config import config_from_env
+from .models import db
 from .config import default_clients
 
 __all__ = ["create_app", "ISSUERS"]
+
+MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations")
+# Batch mode lets SQLite apply ALTER TABLE steps by copying the table.
+migrate = Migrate(render_as_batch=True, compare_type=True)
 
 _LANG_ALIASES = {
     "en": "en", "fr": "fr",
@@ -110,6 +118,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .models import db
 
     db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     Babel(app, locale_selector=select_locale)
     app.before_request(remember_requested_locale)
     app.before_request(wtforms_messages_for_taiwan)
@@ -163,19 +172,44 @@ def create_app(test_config: dict | None = None) -> Flask:
         from .models import tune_sqlite
 
         tune_sqlite(db.engine)
-        db.create_all()
-        from .keys import get_active_signing_key
-        from .services import upsert_client
-
-        for entry in app.config["IDP_CLIENTS"]:
-            if entry.get("issuer") not in ISSUERS:
-                raise ValueError(f"Unknown issuer in client configuration: {entry!r}"[:200])
-            upsert_client(entry)
-        db.session.commit()
-        for slug in ISSUERS:
-            get_active_signing_key(slug)
+        # The schema comes from the migrations (`flask --app idp_mock db upgrade`); tests
+        # may ask for the quick path of creating the tables straight from the models.
+        if app.config.get("CREATE_TABLES_WITHOUT_MIGRATIONS"):
+            db.create_all()
+        register_configured_clients(app)
 
     from .qa import exempt_from_csrf
 
     exempt_from_csrf(app)
     return app
+
+
+def register_configured_clients(app: Flask) -> None:
+    """Store the configured clients and make sure every issuer has a signing key.
+
+    Skipped while the schema is missing (e.g. during `flask db upgrade` itself). Every
+    worker of a multi-process server runs this at start: a concurrent insert of the same
+    client or key loses on the unique constraint and simply runs again as an update.
+    """
+    if not sa_inspect(db.engine).has_table("idp_oauth2_clients"):
+        app.logger.warning("Identity provider tables are missing: run `flask --app idp_mock db upgrade`.")
+        return
+    from .keys import get_active_signing_key
+    from .services import upsert_client
+
+    for entry in app.config["IDP_CLIENTS"]:
+        if entry.get("issuer") not in ISSUERS:
+            raise ValueError(f"Unknown issuer in client configuration: {entry!r}"[:200])
+    for attempt in range(3):
+        try:
+            for entry in app.config["IDP_CLIENTS"]:
+                upsert_client(entry)
+            db.session.commit()
+            break
+        except IntegrityError:
+            db.session.rollback()
+            if attempt == 2:
+                raise
+    for slug in ISSUERS:
+        get_active_signing_key(slug)
+    db.session.remove()

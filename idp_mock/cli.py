@@ -22,8 +22,13 @@ def _discovery_url(issuer: str) -> str:
 @click.command("init-db")
 @with_appcontext
 def init_db_command():
-    """Create the database tables (idempotent)."""
-    db.create_all()
+    """Upgrade the database to the latest migration (same as `flask db upgrade`)."""
+    from flask_migrate import upgrade
+
+    from . import register_configured_clients
+
+    upgrade()
+    register_configured_clients(current_app)
     click.echo("Initialized the identity provider database.")
 
 

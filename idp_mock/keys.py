@@ -16,6 +16,7 @@ from flask import current_app
 
 from joserfc.jwk import KeySet
 from joserfc.jwk import RSAKey
+from sqlalchemy.exc import IntegrityError
 
 from .models import SigningKey
 from .models import db
@@ -48,7 +49,13 @@ def get_active_signing_key(issuer: str) -> SigningKey:
         if row is None:
             row = _generate(issuer)
             db.session.add(row)
-            db.session.commit()
+            try:
+                db.session.commit()
+            except IntegrityError:
+                # Another worker created the issuer's key first (one active key per
+                # issuer is a unique index): use that one.
+                db.session.rollback()
+                row = db.session.scalars(stmt).one()
     return row
 
 

@@ -19,11 +19,13 @@ from sqlalchemy import Boolean
 from sqlalchemy import Date
 from sqlalchemy import DateTime
 from sqlalchemy import ForeignKey
+from sqlalchemy import Index
 from sqlalchemy import Integer
 from sqlalchemy import String
 from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
 from sqlalchemy import event
+from sqlalchemy import text
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
@@ -156,6 +158,11 @@ class SigningKey(db.Model):
     """RS256 signing key of one issuer, stored as a private JWK."""
 
     __tablename__ = "idp_signing_keys"
+    # At most one active key per issuer, so workers starting together cannot create two.
+    __table_args__ = (
+        Index("uq_signing_key_active_per_issuer", "issuer", unique=True,
+              sqlite_where=text("active"), postgresql_where=text("active")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     issuer: Mapped[str] = mapped_column(String(40), index=True)

@@ -12,9 +12,9 @@ from werkzeug.serving import make_server
 
 from tests.browser import WEBAPP_ORIGIN, Browser
 from tests.qa_control import control_token
+from tests.databases import TEST_DATABASE_URL, TEST_IDP_DATABASE_URL, empty_tables
 
 FAST_HASH = "pbkdf2:sha256:1000"  # test-only: production keeps scrypt
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")  # e.g. a PostgreSQL server
 
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
@@ -90,9 +90,13 @@ def idp(tmp_path_factory):
 
     port = _free_port()
     db_path = tmp_path_factory.mktemp("idp") / "idp.sqlite"
+    database_url = TEST_IDP_DATABASE_URL or f"sqlite:///{db_path}"
+    if TEST_IDP_DATABASE_URL:  # a shared server: start from an empty schema
+        _drop_tables(database_url)
     app = idp_mock.create_app({
         "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": os.environ.get("TEST_IDP_DATABASE_URL") or f"sqlite:///{db_path}",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "CREATE_TABLES_WITHOUT_MIGRATIONS": True,
         "IDP_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "WEBAPP_URL": WEBAPP_ORIGIN,
         "IDP_CLIENTS": webapp_clients(),
@@ -123,25 +127,47 @@ def webapp_config(idp_url: str, database_url: str) -> dict:
     }
 
 
+def _drop_tables(database_url: str) -> None:
+    """Drop every table, including those of an earlier run with an older schema."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(database_url, poolclass=sa.NullPool)
+    with engine.begin() as conn:
+        existing = sa.MetaData()
+        existing.reflect(conn)
+        existing.drop_all(conn)
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def shared_webapp_schema():
+    """On a shared server the tables are created once; each test then empties them."""
+    if TEST_DATABASE_URL:
+        _drop_tables(TEST_DATABASE_URL)
+    return TEST_DATABASE_URL
+
+
 @pytest.fixture
-def app(idp, tmp_path):
-    """A webapp with a fresh database (and the demo organizations and users) per test."""
+def app(idp, tmp_path, shared_webapp_schema):
+    """A webapp with a fresh database (and the demo organizations and users) per test.
+
+    SQLite: a new file per test. PostgreSQL: the tables are created once per session and
+    emptied (TRUNCATE … RESTART IDENTITY CASCADE) before each test.
+    """
     from webapp import create_app
     from webapp.demo import seed_demo
     from webapp.extensions import db
 
-    database_url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'webapp.sqlite'}"
-    app = create_app(webapp_config(idp.url, database_url))
+    database_url = shared_webapp_schema or f"sqlite:///{tmp_path / 'webapp.sqlite'}"
+    app = create_app({**webapp_config(idp.url, database_url),
+                      "CREATE_TABLES_WITHOUT_MIGRATIONS": True})
     with app.app_context():
-        if TEST_DATABASE_URL:  # a shared server: start from empty tables
-            db.drop_all()
-            db.create_all()
+        if shared_webapp_schema:
+            empty_tables(db)
         seed_demo()
     yield app
     with app.app_context():
         db.session.remove()
-        if TEST_DATABASE_URL:
-            db.drop_all()
         db.engine.dispose()
 
 

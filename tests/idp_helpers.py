@@ -20,6 +20,8 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from werkzeug.serving import make_server
 
+from tests.databases import provider_database_url
+
 RP_REDIRECTS = {
     "learn": "http://rp.example.com/callback/learn",
     "partner-university": "http://rp.example.com/callback/pu",
@@ -50,7 +52,8 @@ def make_config(db_path, **extra) -> dict:
     config = {
         "TESTING": True,
         "SECRET_KEY": "test-secret",
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_path}",
+        "SQLALCHEMY_DATABASE_URI": provider_database_url(db_path),
+        "CREATE_TABLES_WITHOUT_MIGRATIONS": True,
         "IDP_PUBLIC_URL": "http://127.0.0.1:1",
         "IDP_CLIENTS": rp_clients(),
         "IDP_PASSWORD_HASH": CHEAP_HASH,

@@ -11,6 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from idp_helpers import make_config  # noqa: E402
+from tests.databases import provider_database_url  # noqa: E402
 
 from idp_mock import create_app  # noqa: E402
 from idp_mock.demo import DEMO_ACCOUNTS  # noqa: E402
@@ -82,7 +83,8 @@ def test_clients_file_from_environment(tmp_path, monkeypatch):
     path.write_text(json.dumps(clients))
     monkeypatch.setenv("IDP_CLIENTS_FILE", str(path))
     app = create_app({"TESTING": True,
-                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'idp.sqlite'}",
+                      "SQLALCHEMY_DATABASE_URI": provider_database_url(tmp_path / "idp.sqlite"),
+                      "CREATE_TABLES_WITHOUT_MIGRATIONS": True,
                       "IDP_PASSWORD_HASH": "pbkdf2:sha256:1000"})
     with app.app_context():
         client = db.session.scalar(db.select(OAuth2Client).filter_by(client_id="file-client"))
@@ -106,9 +108,12 @@ def test_add_client_cli(app):
         assert client.client_name == "Contoso RP"
 
 
-def test_seed_demo_cli_is_idempotent(app):
+def test_seed_demo_cli_is_idempotent(tmp_path):
+    # No quick path here: init-db applies the migrations to an empty database.
+    app = create_app(make_config(tmp_path / "idp.sqlite", CREATE_TABLES_WITHOUT_MIGRATIONS=False))
     runner = app.test_cli_runner()
-    assert runner.invoke(args=["init-db"]).exit_code == 0
+    result = runner.invoke(args=["init-db"])
+    assert result.exit_code == 0, result.output
     first = runner.invoke(args=["seed-demo"])
     assert first.exit_code == 0 and f"Created {len(DEMO_ACCOUNTS)}" in first.output
     second = runner.invoke(args=["seed-demo"])

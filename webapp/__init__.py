@@ -1,11 +1,15 @@
 """LearnLink "Partner Center" webapp: work sign-in and learning-account linking."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask
 from flask_babel import Babel
 
 from .config import INSTANCE_DIR, REPO_ROOT, Config
-from .extensions import csrf, db, login_manager, tune_sqlite
+from .extensions import csrf, db, login_manager, migrate, tune_sqlite
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -21,6 +25,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
 
     db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -32,7 +37,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .oidc import init_oauth
     init_oauth(app)
 
-    from . import models  # noqa: F401  (tables must be known before create_all)
+    from . import models  # noqa: F401  (the models must be known to the migrations)
     from .auth.routes import bp as auth_bp
     from .main.routes import bp as main_bp
     from .linking.routes import bp as linking_bp
@@ -57,5 +62,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     with app.app_context():
         tune_sqlite(db.engine)
-        db.create_all()
+        # The schema comes from the migrations (`flask --app webapp db upgrade`); tests may
+        # ask for the quick path of creating the tables straight from the models.
+        if app.config.get("CREATE_TABLES_WITHOUT_MIGRATIONS"):
+            db.create_all()
     return app

@@ -1,5 +1,6 @@
 """`flask --app webapp ...` commands for administrators and trainers."""
 import click
+from flask_migrate import upgrade
 from sqlalchemy import select
 
 from . import services
@@ -11,8 +12,8 @@ from .models import ROLES, Organization
 def register_cli(app) -> None:
     @app.cli.command("init-db")
     def init_db_command():
-        """Create the tables (idempotent)."""
-        db.create_all()
+        """Upgrade the database to the latest migration (same as `flask db upgrade`)."""
+        upgrade()
         click.echo("Database ready.")
 
     @app.cli.command("seed-demo")
