@@ -21,7 +21,10 @@ from flask_babel import get_locale
 from flask_migrate import Migrate
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import OperationalError
 from wtforms.i18n import messages_path
+
+from observability import init_observability
 
 from .config import ISSUERS
 from .config import REPO_ROOT
@@ -119,6 +122,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
+    init_observability(app, db, service="idp")
     Babel(app, locale_selector=select_locale)
     app.before_request(remember_requested_locale)
     app.before_request(wtforms_messages_for_taiwan)
@@ -191,8 +195,16 @@ def register_configured_clients(app: Flask) -> None:
     worker of a multi-process server runs this at start: a concurrent insert of the same
     client or key loses on the unique constraint and simply runs again as an update.
     """
-    if not sa_inspect(db.engine).has_table("idp_oauth2_clients"):
-        app.logger.warning("Identity provider tables are missing: run `flask --app idp_mock db upgrade`.")
+    try:
+        schema_ready = sa_inspect(db.engine).has_table("idp_oauth2_clients")
+    except OperationalError as exc:
+        # Start anyway: /readyz reports the database, the next start registers the clients.
+        app.logger.error("Database unreachable at start (%s): clients not registered.",
+                         type(exc).__name__)
+        return
+    if not schema_ready:
+        app.logger.info("No tables yet (`flask --app idp_mock db upgrade` creates them): "
+                        "the configured clients are registered at the next start.")
         return
     from .keys import get_active_signing_key
     from .services import upsert_client

@@ -535,11 +535,26 @@ def index():
     return render_template("idp/index.html", issuers=issuers)
 
 
-@root.get("/healthz")
-def healthz():
-    return jsonify({"status": "ok"})
-
-
 @root.app_errorhandler(CSRFError)
 def handle_csrf_error(error):
     return provider_error(_("Your session expired"), _("Please try again."))
+
+
+@root.app_errorhandler(404)
+def handle_not_found(error):
+    return provider_error(_("Page not found"),
+                          _("Check the address, or start again from the application."), 404)
+
+
+@root.app_errorhandler(405)
+def handle_method_not_allowed(error):
+    return provider_error(_("That action is not allowed here"),
+                          _("Start again from the application."), 405)
+
+
+@root.app_errorhandler(500)
+def handle_internal_error(error):
+    # The traceback goes to the log (with the request id), never to the page.
+    db.session.rollback()
+    return provider_error(_("Something went wrong"),
+                          _("Nothing was changed. Please try again in a moment."), 500)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs LearnLink, creates the SQLite databases with demo data, and starts
-# the mock identity providers (http://localhost:${IDP_PORT:-5001}) and the
-# Partner Center webapp (http://127.0.0.1:${PORT:-5000}). Ctrl-C stops both.
+# Installs LearnLink, brings the databases (SQLite by default; DATABASE_URL and
+# IDP_DATABASE_URL for PostgreSQL) to the latest migration, adds the demo data, and
+# starts the mock identity providers (http://localhost:${IDP_PORT:-5001}) and the
+# Partner Center webapp (http://127.0.0.1:${PORT:-5000}) under gunicorn
+# (WORKERS processes each, default 2). Ctrl-C stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -17,6 +19,10 @@ export WEBAPP_URL=${WEBAPP_URL:-http://127.0.0.1:$PORT}
 export IDP_QA_MODE=${IDP_QA_MODE:-true}
 export IDP_CONTROL_TOKEN=${IDP_CONTROL_TOKEN:-dev-qa-control-token}
 
+export WORKERS=${WORKERS:-2}
+
+.venv/bin/flask --app idp_mock db upgrade
+.venv/bin/flask --app webapp db upgrade
 .venv/bin/flask --app idp_mock seed-demo
 .venv/bin/flask --app webapp seed-demo
 
@@ -25,9 +31,9 @@ cleanup() { trap - INT TERM EXIT; kill "${pids[@]}" 2>/dev/null || true; wait 2>
 trap cleanup INT TERM EXIT
 
 # The providers run in their own process: the webapp's back-channel calls never wait on itself.
-.venv/bin/flask --app idp_mock run --host 127.0.0.1 --port "$IDP_PORT" --no-reload &
+.venv/bin/gunicorn -w "$WORKERS" -b "127.0.0.1:$IDP_PORT" 'wsgi:idp_app' &
 pids+=($!)
-.venv/bin/flask --app webapp run --host 127.0.0.1 --port "$PORT" --no-reload &
+.venv/bin/gunicorn -w "$WORKERS" -b "127.0.0.1:$PORT" 'wsgi:app' &
 pids+=($!)
 echo
 echo "  Partner Center:      $WEBAPP_URL   (e.g. alex@contoso.com / Passw0rd!)"

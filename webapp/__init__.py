@@ -6,6 +6,8 @@ from pathlib import Path
 from flask import Flask
 from flask_babel import Babel
 
+from observability import init_observability
+
 from .config import INSTANCE_DIR, REPO_ROOT, Config
 from .extensions import csrf, db, login_manager, migrate, tune_sqlite
 
@@ -26,6 +28,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
+    init_observability(app, db, service="webapp")
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

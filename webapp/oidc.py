@@ -17,6 +17,8 @@ from urllib.parse import parse_qsl, urlsplit
 import requests
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
+from authlib.integrations.flask_client.apps import FlaskOAuth2App
+from authlib.integrations.requests_client import OAuth2Session
 from authlib.oidc.core import CodeIDToken
 from flask import current_app, session
 from flask_babel import get_locale, gettext as _
@@ -25,6 +27,8 @@ from joserfc.errors import JoseError as JoserfcError, MissingClaimError
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 from joserfc.jwt import JWTClaimsRegistry
+
+from observability import REQUEST_ID_HEADER, current_request_id
 
 from .models import LEARN, PARTNER_UNIVERSITY
 from .services import PersonalAccount, provider_label, real_now
@@ -40,9 +44,28 @@ SECRET_FIELDS = {"code", "access_token", "id_token", "refresh_token", "client_se
                  "code_verifier", "password"}
 
 
+class RequestIdSession(OAuth2Session):
+    """Authlib's requests session, sending the current request id on every back-channel call
+    (discovery, JWKS, token, userinfo) so the providers' logs show the same flow."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        request_id = current_request_id()
+        if request_id:
+            self.headers[REQUEST_ID_HEADER] = request_id
+
+
+class RequestIdOAuthApp(FlaskOAuth2App):
+    client_cls = RequestIdSession
+
+
+class RequestIdOAuth(OAuth):
+    oauth2_client_cls = RequestIdOAuthApp
+
+
 def init_oauth(app) -> None:
     """One Authlib registry per app, so several apps (tests) never share cached clients."""
-    registry = OAuth(app)
+    registry = RequestIdOAuth(app)
     for provider, name in CLIENT_NAMES.items():
         prefix = CONFIG_PREFIX[provider]
         registry.register(

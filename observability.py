@@ -1,0 +1,117 @@
+"""Operations support shared by the webapp and the identity providers.
+
+- ``/healthz``: the process is up (no database access).
+- ``/readyz``: the database answers; 503 when it does not.
+- One JSON object per log line, each carrying the request id.
+- ``X-Request-ID``: accepted from the caller when well-formed, otherwise generated; returned
+  on every response. The webapp sends it on its back-channel calls to the providers, so one
+  linking flow can be followed across both servers' logs.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+
+from flask import Flask, g, has_request_context, jsonify, request
+from sqlalchemy import text
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# Caller-supplied ids are echoed into logs and headers: keep them short and plain.
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
+
+
+def current_request_id() -> str | None:
+    if has_request_context():
+        return g.get("request_id")
+    return None
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; never includes request bodies or query strings."""
+
+    def __init__(self, service: str):
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "service": self.service,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
+        request_id = getattr(record, "request_id", None) or current_request_id()
+        if request_id:
+            entry["request_id"] = request_id
+        for key in ("method", "path", "status", "duration_ms", "remote_addr"):
+            if hasattr(record, key):
+                entry[key] = getattr(record, key)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def _configure_logging(app: Flask, service: str) -> None:
+    from flask.logging import default_handler
+
+    app.logger.removeHandler(default_handler)
+    if not any(getattr(h, "_learnlink_json", False) for h in app.logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter(service))
+        handler._learnlink_json = True  # type: ignore[attr-defined]
+        app.logger.addHandler(handler)
+    app.logger.setLevel(app.config.get("LOG_LEVEL") or os.environ.get("LOG_LEVEL", "INFO"))
+    app.logger.propagate = False
+
+
+def init_observability(app: Flask, db, service: str) -> None:
+    """Request ids, JSON request logs, /healthz and /readyz for ``app`` (whose database is ``db``)."""
+    _configure_logging(app, service)
+
+    @app.before_request
+    def assign_request_id():
+        supplied = request.headers.get(REQUEST_ID_HEADER, "")
+        g.request_id = supplied if _VALID_REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def log_request(response):
+        request_id = g.get("request_id")
+        if request_id:
+            response.headers[REQUEST_ID_HEADER] = request_id
+        started = g.get("request_started")
+        if request.path not in ("/healthz", "/readyz") and not request.path.startswith("/static/"):
+            app.logger.info(
+                "request", extra={
+                    "method": request.method,
+                    "path": request.path,  # never the query string: it carries codes and states
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1) if started else None,
+                    "remote_addr": request.remote_addr,
+                })
+        return response
+
+    def healthz():
+        return jsonify(status="ok")
+
+    def readyz():
+        try:
+            db.session.execute(text("SELECT 1"))
+        except Exception as exc:  # any driver error means "not ready"
+            db.session.rollback()
+            app.logger.warning("database unreachable: %s", type(exc).__name__)
+            return jsonify(status="unavailable", database="unreachable"), 503
+        finally:
+            db.session.remove()
+        return jsonify(status="ready", database="ok")
+
+    app.add_url_rule("/healthz", "healthz", healthz)
+    app.add_url_rule("/readyz", "readyz", readyz)
