@@ -143,3 +143,23 @@ class Browser:
                 raise AssertionError(f"no button {button!r} in {form.buttons}")
         target = urljoin(page.url, form.action or page.url)
         return self.open(target, method=form.method.upper(), data=data, follow=follow)
+
+
+class HttpBrowser(Browser):
+    """The same browser with every request over real HTTP, for servers in other processes.
+
+    Relative URLs resolve against ``base_url`` (the webapp); cookies are kept per host.
+    """
+
+    def __init__(self, base_url: str, max_hops: int = 20, timeout: float = 30):
+        super().__init__(client=None, max_hops=max_hops)
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def _one(self, method: str, url: str, data=None):
+        url = urljoin(self.base_url + "/", url)
+        resp = self.http.request(method, url, data=data, allow_redirects=False, timeout=self.timeout)
+        return url, resp.status_code, resp.text, dict(resp.headers)
+
+    def open(self, url: str, method: str = "GET", data=None, follow: bool = True) -> Page:
+        return super().open(urljoin(self.base_url + "/", url), method, data, follow)

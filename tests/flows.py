@@ -1,6 +1,10 @@
 """Steps of the linking flow as a person does them, for the tests."""
 from __future__ import annotations
 
+import html
+import re
+from urllib.parse import urljoin
+
 from tests.browser import Browser, Page
 
 DEMO_PASSWORD = "Passw0rd!"
@@ -40,3 +44,16 @@ def link_account(browser: Browser, provider: str, email: str, password: str = DE
 def remove_link(browser: Browser, provider: str) -> Page:
     page = browser.open("/profile")
     return browser.submit(page, page.form_with(action_contains=f"/link/{provider}/remove"))
+
+
+def sign_up_at_provider(browser: Browser, page: Page, email: str, display_name: str,
+                        password: str = DEMO_PASSWORD) -> Page:
+    """From the provider's sign-in page: follow "Sign up", create the account, and come back
+    to the authorization request (the consent page)."""
+    match = re.search(r'href="([^"]*/signup\?[^"]*)"', page.text)
+    assert match, f"no sign-up link on {page.url}"
+    signup = browser.open(urljoin(page.url, html.unescape(match.group(1))))
+    form = signup.form_with(button="Create account")
+    return browser.submit(signup, form, {"email": email, "display_name": display_name,
+                                         "password": password, "confirm": password},
+                          button="Create account")
