@@ -87,6 +87,7 @@ def config_from_env() -> dict:
         "SQLALCHEMY_DATABASE_URI": os.environ.get(
             "IDP_DATABASE_URL", f"sqlite:///{instance_db}"
         ),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "IDP_PUBLIC_URL": os.environ.get("IDP_PUBLIC_URL", "http://localhost:5001"),
         "WEBAPP_URL": os.environ.get("WEBAPP_URL", "http://127.0.0.1:5000"),
         # None means "use the default webapp clients"; resolved in create_app.

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from flask import Flask
 from flask_babel import Babel
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from observability import init_observability
 
@@ -25,6 +26,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    if app.config.get("TRUSTED_PROXY_COUNT"):
+        hops = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))

@@ -22,7 +22,11 @@ class Config:
     SQLALCHEMY_DATABASE_URI = os.environ.get(
         "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'webapp.sqlite'}"
     )
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    # Pooled connections are checked before use: a restarted database server costs no request.
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    # Number of reverse proxies (load balancer) in front: their X-Forwarded-* headers are trusted
+    # so the callback URL sent to the providers has the public scheme and host.
+    TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
     SESSION_COOKIE_NAME = "pc_session"
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
