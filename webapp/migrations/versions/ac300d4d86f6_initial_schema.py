@@ -1,8 +1,8 @@
 """Initial schema
 
-Revision ID: 929e0980cf5e
+Revision ID: ac300d4d86f6
 Revises: 
-Create Date: 2026-11-21 11:04:52.014652
+Create Date: 2026-11-21 11:14:35.898083
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '929e0980cf5e'
+revision = 'ac300d4d86f6'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -48,6 +48,7 @@ def upgrade():
     sa.Column('roles', sa.String(length=200), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('preferred_language', sa.String(length=16), nullable=True),
     sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('email')
