@@ -124,6 +124,9 @@ def webapp_config(idp_url: str, database_url: str) -> dict:
         "PARTNER_UNIVERSITY_CLIENT_ID": "partner-center-pu",
         "PARTNER_UNIVERSITY_CLIENT_SECRET": "test-pu-secret",
         "OIDC_HTTP_TIMEOUT": 5,
+        # Tests build the schema straight from the models (tests/test_migrations.py checks
+        # that the migrations build the same one).
+        "CREATE_TABLES_WITHOUT_MIGRATIONS": True,
     }
 
 
@@ -159,8 +162,7 @@ def app(idp, tmp_path, shared_webapp_schema):
     from webapp.extensions import db
 
     database_url = shared_webapp_schema or f"sqlite:///{tmp_path / 'webapp.sqlite'}"
-    app = create_app({**webapp_config(idp.url, database_url),
-                      "CREATE_TABLES_WITHOUT_MIGRATIONS": True})
+    app = create_app(webapp_config(idp.url, database_url))
     with app.app_context():
         if shared_webapp_schema:
             empty_tables(db)

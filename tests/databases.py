@@ -78,20 +78,29 @@ def empty_tables(db) -> None:
 _scratch_for_path: dict[str, str] = {}
 
 
-def provider_database_url(sqlite_path: Path) -> str:
-    """The providers' database for a test: the SQLite file, or one scratch PostgreSQL
-    database per path when ``TEST_IDP_DATABASE_URL`` is set (the same path gives the same
-    database, so a test can open it twice)."""
-    if not TEST_IDP_DATABASE_URL:
+def _database_for_path(sqlite_path: Path, on_server: bool, label: str) -> str:
+    if not on_server:
         return f"sqlite:///{sqlite_path}"
     key = str(sqlite_path)
     if key not in _scratch_for_path:
-        _scratch_for_path[key] = create_scratch_database("idp", Path(sqlite_path).parent)
+        _scratch_for_path[key] = create_scratch_database(label, Path(sqlite_path).parent)
     return _scratch_for_path[key]
 
 
+def provider_database_url(sqlite_path: Path) -> str:
+    """A providers' database of a test's own: the SQLite file, or one scratch PostgreSQL
+    database per path when ``TEST_IDP_DATABASE_URL`` is set (the same path gives the same
+    database, so a test can open it twice)."""
+    return _database_for_path(sqlite_path, bool(TEST_IDP_DATABASE_URL), "idp")
+
+
+def webapp_database_url(sqlite_path: Path) -> str:
+    """A webapp database of a test's own (besides the ``app`` fixture's), likewise."""
+    return _database_for_path(sqlite_path, bool(TEST_DATABASE_URL), "webapp")
+
+
 @atexit.register
-def _drop_provider_databases() -> None:
+def _drop_scratch_databases() -> None:
     for url in _scratch_for_path.values():
         try:
             drop_scratch_database(url)

@@ -10,6 +10,7 @@ from sqlalchemy import DateTime, select
 from idp_mock.demo import DEMO_ACCOUNTS
 from tests.browser import WEBAPP_ORIGIN, Browser
 from tests.conftest import FAST_HASH, LiveServer, _free_port, webapp_clients, webapp_config
+from tests.databases import provider_database_url, webapp_database_url
 from tests.flows import link_account, sign_in
 from webapp import services
 from webapp.demo import DEMO_ORGANIZATIONS, DEMO_PASSWORD, DEMO_WORK_USERS
@@ -101,7 +102,9 @@ def control_idp(tmp_path_factory):
     db_path = tmp_path_factory.mktemp("control-idp") / "idp.sqlite"
     app = idp_mock.create_app({
         "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": os.environ.get("TEST_CONTROL_IDP_DATABASE_URL") or f"sqlite:///{db_path}",
+        "SQLALCHEMY_DATABASE_URI": (os.environ.get("TEST_CONTROL_IDP_DATABASE_URL")
+                                    or provider_database_url(db_path)),
+        "CREATE_TABLES_WITHOUT_MIGRATIONS": True,
         "IDP_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "WEBAPP_URL": WEBAPP_ORIGIN,
         "IDP_CLIENTS": webapp_clients(),
@@ -120,7 +123,7 @@ def demo_app(control_idp, tmp_path):
     from webapp import create_app
     from webapp.demo import seed_demo
 
-    config = webapp_config(control_idp.url, f"sqlite:///{tmp_path / 'demo.sqlite'}")
+    config = webapp_config(control_idp.url, webapp_database_url(tmp_path / "demo.sqlite"))
     config.update(IDP_PUBLIC_URL=control_idp.url, IDP_CONTROL_URL=control_idp.url,
                   IDP_CONTROL_TOKEN=CONTROL_TOKEN)
     app = create_app(config)
@@ -275,7 +278,8 @@ def test_provider_reset_command_and_control_api(tmp_path):
     from idp_mock.services import add_transcript_item, create_account, find_account
 
     app = idp_mock.create_app({
-        "TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'idp.sqlite'}",
+        "TESTING": True, "SQLALCHEMY_DATABASE_URI": provider_database_url(tmp_path / "idp.sqlite"),
+        "CREATE_TABLES_WITHOUT_MIGRATIONS": True,
         "WEBAPP_URL": WEBAPP_ORIGIN, "IDP_CLIENTS": webapp_clients(), "IDP_PASSWORD_HASH": FAST_HASH,
     })
     with app.app_context():

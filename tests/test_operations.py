@@ -53,7 +53,7 @@ def test_readiness_is_503_when_the_database_is_unreachable(idp):
     from webapp import create_app
 
     missing = "postgresql+psycopg://nobody@127.0.0.1:9/nothing-listens-here"
-    webapp = create_app(webapp_config(idp.url, missing))
+    webapp = create_app({**webapp_config(idp.url, missing), "CREATE_TABLES_WITHOUT_MIGRATIONS": False})
     assert webapp.test_client().get("/healthz").status_code == 200
     response = webapp.test_client().get("/readyz")
     assert response.status_code == 503 and response.get_json()["status"] == "unavailable"

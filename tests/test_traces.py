@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from tests.browser import Browser
 from tests.conftest import webapp_config
+from tests.databases import webapp_database_url
 from tests.flows import link_account, provider_consent, provider_sign_in, sign_in, start_link
 from webapp import oidc, services
 from webapp.extensions import db
@@ -118,7 +119,7 @@ def wrong_secret_app(idp, tmp_path):
     from webapp import create_app
     from webapp.demo import seed_demo
 
-    config = webapp_config(idp.url, f"sqlite:///{tmp_path / 'wrong-secret.sqlite'}")
+    config = webapp_config(idp.url, webapp_database_url(tmp_path / "wrong-secret.sqlite"))
     config["LEARN_CLIENT_SECRET"] = "wrong-secret-that-must-never-show"
     app = create_app(config)
     with app.app_context():
