@@ -504,6 +504,11 @@ STAGE_LABELS = {
 }
 
 
+# Field names and ids of the panel never collide with the sign-in or consent form's.
+PANEL_PREFIX = "qa"
+CLEAR_PREFIX = "qa-clear"
+
+
 class ScenarioPanelForm(FlaskForm):
     scenario = SelectField(_l("Scenario"), validators=[DataRequired()])
     scope = SelectField(_l("Applies to"), choices=[
@@ -535,11 +540,12 @@ def panel_context(client, form_action: str) -> dict | None:
     """What the panel template needs, or None outside QA mode."""
     if not current_app.config.get("IDP_QA_MODE") or client is None:
         return None
-    form = ScenarioPanelForm(formdata=None, client_id=client.client_id, next=form_action)
+    form = ScenarioPanelForm(formdata=None, prefix=PANEL_PREFIX, client_id=client.client_id,
+                             next=form_action)
     form.scenario.choices = scenario_choices(g.issuer)
     return {
         "form": form,
-        "clear_form": ClearScenariosForm(formdata=None, next=form_action),
+        "clear_form": ClearScenariosForm(formdata=None, prefix=CLEAR_PREFIX, next=form_action),
         "armed": [scenario_to_dict(row) for row in list_scenarios(g.issuer, False)],
         "client_id": client.client_id,
     }
@@ -568,7 +574,7 @@ def _back(target: str | None):
 
 @panel.post("/")
 def panel_arm():
-    form = ScenarioPanelForm()
+    form = ScenarioPanelForm(prefix=PANEL_PREFIX)
     form.scenario.choices = scenario_choices(g.issuer)
     if not form.validate_on_submit():
         flash(_("The test scenario was not armed: please check the form and try again."),
@@ -589,7 +595,7 @@ def panel_arm():
 
 @panel.post("/clear")
 def panel_clear():
-    form = ClearScenariosForm()
+    form = ClearScenariosForm(prefix=CLEAR_PREFIX)
     if form.validate_on_submit():
         count = clear_scenarios(g.issuer)
         flash(_("%(count)d test scenario(s) cleared.", count=count), "success")

@@ -294,3 +294,21 @@ def test_key_rotation_new_kid_is_fetched_and_old_key_kept_for_grace(app, control
     newest = control.rotate_key("learn", grace_seconds=0)
     published = [k["kid"] for k in requests.get(jwks_url, timeout=5).json()["keys"]]
     assert published == [newest["kid"]]
+
+
+def test_scenario_armed_from_the_sign_in_page_panel(app, browser, control, idp):
+    sign_in(browser, "alex@contoso.com")
+    page = start_link(browser, "learn")
+    assert "Test scenario" in page.text
+    page = browser.submit(page, page.form_with(action_contains="/learn/test-scenario/"),
+                          {"qa-scenario": "id_token_wrong_iss", "qa-scope": "next-flow"})
+    # Back on the same sign-in page of the same flow, with the scenario listed as armed.
+    assert page.url.startswith(f"{idp.url}/learn/authorize?")
+    assert "Test scenario armed: id_token_wrong_iss." in flash_text(page)
+    [armed] = control.scenarios("learn")
+    assert armed["client_id"] == CLIENT_ID["learn"] and armed["scope"] == "next-flow"
+
+    page = provider_consent(browser, provider_sign_in(browser, page, PERSONAL["learn"]))
+    assert "(Failed check: id_token_iss)" in flash_text(page)
+    assert link_count(app) == 0
+    assert last_attempt(app)[1]["check"] == "id_token_iss"

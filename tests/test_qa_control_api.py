@@ -274,10 +274,11 @@ def test_sign_in_page_panel_arms_and_clears_a_scenario(idp, control):
     page = browser.get(url)
     assert page.status_code == 200 and "Test scenario" in page.text
     assert '<optgroup label="In the ID token">' in page.text
+    assert 'id="qa-scenario"' in page.text and page.text.count('id="csrf_token"') == 1
     response = browser.post(f"{idp.url}/learn/test-scenario/", {
-        "csrf_token": csrf_token(page.text), "scenario": "id_token_wrong_iss",
-        "scope": "next-flow", "client_id": "partner-center-learn",
-        "next": url.replace(idp.url, "")})
+        "qa-csrf_token": csrf_token(page.text), "qa-scenario": "id_token_wrong_iss",
+        "qa-scope": "next-flow", "qa-client_id": "partner-center-learn",
+        "qa-next": url.replace(idp.url, "")})
     assert response.status_code == 302 and response.headers["Location"].startswith(
         "/learn/authorize?")
     [armed] = control.scenarios("learn")
@@ -288,13 +289,14 @@ def test_sign_in_page_panel_arms_and_clears_a_scenario(idp, control):
 
     # No CSRF token: refused, nothing armed. An off-site "next" is not followed.
     refused = browser.post(f"{idp.url}/learn/test-scenario/", {
-        "scenario": "token_http_500", "scope": "next-flow", "next": "https://evil.example/"})
+        "qa-scenario": "token_http_500", "qa-scope": "next-flow",
+        "qa-next": "https://evil.example/"})
     assert refused.status_code in (302, 400)
     assert "evil.example" not in refused.headers.get("Location", "")
     assert len(control.scenarios("learn")) == 1
 
     cleared = browser.post(f"{idp.url}/learn/test-scenario/clear", {
-        "csrf_token": csrf_token(page.text), "next": url.replace(idp.url, "")})
+        "qa-clear-csrf_token": csrf_token(page.text), "qa-clear-next": url.replace(idp.url, "")})
     assert cleared.status_code == 302
     assert control.scenarios("learn") == []
 
@@ -349,3 +351,25 @@ def test_demo_reset_clears_armed_scenarios(tmp_path):
         arm_scenario("partner-university", "authorize_access_denied")
         reset_demo()
         assert list_scenarios("learn") == [] and list_scenarios("partner-university") == []
+
+
+def test_rotate_signing_key_cli_grace_seconds(tmp_path):
+    from idp_mock import create_app
+    from tests.idp_helpers import make_config
+
+    app = create_app(make_config(tmp_path / "idp.sqlite", IDP_PASSWORD_HASH=CHEAP_HASH,
+                                 IDP_KEY_ROTATION_GRACE_SECONDS=3600))
+    client, runner = app.test_client(), app.test_cli_runner()
+
+    def kids():
+        return [k["kid"] for k in client.get("/learn/jwks.json").json["keys"]]
+
+    first = kids()
+    assert runner.invoke(args=["rotate-signing-key", "--issuer", "learn"]).exit_code == 0
+    second = kids()
+    assert len(second) == 2 and second[0] == first[0]  # configured grace: old key still published
+    result = runner.invoke(args=["rotate-signing-key", "--issuer", "learn", "--grace-seconds", "0"])
+    assert result.exit_code == 0, result.output
+    third = kids()
+    assert len(third) == 1 and third[0] not in second
+    assert client.get("/partner-university/jwks.json").json["keys"][0]["kid"] not in first + third
