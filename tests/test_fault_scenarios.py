@@ -312,3 +312,26 @@ def test_scenario_armed_from_the_sign_in_page_panel(app, browser, control, idp):
     assert "(Failed check: id_token_iss)" in flash_text(page)
     assert link_count(app) == 0
     assert last_attempt(app)[1]["check"] == "id_token_iss"
+
+
+def test_unreachable_discovery_names_the_document(idp, tmp_path):
+    app = fresh_webapp(idp, tmp_path, OIDC_HTTP_TIMEOUT=2,
+                       LEARN_OIDC_DISCOVERY_URL="http://127.0.0.1:1/learn/.well-known/"
+                                                "openid-configuration")
+    try:
+        browser = Browser(app.test_client())
+        sign_in(browser, "alex@contoso.com")
+        page = start_link(browser, "learn")
+        assert page.url == "http://localhost/profile"
+        text = flash_text(page)
+        assert ("Microsoft Learn's discovery document could not be loaded. Nothing was linked; "
+                "please try again in a moment. (Failed check: discovery_unreachable)") in text
+        outcome, detail, _steps = last_attempt(app)
+        assert (outcome, detail["check"]) == ("failed", "discovery_unreachable")
+        assert link_count(app) == 0
+    finally:
+        with app.app_context():
+            db.session.remove()
+            if TEST_DATABASE_URL:
+                db.drop_all()
+            db.engine.dispose()

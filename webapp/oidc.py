@@ -127,8 +127,12 @@ class Trace:
                            "step": step, "ok": ok, "detail": detail})
 
 
-def _try_again(provider: str) -> str:
-    return _("%(provider)s did not answer in time or had a problem. Nothing was linked; "
+def _could_not_load(provider: str, what: str) -> str:
+    """A transient failure to fetch a provider document, naming which one."""
+    if what == "discovery":
+        return _("%(provider)s's discovery document could not be loaded. Nothing was linked; "
+                 "please try again in a moment.", provider=provider_label(provider))
+    return _("%(provider)s's signing keys (JWKS) could not be loaded. Nothing was linked; "
              "please try again in a moment.", provider=provider_label(provider))
 
 
@@ -150,7 +154,8 @@ def load_metadata(provider: str, trace: Trace) -> dict:
     except (requests.RequestException, ValueError) as exc:
         client.server_metadata.pop("_loaded_at", None)
         trace.add("discovery", False, error=type(exc).__name__)
-        raise FlowError("discovery_unreachable", _try_again(provider), transient=True)
+        raise FlowError("discovery_unreachable", _could_not_load(provider, "discovery"),
+                        transient=True)
     issuer = expected_issuer(provider)
     ok = metadata.get("issuer") == issuer
     trace.add("discovery", ok, url=current_app.config[f"{CONFIG_PREFIX[provider]}_OIDC_DISCOVERY_URL"],
@@ -241,7 +246,8 @@ def exchange_code(provider: str, code: str, state_data: dict, trace: Trace) -> d
     except (requests.RequestException, ValueError) as exc:
         trace.add("token_response", False, error=type(exc).__name__,
                   elapsed_ms=round((time.monotonic() - started) * 1000))
-        raise FlowError("token_unavailable", _try_again(provider), transient=True)
+        raise FlowError("token_unavailable", _token_endpoint_failed(provider, type(exc).__name__),
+                        transient=True)
     trace.add("token_response", True, body=redact_mapping(dict(token)),
               elapsed_ms=round((time.monotonic() - started) * 1000))
     if not token.get("id_token"):
@@ -298,7 +304,7 @@ def validate_id_token(provider: str, token: dict, nonce: str, trace: Trace) -> d
     except (requests.RequestException, ValueError) as exc:
         trace.add("check_signature", False, error=type(exc).__name__)
         if isinstance(exc, requests.RequestException):
-            raise FlowError("jwks_unavailable", _try_again(provider), transient=True)
+            raise FlowError("jwks_unavailable", _could_not_load(provider, "jwks"), transient=True)
         raise FlowError("id_token_signature", _(
             "The ID token from %(provider)s has an invalid signature. Nothing was linked.",
             provider=provider_label(provider)))
