@@ -122,12 +122,18 @@ def test_skills_report_page_uses_a_constant_number_of_queries(app_ctx):
     assert totals["learn"] == 60 and totals["credited"] == 120
 
 
-def test_csv_rows_escape_formulas(app_ctx):
+def test_csv_rows_escape_formulas_and_quote_separators(app_ctx):
     move_clock_to(date(2026, 3, 1))
-    apply({link(user("alex@contoso.com")).id: [entry("f1", date(2026, 1, 1), title="=HYPERLINK(\"x\")")]})
+    alex, pat = user("alex@contoso.com"), user("pat@contoso.com")
+    alex.display_name, pat.display_name = "-Alex, \"the\" admin", "@Pat\x1fLee"
+    db.session.commit()
+    apply({link(alex).id: [entry("f1", date(2026, 1, 1), title="=HYPERLINK(\"x\")")],
+           link(pat).id: [entry("f2", date(2026, 1, 1), code="+AZ", title="Line\nbreak")]})
     move_clock_to(date(2026, 4, 1))
     rows = csv_rows(org())
-    assert rows[1][9] == "'=HYPERLINK(\"x\")"
+    assert all(len(r) == 15 for r in rows)
+    assert (rows[1][1], rows[1][9]) == ("'-Alex, \"the\" admin", "'=HYPERLINK(\"x\")")
+    assert (rows[2][1], rows[2][8], rows[2][9]) == ("'@Pat\x1fLee", "'+AZ", "Line\nbreak")
 
 
 # ---------------------------------------------------------------- Learn analytics

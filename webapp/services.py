@@ -982,6 +982,10 @@ def skills_report_csv_header() -> list[str]:
 
 
 _CSV_QUOTE_NEEDED = re.compile(r'[,"\r\n]')
+_FORMULA_STARTS = frozenset("=+-@\t\r")
+# Joins several cells so that they are checked with one search (see _csv_prefix).
+_CELL_SEPARATOR = "\x1f"
+_FORMULA_AFTER_SEPARATOR = re.compile(r'\x1f[=+\-@\t\r]')
 
 
 def _csv_field(value) -> str:
@@ -989,7 +993,7 @@ def _csv_field(value) -> str:
     if value is None:
         return ""
     text = str(value)
-    if text and text[0] in "=+-@\t\r":  # formula injection: shown as text
+    if text[:1] in _FORMULA_STARTS:  # formula injection: shown as text
         text = "'" + text
     if _CSV_QUOTE_NEEDED.search(text):
         text = '"' + text.replace('"', '""') + '"'
@@ -998,6 +1002,15 @@ def _csv_field(value) -> str:
 
 def _csv_line(values) -> str:
     return ",".join(_csv_field(v) for v in values)
+
+
+def _csv_prefix(*values) -> str:
+    """Cells followed by a comma: plain values (the usual case) are checked all at once."""
+    cells = _CELL_SEPARATOR.join("" if v is None else str(v) for v in values)
+    if not (_CSV_QUOTE_NEEDED.search(cells) or _FORMULA_AFTER_SEPARATOR.search(cells)
+            or cells[:1] in _FORMULA_STARTS or cells.count(_CELL_SEPARATOR) != len(values) - 1):
+        return cells.replace(_CELL_SEPARATOR, ",") + ","
+    return _csv_line(values) + ","
 
 
 def _iso_day(value) -> str:
@@ -1020,7 +1033,7 @@ def skills_report_csv(organization: Organization, on: date | None = None, batch:
     kinds = {"certification": _("Certification"), "assessment": _("Assessment")}
     levels = {"intermediate": _("Intermediate"), "advanced": _("Advanced")}
     active, deleted = _("Active"), _("Deleted")
-    organization_cells = _csv_line([organization.name, organization.partner_id])
+    organization_name, partner_id = organization.name, organization.partner_id
     empty_achievement = _csv_line([""] * 6)
 
     links = (
@@ -1058,24 +1071,24 @@ def skills_report_csv(organization: Organization, on: date | None = None, batch:
                 until = removal[deleted_at] = skills_report_removal_date(
                     date.fromisoformat(_iso_day(deleted_at))).isoformat()
             status = deleted + "," + until
-        prefix = ",".join((_csv_field(email), _csv_field(name), organization_cells,
-                           _csv_field(labels.get(provider, provider)), _csv_field(mcid),
-                           _csv_field(account_email))) + ","
-        key = (user_id, link_id)
+        prefix = _csv_prefix(email, name, organization_name, partner_id, labels.get(provider, provider),
+                             mcid, account_email)
         # Achievements of links no report shows (ended, not refreshed yet) are skipped.
-        while pending_row is not None and (pending_row[0], pending_row[1]) < key:
+        while pending_row is not None and pending_row[1] != link_id and \
+                (pending_row[0], pending_row[1]) < (user_id, link_id):
             pending_row = next(achievement_rows, None)
         written = False
-        while pending_row is not None and (pending_row[0], pending_row[1]) == key:
-            _u, _l, kind, code, title, level, completed_on, credit_on = pending_row
-            middle_key = (kind, code, title, level)
+        while pending_row is not None and pending_row[1] == link_id:
+            middle_key = pending_row[2:6]  # kind, code, title, level
             middle = middles.get(middle_key)
             if middle is None:
+                kind, code, title, level = middle_key
                 middle = middles[middle_key] = _csv_line(
                     [kinds.get(kind, kind), code, title, levels.get(level, "")])
                 if len(middles) > 10_000:  # a catalog this large would not repeat much anyway
                     middles.clear()
-            out.append(f"{prefix}{middle},{_iso_day(completed_on)},{_iso_day(credit_on)},{status}")
+            # The dates are read as YYYY-MM-DD text (CAST in the query): nothing to format.
+            out.append(f"{prefix}{middle},{pending_row[6]},{pending_row[7]},{status}")
             written = True
             pending_row = next(achievement_rows, None)
         if not written:
