@@ -1149,29 +1149,52 @@ def _analytics_select(organization_id: int, on: date):
 
 def learn_analytics_page(organization_id: int, page: int = 1, per_page: int = REPORT_PAGE_SIZE,
                          on: date | None = None) -> tuple[ReportPage, dict[str, int]]:
-    """Every current work user with link status and credited/pending counts, plus totals per status.
+    """Every current work user with link status and credited/pending counts, plus org-wide totals.
 
-    Two queries whatever the page size: the per-status totals (which also give the count), the page.
+    Five queries whatever the size: users, users per link status, achievement totals, the page's
+    users (in email order from the index), and their counts.
     """
     on = on or today()
-    per_user = _analytics_select(organization_id, on).subquery()
-    totals = {LINK_STATUS_NONE: 0, LINK_STATUS_LEARN: 0, LINK_STATUS_UNIVERSITY: 0, LINK_STATUS_BOTH: 0}
-    summary = {"credited": 0, "pending": 0}
-    for has_learn, has_university, users, credited, pending in db.session.execute(
-            select(per_user.c.learn, per_user.c.university, func.count(),
-                   func.sum(per_user.c.credited), func.sum(per_user.c.pending))
-            .group_by(per_user.c.learn, per_user.c.university)):
+    current_users = (WorkUser.organization_id == organization_id, WorkUser.deleted_at.is_(None))
+    total = db.session.scalar(select(func.count()).select_from(WorkUser).where(*current_users)) or 0
+
+    flags = (select(LinkedAccount.work_user_id.label("user_id"),
+                    func.max(case((LinkedAccount.provider == LEARN, 1), else_=0)).label("learn"),
+                    func.max(case((LinkedAccount.provider == PARTNER_UNIVERSITY, 1), else_=0)).label("university"))
+             .where(LinkedAccount.organization_id == organization_id, LinkedAccount.ended_at.is_(None))
+             .group_by(LinkedAccount.work_user_id).subquery())
+    totals = {LINK_STATUS_NONE: total, LINK_STATUS_LEARN: 0, LINK_STATUS_UNIVERSITY: 0, LINK_STATUS_BOTH: 0}
+    for has_learn, has_university, users in db.session.execute(
+            select(flags.c.learn, flags.c.university, func.count())
+            .join(WorkUser, WorkUser.id == flags.c.user_id).where(*current_users)
+            .group_by(flags.c.learn, flags.c.university)):
         totals[link_status(bool(has_learn), bool(has_university))] += users
-        summary["credited"] += int(credited or 0)
-        summary["pending"] += int(pending or 0)
-    total = sum(totals.values())
+        totals[LINK_STATUS_NONE] -= users
+
+    credited, pending = db.session.execute(
+        select(func.coalesce(func.sum(case((Achievement.credit_on <= on, 1), else_=0)), 0),
+               func.coalesce(func.sum(case((Achievement.credit_on > on, 1), else_=0)), 0))
+        .join(LinkedAccount, LinkedAccount.id == Achievement.link_id)
+        .join(WorkUser, WorkUser.id == Achievement.work_user_id)
+        .where(Achievement.organization_id == organization_id, LinkedAccount.ended_at.is_(None),
+               *current_users)).one()
+
     page = _page_number(page, total, per_page)
-    rows = db.session.execute(
-        _analytics_select(organization_id, on).order_by(WorkUser.email)
-        .limit(per_page).offset((page - 1) * per_page))
-    items = [AnalyticsRow(r.id, r.email, r.display_name, link_status(bool(r.learn), bool(r.university)),
-                          int(r.credited), int(r.pending)) for r in rows]
-    return ReportPage(items, page, per_page, total), {**totals, **summary}
+    page_users = db.session.execute(
+        select(WorkUser.id, WorkUser.email, WorkUser.display_name).where(*current_users)
+        .order_by(WorkUser.email).limit(per_page).offset((page - 1) * per_page)).all()
+    counts = {}
+    if page_users:
+        counts = {r.id: r for r in db.session.execute(
+            _analytics_select(organization_id, on).where(WorkUser.id.in_([u.id for u in page_users])))}
+    items = []
+    for user in page_users:
+        r = counts.get(user.id)
+        items.append(AnalyticsRow(user.id, user.email, user.display_name,
+                                  link_status(bool(r and r.learn), bool(r and r.university)),
+                                  int(r.credited) if r else 0, int(r.pending) if r else 0))
+    return ReportPage(items, page, per_page, total), {**totals, "credited": int(credited),
+                                                       "pending": int(pending)}
 
 
 @lru_cache(maxsize=4)
