@@ -983,9 +983,6 @@ def skills_report_csv_header() -> list[str]:
 
 _CSV_QUOTE_NEEDED = re.compile(r'[,"\r\n]')
 _FORMULA_STARTS = frozenset("=+-@\t\r")
-# Joins several cells so that they are checked with one search (see _csv_prefix).
-_CELL_SEPARATOR = "\x1f"
-_FORMULA_AFTER_SEPARATOR = re.compile(r'\x1f[=+\-@\t\r]')
 
 
 def _csv_field(value) -> str:
@@ -1004,102 +1001,91 @@ def _csv_line(values) -> str:
     return ",".join(_csv_field(v) for v in values)
 
 
-def _csv_prefix(*values) -> str:
-    """Cells followed by a comma: plain values (the usual case) are checked all at once."""
-    cells = _CELL_SEPARATOR.join("" if v is None else str(v) for v in values)
-    if not (_CSV_QUOTE_NEEDED.search(cells) or _FORMULA_AFTER_SEPARATOR.search(cells)
-            or cells[:1] in _FORMULA_STARTS or cells.count(_CELL_SEPARATOR) != len(values) - 1):
-        return cells.replace(_CELL_SEPARATOR, ",") + ","
-    return _csv_line(values) + ","
+def _streamed_rows(statement, batch: int):
+    """Rows of ``statement`` straight from the DBAPI cursor, ``batch`` at a time, server-side.
 
-
-def _iso_day(value) -> str:
-    """A date column read as text (SQLite) or as a date (other drivers): YYYY-MM-DD."""
-    if value is None:
-        return ""
-    return value[:10] if isinstance(value, str) else value.isoformat()[:10]
+    The Skills report CSV reads hundreds of thousands of rows; building SQLAlchemy Row objects
+    for them would cost as much as the query itself, so the statement (its values rendered as
+    escaped literals by SQLAlchemy) runs on the session's own connection and transaction through
+    a plain cursor, or on PostgreSQL a named (server-side) one.
+    """
+    connection = db.session.connection()
+    dialect = connection.dialect
+    sql = str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    if dialect.paramstyle in ("pyformat", "format"):
+        sql = sql.replace("%%", "%")  # executed without parameters: no placeholder escaping
+    dbapi_connection = connection.connection.dbapi_connection
+    if dialect.name == "postgresql":
+        cursor = dbapi_connection.cursor(name="skills_report_csv")
+    else:
+        cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(sql)
+        while True:
+            rows = cursor.fetchmany(batch)
+            if not rows:
+                return
+            yield rows
+    finally:
+        cursor.close()
 
 
 def skills_report_csv(organization: Organization, on: date | None = None, batch: int = 5000):
     """The Skills report as CSV text chunks: one line per credited certification or assessment,
     and one line for a linked user with none. Flat memory whatever the size.
 
-    Two server-side cursors read in batches, both in (work user, link) order: the reportable
-    links with their user, and the organization's credited achievements; they are merged here,
-    so the database never sorts the big achievement set and no per-user query is made.
+    One query, in (work user, link, completion) order: the order of the links index, so the
+    database only sorts each link's few achievements. A link's cells are encoded once for all
+    its lines, an item's (type, code, title, level) once for the whole report.
     """
     on = on or today()
-    labels = {LEARN: provider_label(LEARN), PARTNER_UNIVERSITY: provider_label(PARTNER_UNIVERSITY)}
+    providers = {LEARN: provider_label(LEARN), PARTNER_UNIVERSITY: provider_label(PARTNER_UNIVERSITY)}
     kinds = {"certification": _("Certification"), "assessment": _("Assessment")}
     levels = {"intermediate": _("Intermediate"), "advanced": _("Advanced")}
-    active, deleted = _("Active"), _("Deleted")
-    organization_name, partner_id = organization.name, organization.partner_id
-    empty_achievement = _csv_line([""] * 6)
-
-    links = (
-        select(LinkedAccount.work_user_id, LinkedAccount.id, LinkedAccount.provider, LinkedAccount.mcid,
-               LinkedAccount.email, WorkUser.email, WorkUser.display_name,
-               cast(WorkUser.deleted_at, String))
+    active = _csv_field(_("Active")) + ","
+    deleted = _csv_field(_("Deleted")) + ","
+    organization_cells = (_csv_field(organization.name), _csv_field(organization.partner_id))
+    no_achievement = _csv_line([""] * 6)
+    credited = and_(Achievement.link_id == LinkedAccount.id, Achievement.credit_on <= on,
+                    Achievement.kind.in_(REPORTED_KINDS))
+    statement = (
+        select(LinkedAccount.id, WorkUser.email, WorkUser.display_name, LinkedAccount.provider,
+               LinkedAccount.mcid, LinkedAccount.email, cast(WorkUser.deleted_at, String),
+               Achievement.kind, Achievement.code, Achievement.title, Achievement.level,
+               cast(Achievement.completed_on, String), cast(Achievement.credit_on, String))
+        .select_from(LinkedAccount)
         .join(WorkUser, WorkUser.id == LinkedAccount.work_user_id)
+        .outerjoin(Achievement, credited)
         .where(LinkedAccount.organization_id == organization.id, WorkUser.organization_id == organization.id,
                reportable_link_clause(on))
-        .order_by(LinkedAccount.work_user_id, LinkedAccount.id))
-    achievements = (
-        select(Achievement.work_user_id, Achievement.link_id, Achievement.kind, Achievement.code,
-               Achievement.title, Achievement.level, cast(Achievement.completed_on, String),
-               cast(Achievement.credit_on, String))
-        .where(Achievement.organization_id == organization.id, Achievement.credit_on <= on,
-               Achievement.kind.in_(REPORTED_KINDS))
-        .order_by(Achievement.work_user_id, Achievement.link_id, Achievement.completed_on))
+        .order_by(LinkedAccount.work_user_id, LinkedAccount.id, Achievement.completed_on, Achievement.id))
 
-    connection = db.session.connection()
-    options = {"stream_results": True, "yield_per": batch}
-    link_rows = (row for part in connection.execute(links.execution_options(**options)).partitions()
-                 for row in part)
-    achievement_rows = (row for part in connection.execute(
-        achievements.execution_options(**options)).partitions() for row in part)
-    middles: dict[tuple, str] = {}
-    removal: dict[str, str] = {}
-    pending_row = next(achievement_rows, None)
-    out: list[str] = [_csv_line(skills_report_csv_header())]
-    for user_id, link_id, provider, mcid, account_email, email, name, deleted_at in link_rows:
-        if deleted_at is None:
-            status = active + ","
-        else:
-            until = removal.get(deleted_at)
-            if until is None:
-                until = removal[deleted_at] = skills_report_removal_date(
-                    date.fromisoformat(_iso_day(deleted_at))).isoformat()
-            status = deleted + "," + until
-        prefix = _csv_prefix(email, name, organization_name, partner_id, labels.get(provider, provider),
-                             mcid, account_email)
-        # Achievements of links no report shows (ended, not refreshed yet) are skipped.
-        while pending_row is not None and pending_row[1] != link_id and \
-                (pending_row[0], pending_row[1]) < (user_id, link_id):
-            pending_row = next(achievement_rows, None)
-        written = False
-        while pending_row is not None and pending_row[1] == link_id:
-            middle_key = pending_row[2:6]  # kind, code, title, level
-            middle = middles.get(middle_key)
-            if middle is None:
-                kind, code, title, level = middle_key
-                middle = middles[middle_key] = _csv_line(
-                    [kinds.get(kind, kind), code, title, levels.get(level, "")])
-                if len(middles) > 10_000:  # a catalog this large would not repeat much anyway
-                    middles.clear()
-            # The dates are read as YYYY-MM-DD text (CAST in the query): nothing to format.
-            out.append(f"{prefix}{middle},{pending_row[6]},{pending_row[7]},{status}")
-            written = True
-            pending_row = next(achievement_rows, None)
-        if not written:
-            out.append(f"{prefix}{empty_achievement},{status}")
-        if len(out) >= 1000:
-            out.append("")
-            yield "\r\n".join(out)
-            out = []
-    if out:
-        out.append("")
-        yield "\r\n".join(out)
+    items: dict[tuple, str] = {}
+    current_link, prefix, status = None, "", active
+    yield _csv_line(skills_report_csv_header()) + "\r\n"
+    for rows in _streamed_rows(statement, batch):
+        lines = []
+        for (link_id, email, name, provider, mcid, account_email, deleted_at,
+             kind, code, title, level, completed_on, credit_on) in rows:
+            if link_id != current_link:
+                current_link = link_id
+                prefix = ",".join((_csv_field(email), _csv_field(name), *organization_cells,
+                                   _csv_field(providers.get(provider, provider)), _csv_field(mcid),
+                                   _csv_field(account_email), ""))
+                status = active if deleted_at is None else deleted + skills_report_removal_date(
+                    date.fromisoformat(deleted_at[:10])).isoformat()
+            if kind is None:  # a linked user without any credited exam
+                lines.append(f"{prefix}{no_achievement},{status}\r\n")
+                continue
+            key = (kind, code, title, level)
+            item = items.get(key)
+            if item is None:
+                if len(items) > 10_000:  # a catalog this large would not repeat much anyway
+                    items.clear()
+                item = items[key] = _csv_line([kinds.get(kind, kind), code, title, levels.get(level, "")])
+            # Dates come as YYYY-MM-DD text (CAST in the query): nothing to format.
+            lines.append(f"{prefix}{item},{completed_on[:10]},{credit_on[:10]},{status}\r\n")
+        yield "".join(lines)
 
 
 LINK_STATUS_NONE = "not_linked"
