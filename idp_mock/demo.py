@@ -7,6 +7,7 @@ generated from it with :func:`demo_accounts_markdown`.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 from .models import Account
 from .models import AuthorizationCode
@@ -110,6 +111,15 @@ DEMO_ACCOUNTS: list[dict] = [
 ]
 
 
+def demo_subject(issuer: str, email: str) -> str:
+    """The fixed ``sub`` of a demo account, so demo data elsewhere can refer to it.
+
+    ``issuer`` is the short issuer name (``learn`` or ``partner-university``). Accounts
+    created later (sign-up, CLI) keep random subjects.
+    """
+    return hashlib.sha256(f"{issuer}:{email}".encode()).hexdigest()[:32]
+
+
 def seed_demo() -> list[str]:
     """Create the demo accounts that do not exist yet. Returns the emails
     created. Safe to run repeatedly (needs an app context)."""
@@ -127,6 +137,7 @@ def seed_demo() -> list[str]:
             country="United States" if entry["mcid"] else None,
             commit=False,
         )
+        account.subject = demo_subject(entry["issuer"], entry["email"])
         for item in entry["transcript"]:
             add_transcript_item(
                 account.profile,

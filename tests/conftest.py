@@ -117,6 +117,7 @@ def webapp_config(idp_url: str, database_url: str) -> dict:
         "SECRET_KEY": "test-secret",
         "SQLALCHEMY_DATABASE_URI": database_url,
         "PASSWORD_HASH_METHOD": FAST_HASH,
+        "IDP_PUBLIC_URL": idp_url,
         "LEARN_OIDC_DISCOVERY_URL": f"{idp_url}/learn/.well-known/openid-configuration",
         "LEARN_CLIENT_ID": "partner-center-learn",
         "LEARN_CLIENT_SECRET": "test-learn-secret",
@@ -166,7 +167,9 @@ def app(idp, tmp_path, shared_webapp_schema):
     with app.app_context():
         if shared_webapp_schema:
             empty_tables(db)
-        seed_demo()
+        # Organizations and users only: each test makes the links it needs
+        # (tests/test_demo_links.py covers the demo links).
+        seed_demo(with_links=False)
     yield app
     with app.app_context():
         db.session.remove()

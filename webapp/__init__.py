@@ -29,6 +29,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     if app.config.get("TRUSTED_PROXY_COUNT"):
         hops = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # Concurrent flows wait for SQLite's write lock instead of failing at once; a wait
+        # that still times out becomes a clean refusal in services.associate_account.
+        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        options["connect_args"] = {"timeout": 15, **options.get("connect_args", {})}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
@@ -52,6 +58,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .traces.routes import bp as traces_bp
     from .demo_guide.routes import bp as demo_bp
     from .reports.routes import bp as reports_bp
+    from .admin.routes import bp as admin_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(main_bp)
@@ -60,6 +67,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(traces_bp)
     app.register_blueprint(demo_bp)
     app.register_blueprint(reports_bp)
+    app.register_blueprint(admin_bp)
 
     from .cli import register_cli
     register_cli(app)

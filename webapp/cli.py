@@ -18,10 +18,10 @@ def register_cli(app) -> None:
 
     @app.cli.command("seed-demo")
     def seed_demo_command():
-        """Create the demo organizations and work users (idempotent)."""
+        """Create the demo organizations, work users and links (idempotent)."""
         created = seed_demo()
-        click.echo(f"Demo data ready: {created['organizations']} organizations and "
-                   f"{created['work_users']} work users created.")
+        click.echo(f"Demo data ready: {created['organizations']} organizations, "
+                   f"{created['work_users']} work users and {created['links']} links created.")
 
     @app.cli.command("purge-traces")
     def purge_traces_command():
@@ -87,3 +87,50 @@ def register_cli(app) -> None:
         except services.ValidationError as exc:
             raise click.ClickException(str(exc))
         click.echo(f"Work user {user.email} created in {org.name}.")
+
+    @app.cli.group("clock")
+    def clock_group():
+        """Show or move the simulated clock every date rule reads (demo mode)."""
+
+    def _require_demo_mode():
+        if not app.config.get("DEMO_MODE"):
+            raise click.ClickException("The simulated clock is only available in demo mode (DEMO_MODE=true).")
+
+    def _show():
+        offset_days = services.clock_offset().total_seconds() / 86400
+        click.echo(f"Simulated now: {services.now():%Y-%m-%d %H:%M} UTC")
+        click.echo(f"Real now:      {services.real_now():%Y-%m-%d %H:%M} UTC")
+        click.echo(f"Offset:        {offset_days:g} days")
+
+    @clock_group.command("show")
+    def clock_show():
+        """Print the simulated and the real date."""
+        _show()
+
+    @clock_group.command("set")
+    @click.argument("day", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD")
+    def clock_set(day):
+        """Move the simulated clock to a date."""
+        _require_demo_mode()
+        try:
+            services.set_clock(day.date())
+        except services.ValidationError as exc:
+            raise click.ClickException(exc.message)
+        _show()
+
+    @clock_group.command("advance")
+    @click.argument("days", type=click.IntRange(min=1))
+    def clock_advance(days):
+        """Move the simulated clock forward by N days."""
+        _require_demo_mode()
+        try:
+            services.advance_clock(days)
+        except services.ValidationError as exc:
+            raise click.ClickException(exc.message)
+        _show()
+
+    @clock_group.command("reset")
+    def clock_reset():
+        """Back to real time."""
+        services.reset_clock()
+        _show()

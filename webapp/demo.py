@@ -1,9 +1,14 @@
-"""Demo organizations and work users (the README's demo table is this data)."""
+"""Demo organizations, work users and links (the README's demo table is this data)."""
+import hashlib
+from datetime import timedelta
+
+from flask import current_app
 from sqlalchemy import select
 
 from . import services
 from .extensions import db
-from .models import ROLE_ACCOUNT_ADMIN, ROLE_GLOBAL_ADMIN, ROLE_PARTNER_ADMIN, Organization, WorkUser
+from .models import (LEARN, ROLE_ACCOUNT_ADMIN, ROLE_GLOBAL_ADMIN, ROLE_PARTNER_ADMIN, LinkedAccount,
+                     Organization, WorkUser)
 
 DEMO_PASSWORD = "Passw0rd!"
 
@@ -29,9 +34,52 @@ DEMO_WORK_USERS = [
 ]
 
 
-def seed_demo() -> dict:
-    """Create the demo organizations and users; running it again changes nothing."""
-    created = {"organizations": 0, "work_users": 0}
+# Past associations that show each rule, in the order they happened:
+# (work email, provider, personal account email, its name, MCID, days before now)
+DEMO_LINKS = [
+    # An MCID that moved: linked at Contoso, then at Fabrikam, which ended the Contoso link.
+    ("mia@contoso.com", LEARN, "mia.mover@outlook.com", "Mia Mover", "555000111", 40),
+    ("mia@fabrikam.com", LEARN, "mia.mover@outlook.com", "Mia Mover", "555000111", 5),
+    # In the 30-day cool-off: a new association is refused until day 30.
+    ("carl@contoso.com", LEARN, "carl.cooloff@outlook.com", "Carl Cooloff", "444000222", 10),
+    # Linked a few days ago: credit for her completions is still pending.
+    ("priya@contoso.com", LEARN, "priya.pending@outlook.com", "Priya Pending", "333000444", 3),
+]
+
+
+def demo_subject(issuer: str, email: str) -> str:
+    """The provider's fixed ``sub`` for a demo account (same formula as idp_mock.demo.demo_subject;
+    the two apps share no code)."""
+    return hashlib.sha256(f"{issuer}:{email}".encode()).hexdigest()[:32]
+
+
+def seed_demo_links() -> int:
+    """Record the demo associations through the linking rules, dated in the past.
+
+    A work user that already has any link history is left alone, so running it again
+    changes nothing. Returns the number of links created.
+    """
+    issuer_base = current_app.config["IDP_PUBLIC_URL"].rstrip("/")
+    created = 0
+    for work_email, provider, email, name, mcid, days_ago in DEMO_LINKS:
+        user = db.session.scalar(select(WorkUser).where(WorkUser.email == work_email))
+        if user is None or db.session.scalar(
+                select(LinkedAccount.id).where(LinkedAccount.work_user_id == user.id).limit(1)):
+            continue
+        account = services.PersonalAccount(
+            provider=provider, issuer=f"{issuer_base}/{provider}", subject=demo_subject(provider, email),
+            email=email, display_name=name, mcid=mcid)
+        try:
+            services.associate_account(user, account, at=services.now() - timedelta(days=days_ago))
+        except services.LinkRefused:
+            continue  # e.g. the data was changed by hand since: leave it as it is
+        created += 1
+    return created
+
+
+def seed_demo(with_links: bool = True) -> dict:
+    """Create the demo organizations, users and links; running it again changes nothing."""
+    created = {"organizations": 0, "work_users": 0, "links": 0}
     orgs = {}
     for spec in DEMO_ORGANIZATIONS:
         org = db.session.scalar(select(Organization).where(Organization.partner_id == spec["partner_id"]))
@@ -43,4 +91,6 @@ def seed_demo() -> dict:
         if db.session.scalar(select(WorkUser.id).where(WorkUser.email == email)) is None:
             services.create_work_user(orgs[partner_id], email, name, DEMO_PASSWORD, roles)
             created["work_users"] += 1
+    if with_links:
+        created["links"] = seed_demo_links()
     return created

@@ -24,6 +24,8 @@ LANGUAGES = ("en", "fr", "zh_Hant_TW")
 
 END_REASON_REMOVED = "removed by user"
 END_REASON_MOVED = "moved to another organization"
+# The same individual linked the account to another work user of the same organization.
+END_REASON_MOVED_USER = "moved to another work account"
 END_REASON_USER_DELETED = "work account deleted"
 
 # Partial unique indexes: only *active* links (ended_at IS NULL) must be unique,

@@ -6,6 +6,7 @@ so the rules can be exercised directly by tests.
 from __future__ import annotations
 
 import json
+import random
 import re
 import time
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import requests
 from flask import current_app, g, has_app_context
 from flask_babel import format_date, gettext as _
 from sqlalchemy import String, and_, case, cast, delete, func, or_, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import db
@@ -25,11 +26,13 @@ from .models import (
     ACHIEVEMENT_KINDS,
     ACHIEVEMENT_LEVELS,
     END_REASON_MOVED,
+    END_REASON_MOVED_USER,
     END_REASON_REMOVED,
     END_REASON_USER_DELETED,
     LANGUAGES,
     LEARN,
     PARTNER_UNIVERSITY,
+    ROLE_ACCOUNT_ADMIN,
     ROLE_GLOBAL_ADMIN,
     ROLE_PARTNER_ADMIN,
     ROLES,
@@ -90,7 +93,15 @@ def set_clock_offset(offset: timedelta) -> None:
 # --------------------------------------------------------------------------- users
 
 class ValidationError(ValueError):
-    """Input that breaks a rule; the message is meant for the person who typed it."""
+    """Input that breaks a rule; the message is meant for the person who typed it.
+
+    ``field`` names the form field the message belongs to, when there is one.
+    """
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
 
 
 def hash_password(password: str) -> str:
@@ -134,16 +145,27 @@ def create_work_user(organization: Organization, email: str, display_name: str,
     email = (email or "").strip().lower()
     display_name = (display_name or "").strip()
     if not EMAIL_RE.match(email) or len(email) > 254:
-        raise ValidationError(_("Enter a valid work email address."))
+        raise ValidationError(_("Enter a valid work email address."), "email")
     if not display_name:
-        raise ValidationError(_("Enter a display name."))
+        raise ValidationError(_("Enter a display name."), "display_name")
+    if len(display_name) > 200:
+        raise ValidationError(_("The display name can have at most 200 characters."), "display_name")
     if len(password or "") < 8:
-        raise ValidationError(_("The password must have at least 8 characters."))
+        raise ValidationError(_("The password must have at least 8 characters."), "password")
+    if len(password) > 1024:
+        raise ValidationError(_("The password can have at most 1024 characters."), "password")
     unknown = [r for r in roles if r not in ROLES]
     if unknown:
-        raise ValidationError(_("Unknown role: %(role)s", role=", ".join(unknown)))
-    if db.session.scalar(select(WorkUser.id).where(WorkUser.email == email)):
-        raise ValidationError(_("A work account with the email %(email)s already exists.", email=email))
+        raise ValidationError(_("Unknown role: %(role)s", role=", ".join(unknown)), "roles")
+    existing = db.session.scalar(select(WorkUser).where(WorkUser.email == email))
+    if existing is not None:
+        if existing.deleted_at is not None:
+            # The row stays for history (its links and the Skills report refresh), so the
+            # address cannot be given to a new account.
+            raise ValidationError(_("The work account %(email)s was deleted; its email address "
+                                    "cannot be used for a new account.", email=email), "email")
+        raise ValidationError(_("A work account with the email %(email)s already exists.",
+                                email=email), "email")
     user = WorkUser(
         organization=organization, email=email, display_name=display_name,
         password_hash=hash_password(password), roles=" ".join(roles), created_at=now(),
@@ -153,7 +175,8 @@ def create_work_user(organization: Organization, email: str, display_name: str,
         db.session.commit()
     except IntegrityError:  # a concurrent creation of the same email
         db.session.rollback()
-        raise ValidationError(_("A work account with the email %(email)s already exists.", email=email))
+        raise ValidationError(_("A work account with the email %(email)s already exists.",
+                                email=email), "email")
     return user
 
 
@@ -207,14 +230,19 @@ def check_learn_prerequisites(account: PersonalAccount) -> None:
     if account.provider != LEARN:
         return
     if account.account_type != "personal":
+        # Seeds: "Sign in to the Learn profile with the Microsoft Entra account. In Settings >
+        # Account management, associate the personal Microsoft account (MSA)."
         raise LinkRefused("work_account", _(
-            "You signed in to Microsoft Learn with a work account. Sign in to your Learn profile, "
-            "open Settings > Account management, add your personal Microsoft account (MSA), "
-            "then associate again and sign in with that personal account."))
+            "You signed in to Microsoft Learn with a work (Microsoft Entra ID) account. Sign in to "
+            "your Learn profile, open Settings > Account management and associate your personal "
+            "Microsoft account (MSA); then select Associate Microsoft Learning Account again and "
+            "sign in with that personal account."))
     if not account.mcid:
+        # Seeds: "Ensure that certification profile is complete and MCID is generated."
         raise LinkRefused("no_mcid", _(
-            "Your Learn profile has no MCID yet. Sign in to Microsoft Learn and complete your "
-            "certification profile to generate an MCID, then associate again."))
+            "Your Learn profile has no MCID yet. Sign in to Microsoft Learn, complete your "
+            "certification profile so that an MCID is generated, then select Associate Microsoft "
+            "Learning Account again."))
 
 
 def association_starts(identity_id: int) -> list[datetime]:
@@ -280,16 +308,46 @@ def _get_or_create_identity(provider: str, key: str) -> LearningIdentity:
     return identity
 
 
-def associate_account(work_user: WorkUser, account: PersonalAccount) -> LinkedAccount:
+# A locked SQLite database or a PostgreSQL deadlock is retried this many times, then refused.
+DB_BUSY_ATTEMPTS = 4
+
+
+def associate_account(work_user: WorkUser, account: PersonalAccount,
+                      at: datetime | None = None) -> LinkedAccount:
     """Link a personal learning account to a work user, applying every rule, in one transaction.
 
-    Raises LinkRefused (and writes nothing) when a rule says no.
+    ``at`` is the moment of the association (default: ``now()``); the demo data uses it to
+    record past associations through the same rules. Raises LinkRefused (and writes
+    nothing) when a rule says no.
     """
+    for attempt in range(1, DB_BUSY_ATTEMPTS + 1):
+        try:
+            return _associate_once(work_user, account, at)
+        except OperationalError:
+            # "database is locked" (SQLite) or a deadlock (PostgreSQL): nothing was written;
+            # try the whole decision again on fresh data, then give a clean refusal.
+            db.session.rollback()
+            if attempt == DB_BUSY_ATTEMPTS:
+                raise LinkRefused("busy", _(
+                    "Partner Center is busy and could not record the association. Nothing was "
+                    "linked; please try again in a moment."))
+            time.sleep(random.uniform(0.01, 0.05) * attempt)
+    raise AssertionError("unreachable")
+
+
+def _associate_once(work_user: WorkUser, account: PersonalAccount,
+                    at: datetime | None) -> LinkedAccount:
     try:
+        if work_user.deleted_at is not None:
+            raise LinkRefused("user_deleted", _(
+                "This work account was deleted; it cannot link learning accounts."))
         check_learn_prerequisites(account)
+        key = identity_key_for(account)
         existing = active_link(work_user, account.provider)
         if existing is not None:
-            if existing.issuer == account.issuer and existing.subject == account.subject:
+            same_account = existing.issuer == account.issuer and existing.subject == account.subject
+            if same_account or existing.identity.identity_key == key:
+                # Signing in again with what is already linked changes nothing and does not count.
                 raise LinkRefused("already_linked", _(
                     "This %(provider)s account is already linked to your work account.",
                     provider=provider_label(account.provider)))
@@ -299,9 +357,9 @@ def associate_account(work_user: WorkUser, account: PersonalAccount) -> LinkedAc
                 "first, then associate the other one.",
                 provider=provider_label(account.provider), email=existing.email))
 
-        identity = _get_or_create_identity(account.provider, identity_key_for(account))
+        identity = _get_or_create_identity(account.provider, key)
         seen_count = identity.association_count
-        current = now()
+        current = at or now()
         next_date, reason = next_association_date(association_starts(identity.id), current.date())
         if next_date is not None:
             raise LinkRefused(reason, limit_message(reason, next_date), next_date)
@@ -327,7 +385,11 @@ def associate_account(work_user: WorkUser, account: PersonalAccount) -> LinkedAc
                 (LinkedAccount.issuer == account.issuer) & (LinkedAccount.subject == account.subject)),
         )):
             other.ended_at = current
-            other.end_reason = END_REASON_MOVED
+            other.end_reason = (END_REASON_MOVED if other.organization_id != work_user.organization_id
+                                else END_REASON_MOVED_USER)
+        # The ended rows must be written before the new active row, or the partial unique
+        # indexes would see two active links for one identity.
+        db.session.flush()
 
         link = LinkedAccount(
             work_user_id=work_user.id, organization_id=work_user.organization_id,
@@ -359,12 +421,15 @@ def remove_link(work_user: WorkUser, provider: str) -> LinkedAccount | None:
     return link
 
 
+MOVED_REASONS = (END_REASON_MOVED, END_REASON_MOVED_USER)
+
+
 def moved_links(work_user: WorkUser, provider: str) -> list[LinkedAccount]:
     """Links of this user that ended because the account was associated elsewhere."""
     return list(db.session.scalars(select(LinkedAccount).where(
         LinkedAccount.work_user_id == work_user.id,
         LinkedAccount.provider == provider,
-        LinkedAccount.end_reason == END_REASON_MOVED,
+        LinkedAccount.end_reason.in_(MOVED_REASONS),
     ).order_by(LinkedAccount.ended_at.desc())))
 
 
@@ -373,14 +438,31 @@ def moved_links(work_user: WorkUser, provider: str) -> list[LinkedAccount]:
 PROFILE_HISTORY_SHOWN = 10
 
 
+def replaced_link(link: LinkedAccount) -> LinkedAccount | None:
+    """The link (elsewhere) that this association ended by moving the account here."""
+    return db.session.scalar(select(LinkedAccount).where(
+        LinkedAccount.identity_id == link.identity_id,
+        LinkedAccount.id != link.id,
+        LinkedAccount.end_reason.in_(MOVED_REASONS),
+        LinkedAccount.ended_at == link.linked_at,
+    ).order_by(LinkedAccount.id.desc()).limit(1))
+
+
 @dataclass
 class ProfileSection:
     provider: str
     link: LinkedAccount | None
     history: list[LinkedAccount]  # ended associations, newest first, at most PROFILE_HISTORY_SHOWN
-    next_date: date | None
+    # First day a new association is allowed (today when nothing blocks it), and the limit
+    # that sets it ("cool_off", "yearly_cap", or None when nothing blocks).
+    next_date: date
     next_reason: str | None
     history_total: int = 0  # every ended association
+    # The other organization's (or work account's) link that this active link replaced.
+    moved_from: LinkedAccount | None = None
+    # The latest link of this user that ended because the account moved elsewhere, when the
+    # user has no active link now.
+    moved_away: LinkedAccount | None = None
 
 
 def profile_section(work_user: WorkUser, provider: str) -> ProfileSection:
@@ -402,7 +484,11 @@ def profile_section(work_user: WorkUser, provider: str) -> ProfileSection:
     if newest is not None:
         # The limits follow the individual, so use the most recent identity this user linked.
         next_date, reason = next_association_date(association_starts(newest.identity_id), today())
-    return ProfileSection(provider, link, history, next_date, reason, total)
+    moved_away = None
+    if link is None and history and history[0].end_reason in MOVED_REASONS:
+        moved_away = history[0]
+    return ProfileSection(provider, link, history, next_date or today(), reason, total,
+                          moved_from=replaced_link(link) if link else None, moved_away=moved_away)
 
 
 def count_active_links(organization_id: int) -> int:
@@ -544,10 +630,119 @@ def reset_providers() -> ProviderReset:
 
 # --------------------------------------------------------------------------- user administration
 # (Global admin / Account admin: create and delete work users; roles; privacy.)
+# Privacy: no function here links or unlinks a learning account. Only the signed-in work user
+# starts, completes (associate_account via their own callback) or removes (remove_link) a link.
+
+USER_ADMIN_ROLES = (ROLE_GLOBAL_ADMIN, ROLE_ACCOUNT_ADMIN)
+
+
+class NotPermitted(Exception):
+    """The signed-in user's roles do not allow this action; the message is shown as is."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def can_administer_users(actor: WorkUser | None) -> bool:
+    return actor is not None and actor.deleted_at is None and actor.has_role(*USER_ADMIN_ROLES)
+
+
+def assignable_roles(actor: WorkUser) -> tuple[str, ...]:
+    """Roles this admin may give: only a Global admin makes another Global admin."""
+    if actor.has_role(ROLE_GLOBAL_ADMIN):
+        return ROLES
+    return tuple(r for r in ROLES if r != ROLE_GLOBAL_ADMIN)
+
+
+def _require_user_admin(actor: WorkUser) -> None:
+    if not can_administer_users(actor):
+        raise NotPermitted(_("Only a Global admin or an Account admin of your organization "
+                             "can manage work users."))
+
+
+def organization_users(actor: WorkUser) -> list[WorkUser]:
+    """The work users of the admin's own organization, active first, then deleted."""
+    _require_user_admin(actor)
+    return list(db.session.scalars(
+        select(WorkUser).where(WorkUser.organization_id == actor.organization_id)
+        .order_by(WorkUser.deleted_at.is_not(None), WorkUser.email)
+    ))
+
+
+def organization_user(actor: WorkUser, user_id: int) -> WorkUser | None:
+    """A work user of the admin's own organization by id; None for any other id."""
+    _require_user_admin(actor)
+    return db.session.scalar(select(WorkUser).where(
+        WorkUser.id == user_id, WorkUser.organization_id == actor.organization_id))
+
+
+def add_work_user(actor: WorkUser, email: str, display_name: str, password: str,
+                  roles: list[str] | tuple[str, ...] = ()) -> WorkUser:
+    """An admin creates a work user in their own organization (see create_work_user)."""
+    _require_user_admin(actor)
+    refused = [r for r in roles if r in ROLES and r not in assignable_roles(actor)]
+    if refused:
+        raise ValidationError(_("Only a Global admin can give the Global admin role."), "roles")
+    return create_work_user(actor.organization, email, display_name, password, roles)
+
+
+def delete_work_user(actor: WorkUser, user: WorkUser) -> WorkUser:
+    """Delete a work account: it can no longer sign in and its sessions end at once.
+
+    The row and its links stay as they are (history); the Skills report drops the user at its
+    next refresh date (the 10th of the following month).
+    """
+    _require_user_admin(actor)
+    if user.id == actor.id:
+        raise ValidationError(_("You cannot delete your own work account."))
+    if user.organization_id != actor.organization_id:
+        raise ValidationError(_("You can only delete work users of your own organization."))
+    if user.deleted_at is not None:
+        raise ValidationError(_("The work account %(email)s is already deleted.", email=user.email))
+    if user.has_role(ROLE_GLOBAL_ADMIN) and not actor.has_role(ROLE_GLOBAL_ADMIN):
+        raise ValidationError(_("Only a Global admin can delete a Global admin."))
+    user.deleted_at = now()
+    db.session.commit()
+    return user
 
 
 # --------------------------------------------------------------------------- simulated clock (demo)
 # (set / advance / reset the one clock; see now() above.)
+# The clock only moves forward from real time, at most ten years: dates stay plausible and every
+# recorded date is on the same timeline.
+
+MAX_CLOCK_SHIFT_DAYS = 3650
+
+
+def clock_is_simulated() -> bool:
+    return abs(clock_offset()) >= timedelta(minutes=1)
+
+
+def set_clock(target: date) -> datetime:
+    """Move the simulated clock to ``target`` (same time of day as real time)."""
+    days = (target - real_now().date()).days
+    if days < 0:
+        raise ValidationError(_("The simulated date cannot be before today's real date (%(date)s).",
+                                date=format_date(real_now().date(), format="long")), "date")
+    if days > MAX_CLOCK_SHIFT_DAYS:
+        raise ValidationError(_("The simulated date can be at most %(days)d days after today's "
+                                "real date.", days=MAX_CLOCK_SHIFT_DAYS), "date")
+    set_clock_offset(timedelta(days=days))
+    return now()
+
+
+def advance_clock(days: int) -> datetime:
+    """Move the simulated clock forward by whole days."""
+    if not isinstance(days, int) or days < 1:
+        raise ValidationError(_("Enter a number of days of at least 1."), "days")
+    return set_clock(today() + timedelta(days=days))
+
+
+def reset_clock() -> datetime:
+    """Back to real time."""
+    set_clock_offset(timedelta(0))
+    return now()
 
 
 # --------------------------------------------------------------------------- transcripts and credit

@@ -5,7 +5,7 @@ from flask_babel import format_date, format_datetime, format_decimal, gettext as
 
 from . import services
 from .auth.forms import LogoutForm
-from .models import (END_REASON_MOVED, END_REASON_REMOVED, END_REASON_USER_DELETED, LEARN,
+from .models import (END_REASON_MOVED, END_REASON_MOVED_USER, END_REASON_REMOVED, END_REASON_USER_DELETED, LEARN,
                      ROLE_ACCOUNT_ADMIN, ROLE_GLOBAL_ADMIN, ROLE_PARTNER_ADMIN)
 
 
@@ -45,5 +45,6 @@ def end_reason_label(reason: str | None) -> str:
     return {
         END_REASON_REMOVED: _("Removed by you"),
         END_REASON_MOVED: _("Moved to another organization"),
+        END_REASON_MOVED_USER: _("Moved to another work account"),
         END_REASON_USER_DELETED: _("Work account deleted"),
     }.get(reason or "", reason or "")

@@ -111,7 +111,8 @@ def callback(provider):
         trace.add("outcome", False, outcome=exc.outcome, check=exc.check, transient=exc.transient,
                   message=exc.message)
         _finish(attempt, trace, exc.outcome, exc.message)
-        flash(_flow_error_text(exc), "error")
+        # Signing in again with the account that is already linked is not an error.
+        flash(_flow_error_text(exc), "info" if exc.check == "rule:already_linked" else "error")
         return redirect(url_for("main.profile"))
     except Exception as exc:
         # An unexpected error still closes the trace, so QA sees where the flow stopped.

@@ -1,0 +1,104 @@
+"""The limits hold when several flows complete at the same moment.
+
+Each thread has its own app context, hence its own database session and connection, and
+calls services.associate_account on the test database (SQLite file, or TEST_DATABASE_URL).
+A barrier releases them together. Bounded: a few dozen threads, no sleeps.
+"""
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import select
+
+from webapp import services
+from webapp.extensions import db
+from webapp.models import LEARN, LearningIdentity, LinkedAccount, WorkUser
+
+ISSUER = "http://idp.test/learn"
+THREADS_PER_SIDE = 12
+
+
+def account(email: str, mcid: str) -> services.PersonalAccount:
+    return services.PersonalAccount(provider=LEARN, issuer=ISSUER, subject=f"sub:{email}",
+                                    email=email, display_name=email, mcid=mcid)
+
+
+def race(app, jobs: list[tuple[str, services.PersonalAccount]]) -> list[str]:
+    """Run every (work email, account) association at once; return each outcome code."""
+    barrier = threading.Barrier(len(jobs))
+    outcomes: list[str] = [""] * len(jobs)
+
+    def run(index: int, work_email: str, personal: services.PersonalAccount) -> None:
+        with app.app_context():
+            try:
+                user = db.session.scalar(select(WorkUser).where(WorkUser.email == work_email))
+                services.now()  # read the clock before the start line, like a request would
+                # Give the connection back: the pool is smaller than the crowd at the barrier.
+                db.session.commit()
+                barrier.wait(timeout=30)
+                services.associate_account(user, personal)
+                outcomes[index] = "linked"
+            except services.LinkRefused as refused:
+                outcomes[index] = refused.code
+            except Exception as exc:  # noqa: BLE001 - any other error is a failure of the test
+                outcomes[index] = f"error:{type(exc).__name__}:{exc}"
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=(i, who, acc)) for i, (who, acc) in enumerate(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a thread hung"
+    return outcomes
+
+
+def state(app, mcids: list[str]) -> tuple[list[LinkedAccount], dict[str, int]]:
+    with app.app_context():
+        rows = list(db.session.scalars(select(LinkedAccount)))
+        counts = {i.identity_key: i.association_count for i in db.session.scalars(
+            select(LearningIdentity).where(LearningIdentity.identity_key.in_(mcids)))}
+        for row in rows:
+            db.session.expunge(row)
+        return rows, counts
+
+
+def assert_clean(outcomes: list[str]) -> None:
+    errors = [o for o in outcomes if o.startswith("error:")]
+    assert not errors, errors
+
+
+def test_same_mcid_from_two_organizations_at_once_links_exactly_once(app):
+    mia = account("mia.mover@outlook.com", "555000111")
+    jobs = [("mia@contoso.com", mia)] * THREADS_PER_SIDE + [("mia@fabrikam.com", mia)] * THREADS_PER_SIDE
+    outcomes = race(app, jobs)
+    assert_clean(outcomes)
+    assert outcomes.count("linked") == 1, outcomes
+    assert set(outcomes) - {"linked"} <= {"concurrent", "cool_off", "already_linked", "busy"}
+    rows, counts = state(app, ["555000111"])
+    assert len(rows) == 1 and rows[0].ended_at is None
+    assert counts == {"555000111": 1}
+
+
+def test_same_user_twice_at_once_links_exactly_once(app):
+    """The same work user completing two flows at once: for one account, and for two MCIDs."""
+    alex = account("alex.learner@outlook.com", "987654321")
+    outcomes = race(app, [("alex@contoso.com", alex)] * THREADS_PER_SIDE)
+    assert_clean(outcomes)
+    assert outcomes.count("linked") == 1, outcomes
+    rows, counts = state(app, ["987654321"])
+    assert len(rows) == 1 and counts == {"987654321": 1}
+
+    # Two different MCIDs for the same (other) work user: one active link per user.
+    first, second = account("one@outlook.com", "100000001"), account("two@outlook.com", "100000002")
+    jobs = [("carl@contoso.com", first if i % 2 else second) for i in range(2 * THREADS_PER_SIDE)]
+    outcomes = race(app, jobs)
+    assert_clean(outcomes)
+    assert outcomes.count("linked") == 1, outcomes
+    rows, counts = state(app, ["100000001", "100000002"])
+    carl_rows = [r for r in rows if r.mcid in ("100000001", "100000002")]
+    assert len(carl_rows) == 1 and carl_rows[0].ended_at is None
+    # Only the identity whose link is recorded was counted; the other's bump was rolled back.
+    assert counts.get(carl_rows[0].mcid) == 1
+    assert sum(counts.values()) == 1
