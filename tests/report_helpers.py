@@ -61,20 +61,11 @@ def apply(transcripts: dict) -> services.RefreshResult:
 
 
 def delete_user(work_user: WorkUser) -> None:
-    """Delete a work account the way an admin does."""
-    if hasattr(services, "delete_work_user"):
-        try:
-            services.delete_work_user(work_user)
-        except TypeError:
-            services.delete_work_user(work_user, actor=None)
-        return
-    current = services.now()
-    work_user.deleted_at = current
-    for l in db.session.scalars(select(services.LinkedAccount).where(
-            services.LinkedAccount.work_user_id == work_user.id,
-            services.LinkedAccount.ended_at.is_(None))):
-        l.ended_at, l.end_reason = current, services.END_REASON_USER_DELETED
-    db.session.commit()
+    """Delete a work account the way an admin does: a Global admin of its organization."""
+    admin = db.session.scalar(select(WorkUser).where(
+        WorkUser.organization_id == work_user.organization_id, WorkUser.id != work_user.id,
+        WorkUser.deleted_at.is_(None), WorkUser.roles.contains("global_admin")))
+    services.delete_work_user(admin, work_user)
 
 
 class QueryCounter:

@@ -13,7 +13,7 @@ from tests.conftest import FAST_HASH, LiveServer, _free_port, webapp_clients, we
 from tests.databases import provider_database_url, webapp_database_url
 from tests.flows import link_account, sign_in
 from webapp import services
-from webapp.demo import DEMO_ORGANIZATIONS, DEMO_PASSWORD, DEMO_WORK_USERS
+from webapp.demo import DEMO_ORGANIZATIONS, DEMO_PASSWORD, DEMO_WORK_USERS, seed_demo
 from webapp.demo_guide import stories as demo_stories
 from webapp.extensions import db
 from webapp.models import AppSetting, LinkAttempt, LinkedAccount, Organization, WorkUser
@@ -248,6 +248,8 @@ def test_reset_without_control_token_resets_the_webapp_and_says_so(app, browser)
 
 
 def test_reset_demo_command_empties_every_table_and_seeds_again(app, browser):
+    with app.app_context():
+        seed_demo()  # the full demo, links included (the app fixture seeds users only)
     fresh = webapp_state(app)
     sign_in(browser, "alex@contoso.com")
     link_account(browser, "learn", "alex.learner@outlook.com")

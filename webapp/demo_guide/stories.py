@@ -81,7 +81,7 @@ def _links(*pairs) -> list[tuple[str, str]]:
 def _advance_clock_step(days: int, admin: dict) -> Step:
     clock = page_url(CLOCK_PAGES)
     return Step(_("Sign in as %(admin)s (Global admin) and move the clock forward %(days)s days "
-                  "on the clock page, or run: flask --app webapp advance-clock --days %(days)s. "
+                  "on the clock page, or run: flask --app webapp clock advance %(days)s. "
                   "The banner at the top shows the simulated date.", admin=admin["email"], days=days),
                 _links((_("Clock"), clock)))
 
@@ -130,31 +130,41 @@ def stories() -> list[Story]:
               _("One MCID belongs to one organization at a time: linking it at the new employer ends the "
                 "old link, which stays in the history."),
               [mia_contoso, mia_fabrikam], [mia_learn], [
-                  link_step(mia_contoso, mia_learn),
-                  _advance_clock_step(cool_off_days, admin),
-                  link_step(mia_fabrikam, mia_learn),
-                  Step(_("%(new)s now gets the credit for MCID %(mcid)s. Sign in again as %(old_user)s: "
-                         "the profile says the account was linked to another organization, and the "
-                         "history shows the ended association.", new=mia_fabrikam["organization"],
-                         mcid=mia_learn["mcid"], old_user=mia_contoso["email"]),
+                  # The demo data already holds this story: linked at Contoso 40 days ago, at
+                  # Fabrikam 5 days ago (webapp.demo.DEMO_LINKS).
+                  Step(_("Sign in as %(old_user)s: the profile says the account %(account)s was linked to "
+                         "another organization and unlinked here automatically; the history shows the "
+                         "ended association.", old_user=mia_contoso["email"], account=mia_learn["email"]),
+                       _links((_("Partner Center sign-in"), login))),
+                  Step(_("Sign in as %(new_user)s: MCID %(mcid)s is linked at %(new)s, and the profile says "
+                         "it was moved from %(old)s.", new_user=mia_fabrikam["email"], mcid=mia_learn["mcid"],
+                         new=mia_fabrikam["organization"], old=mia_contoso["organization"]),
+                       _links((_("My Learn profile"), profile))),
+                  Step(_("Every move counts as an association: the profile shows the next available date, "
+                         "%(days)s days after the move.", days=cool_off_days),
                        _links((_("My Learn profile"), profile))),
               ]),
         Story("cool-off", _("The %(days)s-day cool-off refuses a second association", days=cool_off_days),
               _("Associations are limited per individual: %(days)s days between two, three a year.",
                 days=cool_off_days),
               [carl], [carl_learn], [
-                  link_step(carl, carl_learn),
+                  # Seeded: Carl linked carl.cooloff@outlook.com 10 days ago.
+                  Step(_("Sign in as %(user)s: %(account)s was linked 10 days ago, and the profile shows the "
+                         "next available association date.", user=carl["email"], account=carl_learn["email"]),
+                       _links((_("Partner Center sign-in"), login))),
                   Step(_("Select \"Remove access\", then associate %(account)s again: Partner Center refuses "
                          "and names the next available date.", account=carl_learn["email"]),
                        _links((_("My Learn profile"), profile))),
-                  _advance_clock_step(cool_off_days, admin),
+                  _advance_clock_step(cool_off_days - 10, admin),
                   Step(_("Sign in as %(user)s and associate again: it is accepted on the date the message "
                          "named.", user=carl["email"]), _links((_("My Learn profile"), profile))),
               ]),
         Story("credit-pending", _("A certification completed today is pending, then credited"),
               _("Completions count for the organization ten days after they are earned."),
               [priya], [priya_learn], [
-                  link_step(priya, priya_learn),
+                  # Seeded: Priya linked priya.pending@outlook.com 3 days ago.
+                  Step(_("Sign in as %(user)s: %(account)s is already linked.", user=priya["email"],
+                         account=priya_learn["email"]), _links((_("Partner Center sign-in"), login))),
                   Step(_("At Microsoft Learn, signed in as %(account)s, open the account page and complete "
                          "%(item)s: it is dated today.", account=priya_learn["email"], item=certification),
                        _links((_("Learn account page"), learn_account))),
@@ -167,8 +177,8 @@ def stories() -> list[Story]:
                        _links((_("Transcripts"), page_url(TRANSCRIPTS_PAGES)))),
               ]),
         Story("deleted-user", _("A deleted user leaves the Skills report at the next refresh"),
-              _("Deleting a work account ends its links; the Skills report drops the user at the next "
-                "data refresh, not before."),
+              _("A deleted work account can no longer sign in; the Skills report drops the user at the "
+                "next data refresh, not before."),
               [pat, admin], [pat_pu], [
                   link_step(pat, pat_pu),
                   Step(_("Sign in as %(admin)s, refresh the data and open the Skills report: %(user)s's "
