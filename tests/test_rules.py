@@ -347,12 +347,19 @@ def test_clock_set_advance_and_reset():
     assert services.today() == today and not services.clock_is_simulated()
 
 
-def test_clock_refuses_the_past_and_bad_steps():
+def test_clock_moves_both_ways_within_ten_years_and_refuses_bad_steps():
     today = services.real_now().date()
-    for bad in (lambda: services.set_clock(today - timedelta(days=1)),
+    services.set_clock(today - timedelta(days=300))
+    assert services.today() == today - timedelta(days=300)
+    moment = datetime.combine(today + timedelta(days=3), time(8, 30))
+    services.set_clock(moment)
+    assert abs(services.now() - moment) < timedelta(seconds=5)
+    services.advance_clock(2)  # keeps the time of day
+    assert abs(services.now() - (moment + timedelta(days=2))) < timedelta(seconds=5)
+    for bad in (lambda: services.set_clock(today - timedelta(days=services.MAX_CLOCK_SHIFT_DAYS + 1)),
+                lambda: services.set_clock(today + timedelta(days=services.MAX_CLOCK_SHIFT_DAYS + 1)),
                 lambda: services.advance_clock(0),
-                lambda: services.advance_clock(-3),
-                lambda: services.set_clock(today + timedelta(days=services.MAX_CLOCK_SHIFT_DAYS + 1))):
+                lambda: services.advance_clock(-3)):
         with pytest.raises(services.ValidationError):
             bad()
-    assert services.today() == today
+    assert services.today() == today + timedelta(days=5)
