@@ -180,7 +180,7 @@ def fresh_webapp(idp, tmp_path, **overrides):
         if TEST_DATABASE_URL:
             db.drop_all()
             db.create_all()
-        seed_demo()
+        seed_demo(with_links=False)  # as the app fixture: each test makes its own links
     return app
 
 
