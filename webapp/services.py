@@ -777,7 +777,7 @@ class RefreshError(Exception):
         self.message = message
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TranscriptEntry:
     """One transcript item as a provider reported it, checked."""
 
