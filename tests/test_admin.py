@@ -262,6 +262,13 @@ def test_admin_cannot_start_a_link_for_another_user(app, idp):
     gloria = as_user(app, "gloria.global@contoso.com")
     token = csrf_token(gloria.open("/profile"))
     foreign = {"user_id": alex_id, "work_user_id": alex_id, "for": "alex@contoso.com"}
+    # Partner University: the attempt (and the state in the session) is Gloria's.
+    gloria.open(f"/link/partner-university/start?user_id={alex_id}", method="POST",
+                data={"csrf_token": token, **foreign})
+    with app.app_context():
+        [attempt] = db.session.scalars(select(LinkAttempt)).all()
+        assert (attempt.provider, attempt.work_user.email) == ("partner-university", "gloria.global@contoso.com")
+    gloria.http.cookies.clear()
     page = gloria.open(f"/link/learn/start?user_id={alex_id}&work_user_id={alex_id}", method="POST",
                        data={"csrf_token": token, **foreign})
     page = provider_sign_in(gloria, page, "alex.learner@outlook.com")

@@ -6,8 +6,10 @@ A barrier releases them together. Bounded: a few dozen threads, no sleeps.
 """
 from __future__ import annotations
 
+import sqlite3
 import threading
 
+import pytest
 from sqlalchemy import select
 
 from webapp import services
@@ -102,3 +104,40 @@ def test_same_user_twice_at_once_links_exactly_once(app):
     # Only the identity whose link is recorded was counted; the other's bump was rolled back.
     assert counts.get(carl_rows[0].mcid) == 1
     assert sum(counts.values()) == 1
+
+
+def test_a_locked_database_gives_a_clean_refusal_then_links(app, tmp_path):
+    """A write lock held elsewhere longer than the wait: refused with a message, nothing written."""
+    from tests.conftest import webapp_config
+    from webapp import create_app
+    from webapp.demo import seed_demo
+
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip("SQLite's write lock")
+    path = tmp_path / "locked.sqlite"
+    config = webapp_config("http://127.0.0.1:9", f"sqlite:///{path}")
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 0.05}}
+    locked_app = create_app(config)
+    with locked_app.app_context():
+        seed_demo(with_links=False)
+        alex = db.session.scalar(select(WorkUser).where(WorkUser.email == "alex@contoso.com"))
+        db.session.commit()
+        holder = sqlite3.connect(path, timeout=0.05, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another worker in the middle of a write
+        try:
+            try:
+                services.associate_account(alex, account("alex.learner@outlook.com", "987654321"))
+            except services.LinkRefused as refused:
+                assert refused.code == "busy"
+                assert refused.message.startswith("Partner Center is busy and could not record the association.")
+            else:
+                raise AssertionError("linked through a held write lock")
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert db.session.scalar(select(LinkedAccount.id)) is None
+        assert db.session.scalar(select(LearningIdentity.association_count)) in (None, 0)
+        link = services.associate_account(alex, account("alex.learner@outlook.com", "987654321"))
+        assert link.ended_at is None
+        db.session.remove()
+        db.engine.dispose()
