@@ -309,8 +309,7 @@ def hit(
                 .execution_options(synchronize_session=False)
             )
             if claimed.rowcount != 1:
-                db.session.rollback()
-                continue
+                continue  # another flow claimed it first
         db.session.add(FaultHit(scenario_id=row.id, issuer=issuer, stage=stage,
                                 client_id=client_id, account_email=email,
                                 token_id=token_id))
