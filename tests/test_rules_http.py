@@ -197,3 +197,32 @@ def test_learn_profile_without_mcid_refused_then_linked_after_completing_certifi
     page = provider_consent(browser, page)  # still signed in at the provider as nina
     assert "is now linked" in text(page) and mcid in page.text
     assert rows(app) == [("nina@contoso.com", mcid, None)]
+
+
+def test_one_partner_university_account_per_work_user_http(app, browser):
+    sign_in(browser, "pat@contoso.com")
+    move_app_to(app, 0)
+    assert "is now linked" in text(fresh_link(browser, "partner-university", "pat.pu@outlook.com"))
+    token = browser.open("/profile").form_with(
+        action_contains="/link/partner-university/remove").fields["csrf_token"]
+    browser.http.cookies.clear()
+    page = browser.open("/link/partner-university/start", method="POST", data={"csrf_token": token})
+    page = provider_consent(browser, provider_sign_in(browser, page, "sam.student@outlook.com"))
+    assert "One Partner University account can be linked per work account" in text(page)
+    with app.app_context():
+        assert [(r.email, r.ended_at) for r in db.session.scalars(select(LinkedAccount))] == [
+            ("pat.pu@outlook.com", None)]
+
+
+def test_personal_account_moves_to_another_work_user_of_the_same_organization_http(app):
+    alex, carl = Browser(app.test_client()), Browser(app.test_client())
+    sign_in(alex, "alex@contoso.com")
+    sign_in(carl, "carl@contoso.com")
+    move_app_to(app, 0)
+    fresh_link(alex, "learn", "alex.learner@outlook.com")
+    move_app_to(app, 30)
+    assert "is now linked" in text(fresh_link(carl, "learn", "alex.learner@outlook.com"))
+    assert rows(app) == [("alex@contoso.com", "987654321", "moved to another work account"),
+                         ("carl@contoso.com", "987654321", None)]
+    page = alex.open("/profile")
+    assert 'data-notice="moved"' in page.text and "Moved to another work account" in page.text
