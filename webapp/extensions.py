@@ -5,7 +5,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import event
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, joinedload
 
 
 class Base(DeclarativeBase):
@@ -25,7 +25,8 @@ def load_work_user(user_id: str):
     from .models import WorkUser
 
     try:
-        user = db.session.get(WorkUser, int(user_id))
+        # Most pages name the user's organization: loaded with the user, in the same query.
+        user = db.session.get(WorkUser, int(user_id), options=[joinedload(WorkUser.organization)])
     except (TypeError, ValueError):
         return None
     # A deleted work account loses its sessions at once.

@@ -19,6 +19,7 @@ from flask import current_app, g, has_app_context
 from flask_babel import format_date, gettext as _
 from sqlalchemy import String, and_, case, cast, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import aliased, defer
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import db
@@ -32,6 +33,7 @@ from .models import (
     LANGUAGES,
     LEARN,
     PARTNER_UNIVERSITY,
+    PROVIDERS,
     ROLE_ACCOUNT_ADMIN,
     ROLE_GLOBAL_ADMIN,
     ROLE_PARTNER_ADMIN,
@@ -465,30 +467,60 @@ class ProfileSection:
     moved_away: LinkedAccount | None = None
 
 
+def profile_sections(work_user: WorkUser) -> dict[str, ProfileSection]:
+    """What My Learn profile shows for each provider, including the next association date.
+
+    Two queries whatever the history: the active link and the newest ended ones per provider
+    (with their count) through window functions, then the association starts that set the
+    next dates.
+    """
+    ended = LinkedAccount.ended_at.is_not(None)
+    ranked = select(
+        LinkedAccount,
+        func.row_number().over(partition_by=(LinkedAccount.provider, ended),
+                               order_by=(LinkedAccount.linked_at.desc(), LinkedAccount.id.desc()))
+        .label("rank"),
+        func.count().over(partition_by=(LinkedAccount.provider, ended)).label("total"),
+    ).where(LinkedAccount.work_user_id == work_user.id).subquery()
+    row_link = aliased(LinkedAccount, ranked)
+    links: dict[str, LinkedAccount] = {}
+    history: dict[str, list[LinkedAccount]] = {provider: [] for provider in PROVIDERS}
+    totals = dict.fromkeys(PROVIDERS, 0)
+    for link, _rank, total in db.session.execute(
+            select(row_link, ranked.c.rank, ranked.c.total).where(ranked.c.rank <= PROFILE_HISTORY_SHOWN)
+            .order_by(ranked.c.provider, ranked.c.rank)):
+        if link.ended_at is None:
+            links[link.provider] = link
+        else:
+            history.setdefault(link.provider, []).append(link)
+            totals[link.provider] = total
+    # The limits follow the individual, so use the most recent identity this user linked.
+    newest = {provider: max((row for row in (links.get(provider), (history[provider] or [None])[0])
+                             if row is not None), key=lambda row: row.linked_at, default=None)
+              for provider in history}
+    identity_ids = {row.identity_id for row in newest.values() if row is not None}
+    starts: dict[int, list[datetime]] = {identity_id: [] for identity_id in identity_ids}
+    if identity_ids:
+        for identity_id, linked_at in db.session.execute(
+                select(LinkedAccount.identity_id, LinkedAccount.linked_at)
+                .where(LinkedAccount.identity_id.in_(identity_ids))
+                .order_by(LinkedAccount.linked_at.desc())):
+            starts[identity_id].append(linked_at)
+    sections = {}
+    for provider, rows in history.items():
+        next_date = reason = None
+        if newest[provider] is not None:
+            next_date, reason = next_association_date(starts[newest[provider].identity_id], today())
+        link = links.get(provider)
+        moved_away = rows[0] if link is None and rows and rows[0].end_reason in MOVED_REASONS else None
+        sections[provider] = ProfileSection(
+            provider, link, rows, next_date or today(), reason, totals[provider],
+            moved_from=replaced_link(link) if link else None, moved_away=moved_away)
+    return sections
+
+
 def profile_section(work_user: WorkUser, provider: str) -> ProfileSection:
-    """What My Learn profile shows for one provider, including the next association date."""
-    mine = (LinkedAccount.work_user_id == work_user.id, LinkedAccount.provider == provider)
-    link = active_link(work_user, provider)
-    history = list(db.session.scalars(
-        select(LinkedAccount).where(*mine, LinkedAccount.ended_at.is_not(None))
-        .order_by(LinkedAccount.linked_at.desc(), LinkedAccount.id.desc())
-        .limit(PROFILE_HISTORY_SHOWN)
-    ))
-    total = len(history)
-    if total == PROFILE_HISTORY_SHOWN:
-        total = db.session.scalar(select(func.count()).select_from(LinkedAccount).where(
-            *mine, LinkedAccount.ended_at.is_not(None))) or 0
-    next_date = reason = None
-    newest = max((row for row in (link, history[0] if history else None) if row is not None),
-                 key=lambda row: row.linked_at, default=None)
-    if newest is not None:
-        # The limits follow the individual, so use the most recent identity this user linked.
-        next_date, reason = next_association_date(association_starts(newest.identity_id), today())
-    moved_away = None
-    if link is None and history and history[0].end_reason in MOVED_REASONS:
-        moved_away = history[0]
-    return ProfileSection(provider, link, history, next_date or today(), reason, total,
-                          moved_from=replaced_link(link) if link else None, moved_away=moved_away)
+    return profile_sections(work_user)[provider]
 
 
 def count_active_links(organization_id: int) -> int:
@@ -524,7 +556,9 @@ def traces_for(viewer: WorkUser, limit: int = 200) -> list[LinkAttempt]:
 
 
 def latest_trace(work_user: WorkUser) -> LinkAttempt | None:
-    return db.session.scalar(select(LinkAttempt).where(LinkAttempt.work_user_id == work_user.id)
+    # The steps (the whole trace JSON) are not needed to name the attempt on My Learn profile.
+    return db.session.scalar(select(LinkAttempt).options(defer(LinkAttempt.steps))
+                             .where(LinkAttempt.work_user_id == work_user.id)
                              .order_by(LinkAttempt.started_at.desc(), LinkAttempt.id.desc()).limit(1))
 
 

@@ -30,10 +30,11 @@ def profile():
         from ..linking.routes import finish_provider_signout
 
         return finish_provider_signout(request.args["state"])
+    sections = services.profile_sections(current_user)
     return render_template(
         "main/profile.html",
-        university=services.profile_section(current_user, PARTNER_UNIVERSITY),
-        learn=services.profile_section(current_user, LEARN),
+        university=sections[PARTNER_UNIVERSITY],
+        learn=sections[LEARN],
         link_form=LinkForm(),
         remove_form=RemoveLinkForm(),
         latest_trace=services.latest_trace(current_user),
