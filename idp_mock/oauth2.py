@@ -260,9 +260,15 @@ class IssuerAuthorizationServer(AuthorizationServer):
             self.init_app(app, query_client=self._query, save_token=self._save)
 
     def _query(self, client_id):
-        return db.session.scalar(
-            db.select(OAuth2Client).filter_by(issuer=self.issuer, client_id=client_id)
-        )
+        # Authlib asks for the client several times per request (validation runs again when
+        # the response is created): one query per request and client.
+        cache = g.setdefault("idp_clients", {})
+        key = (self.issuer, client_id)
+        if key not in cache:
+            cache[key] = db.session.scalar(
+                db.select(OAuth2Client).filter_by(issuer=self.issuer, client_id=client_id)
+            )
+        return cache[key]
 
     def token_row(self, token, request) -> Token:
         user_id = request.user.id if request.user else None

@@ -278,6 +278,18 @@ def _iso(value: dt.datetime | None) -> str | None:
 # --------------------------------------------------------------------------
 
 
+def armed_stages(issuer: str) -> set[str]:
+    """Stages with an unconsumed scenario of ``issuer``, read once per request: most requests
+    of a flow find none and then skip the per-stage lookups. A scenario consumed later in the
+    same request only leaves a stage listed, which falls back to the full lookup in hit()."""
+    cache = g.setdefault("qa_armed_stages", {})
+    if issuer not in cache:
+        names = db.session.scalars(
+            db.select(FaultScenario.name).filter_by(issuer=issuer, consumed=False).distinct())
+        cache[issuer] = {CATALOG[name].stage for name in names if name in CATALOG}
+    return cache[issuer]
+
+
 def hit(
     issuer: str,
     stage: str,
@@ -289,6 +301,8 @@ def hit(
 
     A "next-flow" scenario is claimed with ``UPDATE … WHERE consumed = false``:
     when another worker claimed it first the rowcount is 0 and we look further."""
+    if stage not in armed_stages(issuer):
+        return None
     names = [name for name, spec in CATALOG.items() if spec.stage == stage]
     email = normalize_email(account_email) if account_email else None
     stmt = (
@@ -348,7 +362,8 @@ def authorization_response(server, grant, account: Account):
 
 def token_response(server):
     """The token endpoint's answer, after any armed ``token`` scenario."""
-    if request.form.get("grant_type") != "authorization_code":
+    if request.form.get("grant_type") != "authorization_code" \
+            or "token" not in armed_stages(server.issuer):
         return server.create_token_response()
     code_row = db.session.scalar(
         db.select(AuthorizationCode).filter_by(issuer=server.issuer,
@@ -391,6 +406,9 @@ def id_token_fault() -> str | None:
 
 def begin_id_token(issuer: str, client_id: str, user: Account, access_token: str | None):
     """Pick the id_token scenario of this token response, if any."""
+    if "id_token" not in armed_stages(issuer):
+        g.qa_id_token_fault = None
+        return None
     token_id = None
     if access_token:
         token_id = db.session.scalar(
