@@ -18,6 +18,7 @@ from authlib.oidc.rpinitiated import EndSessionEndpoint
 from flask import current_app
 from flask import g
 from flask import session
+from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import scenarios
@@ -111,10 +112,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return item
 
     def query_authorization_code(self, code, client):
+        # The account and its profile come with the code: the id_token needs both.
         item = db.session.scalar(
             db.select(AuthorizationCode).filter_by(
                 issuer=self.server.issuer, code=code, client_id=client.client_id
-            )
+            ).options(joinedload(AuthorizationCode.user).joinedload(Account.profile))
         )
         if item is None:
             return None
@@ -125,14 +127,15 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return item
 
     def save_token(self, token):
-        # Not committed here: delete_authorization_code commits the token together with the
-        # code's deletion, so a code is redeemed exactly once (and one commit is saved).
+        # Not committed here: the token endpoint commits the token together with the code's
+        # deletion once the id_token is signed, so a code is redeemed exactly once, and a
+        # failure anywhere before leaves both as they were.
         db.session.add(self.server.token_row(token, self.request))
 
     def delete_authorization_code(self, authorization_code):
         db.session.delete(authorization_code)
         try:
-            db.session.commit()
+            db.session.flush()
         except StaleDataError:  # a concurrent request redeemed the same code first
             db.session.rollback()
             raise InvalidGrantError("The authorization code was already used.")
@@ -151,14 +154,16 @@ class IssuerOpenIDCode(OpenIDCode):
         self.issuer = issuer
 
     def exists_nonce(self, nonce, request):
-        return (
-            db.session.scalar(
+        # Authlib validates an authorization request twice per request: one query.
+        cache = g.setdefault("idp_nonces_seen", {})
+        key = (self.issuer, request.payload.client_id, nonce)
+        if key not in cache:
+            cache[key] = db.session.scalar(
                 db.select(AuthorizationCode.id).filter_by(
                     issuer=self.issuer, client_id=request.payload.client_id, nonce=nonce
                 )
-            )
-            is not None
-        )
+            ) is not None
+        return cache[key]
 
     def encode_id_token(self, token, request):
         # An armed id_token scenario (idp_mock.scenarios) shapes the hooks below

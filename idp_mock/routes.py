@@ -363,7 +363,11 @@ def logout():
 
 @bp.post("/token")
 def issue_token():
-    return scenarios.token_response(get_server())
+    response = scenarios.token_response(get_server())
+    # An issued token and its code's deletion (flushed by the grant) are committed here, after
+    # the id_token is signed: one transaction for the whole exchange.
+    db.session.commit()
+    return response
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])
