@@ -110,6 +110,18 @@ def webapp_env(db_url: str, idp_url: str, learn_secret: str, pu_secret: str) -> 
     }
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of live processes (not their children), in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def rss_peak_mb(pid: int) -> float | None:
     """Peak resident memory (VmHWM) of a live process, in MB."""
     try:
