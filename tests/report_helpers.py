@@ -16,11 +16,7 @@ _serial = itertools.count(1)
 
 def move_clock_to(day: date, at: time = time(12, 0)) -> None:
     """Set the one simulated clock (through the service) to ``day`` at noon UTC."""
-    target = datetime.combine(day, at)
-    if hasattr(services, "set_clock"):
-        services.set_clock(target)
-    else:
-        services.set_clock_offset(target - services.real_now())
+    services.set_clock(datetime.combine(day, at))
 
 
 def org(partner_id: str = "1234567") -> Organization:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -230,3 +230,24 @@ def test_provider_failure_gives_a_clear_message_and_writes_nothing(app, browser,
     assert "Could not read the transcripts from Partner University. Nothing was changed" in out.output
     with app.app_context():
         assert achievements_snapshot() == before
+
+
+def test_demo_links_refresh_from_the_demo_providers(app, idp):
+    """The trainers' story: the seeded links pull the demo transcripts over real HTTP."""
+    from webapp.demo import seed_demo_links
+
+    with app.app_context():
+        assert seed_demo_links() == 4
+        result = services.refresh_transcripts()
+        assert result.links_checked == 3  # Mia's Contoso link ended when her MCID moved
+        today = services.today()
+        carl = services.user_achievements(user("carl@contoso.com"))  # linked ten days ago
+        # (other tests of the session may complete more items on the shared demo accounts)
+        assert ("AZ-305", "credited", today) in [(a.code, a.status, a.credit_on) for a in carl]
+        priya = services.user_achievements(user("priya@contoso.com"))  # linked three days ago
+        assert ("TRAIN-AZ-FUND", "pending", today + timedelta(days=7)) in [
+            (a.code, a.status, a.credit_on) for a in priya]
+        mia = services.user_achievements(user("mia@fabrikam.com"))
+        assert {("AZ-104", "pending"), ("SC-900", "pending")} <= {(a.code, a.status) for a in mia}
+        assert services.user_achievements(user("mia@contoso.com")) == []
+        assert not services.refresh_transcripts().changed
