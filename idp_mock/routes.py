@@ -220,8 +220,7 @@ def authorize():
             return server.handle_error_response(None, error)
         # Unknown client or unregistered redirect_uri: never redirect.
         return provider_error(
-            _("This sign-in request is not valid"),
-            error.description or error.error,
+            _("This sign-in request is not valid"), describe_authorize_error(error)
         )
 
     client = grant.client
@@ -257,6 +256,21 @@ def authorize():
     if account is None or getattr(grant, "prompt", None) == "login":
         return render_signin(SignInForm(formdata=None), form_action, client)
     return render_consent(client, account, consent_form, form_action)
+
+
+def describe_authorize_error(error: OAuth2Error) -> str:
+    """The page's explanation; Authlib's own description (English) stays as technical detail."""
+    if error.error == "invalid_client":
+        return _(
+            "The application that sent you here is not registered with this provider (%(error)s).",
+            error=error.error,
+        )
+    return _(
+        "The application that sent you here made a sign-in request this provider cannot accept "
+        "(%(error)s: %(detail)s).",
+        error=error.error,
+        detail=error.description or "",
+    )
 
 
 def render_signin(form, form_action, client=None):

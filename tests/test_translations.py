@@ -460,3 +460,14 @@ def test_every_provider_page_is_translated(idp, extracted, lang):
             problems[url] = left
     assert "/learn/account" in urls and len(urls) >= 8
     assert not problems, f"English text on {lang} provider pages: {problems}"
+
+
+def test_provider_error_page_explains_in_the_page_language(idp):
+    import requests
+
+    page = requests.get(f"{idp.url}/learn/authorize", timeout=10, params={
+        "client_id": "nobody", "response_type": "code", "scope": "openid", "lang": "fr"})
+    text = html.unescape(page.text)
+    assert page.status_code == 400
+    assert "Cette demande de connexion n'est pas valide" in text
+    assert "L'application qui vous a envoyé ici n'est pas inscrite auprès de ce fournisseur (invalid_client)." in text
