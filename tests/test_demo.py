@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
+from flask_babel import format_date
 from sqlalchemy import DateTime, select
 
 from idp_mock.demo import DEMO_ACCOUNTS
 from tests.browser import WEBAPP_ORIGIN, Browser
 from tests.conftest import FAST_HASH, LiveServer, _free_port, webapp_clients, webapp_config
 from tests.databases import provider_database_url, webapp_database_url
-from tests.flows import link_account, sign_in
+from tests.flows import link_account, provider_consent, sign_in, start_link
 from webapp import services
 from webapp.demo import DEMO_ORGANIZATIONS, DEMO_PASSWORD, DEMO_WORK_USERS, seed_demo
 from webapp.demo_guide import stories as demo_stories
@@ -58,6 +59,48 @@ def test_stories_only_name_accounts_that_exist(app):
         demo_stories.work_user("nobody@contoso.com")
     with pytest.raises(KeyError):
         demo_stories.provider_account("nobody@outlook.com")
+
+
+def test_stories_link_the_pages_and_name_the_days_they_use(app, client):
+    with app.app_context():
+        seed_demo()  # the demo links too: Carl's cool-off date comes from his seeded association
+        carl = db.session.scalar(select(WorkUser).where(WorkUser.email == "carl@contoso.com"))
+        carl_link = db.session.scalar(select(LinkedAccount).where(LinkedAccount.work_user_id == carl.id))
+        today = services.today()
+        days = {
+            "carl_opens": carl_link.linked_at.date() + services.COOL_OFF,
+            "priya_credit": today + timedelta(days=10),
+            "pat_gone": services.skills_report_removal_date(today) + timedelta(days=1),
+        }
+    text = client.get("/demo").get_data(as_text=True)
+    for endpoint_path in ("/admin/clock", "/admin/users", "/reports/", "/reports/skills", "/login", "/traces"):
+        assert f'href="{endpoint_path}"' in text, endpoint_path
+    with app.test_request_context():
+        for name, day in days.items():
+            assert f"move the clock to {format_date(day, format='long')}" in text, name
+            assert f"flask --app webapp clock set {day.isoformat()}" in text, name
+
+
+def test_cool_off_story_happens_as_the_guide_says(app, browser):
+    """Carl's story, step by step: refused with the date the guide names, accepted on that date."""
+    with app.app_context():
+        seed_demo()
+    guide = browser.open("/demo").text
+    story = guide.split('id="cool-off"')[1].split("</section>")[0]
+    named_iso = story.split("flask --app webapp clock set ")[1][:10]
+    sign_in(browser, "carl@contoso.com")
+    page = browser.open("/profile")
+    page = browser.submit(page, page.form_with(action_contains="/link/learn/remove"))
+    page = link_account(browser, "learn", "carl.cooloff@outlook.com")
+    assert "we require a period of 30 days between associations" in page.text
+    with app.app_context():
+        named = date.fromisoformat(named_iso)
+        with app.test_request_context():
+            assert f"Your next available date for a subsequent association is " \
+                   f"{format_date(named, format='long')}." in page.text
+        services.set_clock(named)
+    page = provider_consent(browser, start_link(browser, "learn"))  # still signed in at Learn
+    assert "is now linked" in page.text
 
 
 def test_demo_guide_is_in_the_nav_only_in_demo_mode(app, browser):

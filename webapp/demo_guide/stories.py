@@ -7,23 +7,25 @@ instead of sending a trainer to an account that does not exist.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 from flask import current_app, url_for
-from flask_babel import gettext as _
+from flask_babel import format_date, gettext as _
+from sqlalchemy import select
 
 from idp_mock.demo import DEMO_ACCOUNTS
 from idp_mock.services import CATALOG
 
 from .. import services
-from ..demo import DEMO_ORGANIZATIONS, DEMO_WORK_USERS
-from ..models import LEARN, PARTNER_UNIVERSITY, ROLE_GLOBAL_ADMIN
+from ..demo import DEMO_LINKS, DEMO_ORGANIZATIONS, DEMO_WORK_USERS
+from ..extensions import db
+from ..models import LEARN, PARTNER_UNIVERSITY, ROLE_GLOBAL_ADMIN, WorkUser
 
-# Pages other parts of Partner Center provide; a story links them when they exist and
-# names the command line otherwise.
-CLOCK_PAGES = ("admin.clock", "clock.index", "admin.clock_page")
-USERS_PAGES = ("admin.users", "admin.user_list", "users.index")
-TRANSCRIPTS_PAGES = ("reports.transcripts", "reports.refresh", "transcripts.index")
-SKILLS_REPORT_PAGES = ("reports.skills", "reports.skills_report", "reports.index")
+# Pages of Partner Center the stories send the trainer to (a renamed page fails the tests).
+CLOCK_PAGE = "admin.clock"
+USERS_PAGE = "admin.users"
+REPORTS_PAGE = "reports.index"  # where "Refresh data now" is
+SKILLS_REPORT_PAGE = "reports.skills"
 
 
 @dataclass
@@ -67,23 +69,30 @@ def provider_url(issuer: str, path: str = "/") -> str:
     return f"{current_app.config['IDP_PUBLIC_URL'].rstrip('/')}/{issuer}{path}"
 
 
-def page_url(endpoints: tuple[str, ...]) -> str | None:
-    for endpoint in endpoints:
-        if endpoint in current_app.view_functions:
-            return url_for(endpoint)
-    return None
-
-
 def _links(*pairs) -> list[tuple[str, str]]:
     return [(label, url) for label, url in pairs if url]
 
 
-def _advance_clock_step(days: int, admin: dict) -> Step:
-    clock = page_url(CLOCK_PAGES)
-    return Step(_("Sign in as %(admin)s (Global admin) and move the clock forward %(days)s days "
-                  "on the clock page, or run: flask --app webapp clock advance %(days)s. "
-                  "The banner at the top shows the simulated date.", admin=admin["email"], days=days),
-                _links((_("Clock"), clock)))
+def _demo_user(email: str) -> WorkUser | None:
+    return db.session.scalar(select(WorkUser).where(WorkUser.email == email))
+
+
+def _long_date(day: date) -> str:
+    return format_date(day, format="long")
+
+
+def _move_clock_step(to_day: date, admin: dict) -> Step:
+    """Move the one clock to a day, from the clock page or the command line."""
+    return Step(_("Sign in as %(admin)s (Global admin) and move the clock to %(date)s on the clock "
+                  "page, or run: flask --app webapp clock set %(iso)s. The banner at the top shows the "
+                  "simulated date.", admin=admin["email"], date=_long_date(to_day), iso=to_day.isoformat()),
+                _links((_("Clock"), url_for(CLOCK_PAGE))))
+
+
+def _refresh_step(admin: dict, outcome: str) -> Step:
+    return Step(_("Sign in as %(admin)s, open Reports and select \"Refresh data now\" (or run: flask --app "
+                  "webapp refresh-data). %(outcome)s", admin=admin["email"], outcome=outcome),
+                _links((_("Reports"), url_for(REPORTS_PAGE)), (_("Skills report"), url_for(SKILLS_REPORT_PAGE))))
 
 
 def stories() -> list[Story]:
@@ -95,6 +104,7 @@ def stories() -> list[Story]:
     learn_account = provider_url("learn", "/account")
     cool_off_days = services.COOL_OFF.days
     certification = next(key for key, item in CATALOG.items() if item["kind"] == "certification")
+    today = services.today()
 
     alex, alex_learn = work_user("alex@contoso.com"), provider_account("alex.learner@outlook.com")
     mia_contoso, mia_fabrikam = work_user("mia@contoso.com"), work_user("mia@fabrikam.com")
@@ -102,6 +112,15 @@ def stories() -> list[Story]:
     carl, carl_learn = work_user("carl@contoso.com"), provider_account("carl.cooloff@outlook.com")
     priya, priya_learn = work_user("priya@contoso.com"), provider_account("priya.pending@outlook.com")
     pat, pat_pu = work_user("pat@contoso.com"), provider_account("pat.pu@outlook.com")
+
+    # Dates from the data as it is now, so the guide names the days a trainer moves the clock to.
+    carl_days_ago = next((days for email, *_rest, days in DEMO_LINKS if email == carl["email"]), 0)
+    carl_user = _demo_user(carl["email"])
+    carl_opens = services.profile_section(carl_user, LEARN).next_date if carl_user else today
+    if carl_opens <= today:  # no association yet (or the cool-off is over): one from today
+        carl_opens = today + services.COOL_OFF
+    priya_credit = services.credit_date(today, today)
+    pat_listed_until = services.skills_report_removal_date(today)
 
     def link_step(user: dict, account: dict) -> Step:
         button = (_("Associate Microsoft Learning Account") if account["provider"] == LEARN
@@ -148,46 +167,43 @@ def stories() -> list[Story]:
               _("Associations are limited per individual: %(days)s days between two, three a year.",
                 days=cool_off_days),
               [carl], [carl_learn], [
-                  # Seeded: Carl linked carl.cooloff@outlook.com 10 days ago.
-                  Step(_("Sign in as %(user)s: %(account)s was linked 10 days ago, and the profile shows the "
-                         "next available association date.", user=carl["email"], account=carl_learn["email"]),
+                  Step(_("Sign in as %(user)s: %(account)s is linked (the demo data linked it %(days)s days "
+                         "ago), and the profile shows the next available association date.",
+                         user=carl["email"], account=carl_learn["email"], days=carl_days_ago),
                        _links((_("Partner Center sign-in"), login))),
                   Step(_("Select \"Remove access\", then associate %(account)s again: Partner Center refuses "
                          "and names the next available date.", account=carl_learn["email"]),
                        _links((_("My Learn profile"), profile))),
-                  _advance_clock_step(cool_off_days - 10, admin),
+                  _move_clock_step(carl_opens, admin),
                   Step(_("Sign in as %(user)s and associate again: it is accepted on the date the message "
                          "named.", user=carl["email"]), _links((_("My Learn profile"), profile))),
               ]),
         Story("credit-pending", _("A certification completed today is pending, then credited"),
-              _("Completions count for the organization ten days after they are earned."),
+              _("Certifications and assessments count for the organization ten days after the later of "
+                "their completion and the link."),
               [priya], [priya_learn], [
-                  # Seeded: Priya linked priya.pending@outlook.com 3 days ago.
                   Step(_("Sign in as %(user)s: %(account)s is already linked.", user=priya["email"],
                          account=priya_learn["email"]), _links((_("Partner Center sign-in"), login))),
                   Step(_("At Microsoft Learn, signed in as %(account)s, open the account page and complete "
                          "%(item)s: it is dated today.", account=priya_learn["email"], item=certification),
                        _links((_("Learn account page"), learn_account))),
-                  Step(_("Sign in as %(admin)s and refresh the transcripts: the certification shows as "
-                         "pending.", admin=admin["email"]),
-                       _links((_("Transcripts"), page_url(TRANSCRIPTS_PAGES)))),
-                  _advance_clock_step(10, admin),
-                  Step(_("Refresh the transcripts again: the certification is now credited to %(org)s.",
-                         org=priya["organization"]),
-                       _links((_("Transcripts"), page_url(TRANSCRIPTS_PAGES)))),
+                  _refresh_step(admin, _("%(user)s's My Learn profile and the Skills report show %(item)s as "
+                                         "pending, credited on %(date)s.", user=priya["name"], item=certification,
+                                         date=_long_date(priya_credit))),
+                  _move_clock_step(priya_credit, admin),
+                  _refresh_step(admin, _("%(item)s is now credited to %(org)s.", item=certification,
+                                         org=priya["organization"])),
               ]),
         Story("deleted-user", _("A deleted user leaves the Skills report at the next refresh"),
-              _("A deleted work account can no longer sign in; the Skills report drops the user at the "
-                "next data refresh, not before."),
+              _("A deleted work account can no longer sign in; the Skills report keeps its exams until the "
+                "data refresh date, the 10th of the following month."),
               [pat, admin], [pat_pu], [
                   link_step(pat, pat_pu),
-                  Step(_("Sign in as %(admin)s, refresh the data and open the Skills report: %(user)s's "
-                         "assessments are listed.", admin=admin["email"], user=pat["name"]),
-                       _links((_("Skills report"), page_url(SKILLS_REPORT_PAGES)))),
-                  Step(_("Delete the work user %(user)s on the users page. The report still shows them "
-                         "until the next refresh.", user=pat["email"]),
-                       _links((_("Users"), page_url(USERS_PAGES)))),
-                  Step(_("Refresh the data: %(user)s is no longer in the Skills report.", user=pat["name"]),
-                       _links((_("Skills report"), page_url(SKILLS_REPORT_PAGES)))),
+                  _refresh_step(admin, _("The Skills report lists %(user)s's assessments.", user=pat["name"])),
+                  Step(_("On the users page delete the work user %(user)s. The Skills report still lists "
+                         "them until %(date)s.", user=pat["email"], date=_long_date(pat_listed_until)),
+                       _links((_("Users"), url_for(USERS_PAGE)))),
+                  _move_clock_step(pat_listed_until + timedelta(days=1), admin),
+                  _refresh_step(admin, _("%(user)s is no longer in the Skills report.", user=pat["name"])),
               ]),
     ]
