@@ -257,6 +257,29 @@ def test_reset_button_returns_webapp_and_providers_to_a_fresh_seed(demo_app, con
     assert "is now linked" in link_account(alex, "learn", "alex.learner@outlook.com").text
 
 
+def test_a_session_of_a_user_the_reset_deleted_never_signs_in_as_a_newcomer(app):
+    """After a reset ids are given out again: the old session must not fit the new user."""
+    with app.app_context():
+        contoso = db.session.scalar(select(Organization).where(Organization.partner_id == "1234567"))
+        temp_id = services.create_work_user(contoso, "temp@contoso.com", "Temp Worker", "long-password").id
+    temp = Browser(app.test_client())
+    sign_in(temp, "temp@contoso.com", "long-password")
+    assert "Temp Worker" in temp.open("/profile").text
+
+    gloria = Browser(app.test_client())
+    sign_in(gloria, "gloria.global@contoso.com")
+    confirm = gloria.open("/demo/reset")
+    done = gloria.submit(confirm, confirm.form_with(action_contains="/demo/reset"), {"confirm": "y"})
+    assert "The demo is back to its seeded state" in done.text and "Gloria Global" in done.text
+    with app.app_context():
+        contoso = db.session.scalar(select(Organization).where(Organization.partner_id == "1234567"))
+        newcomer = services.create_work_user(contoso, "new.hire@contoso.com", "New Hire", "long-password")
+        assert newcomer.id == temp_id  # the same id, given out again
+    page = temp.open("/profile")
+    assert page.url.startswith("http://localhost/login") and "New Hire" not in page.text
+    assert "Gloria Global" in gloria.open("/profile").text  # the admin who reset stays signed in
+
+
 def test_reset_needs_a_global_admin_csrf_and_the_confirmation(demo_app):
     for email in ("alex@contoso.com", "aaron.account@contoso.com"):
         user = Browser(demo_app.test_client())

@@ -24,13 +24,17 @@ oauth = OAuth()
 def load_work_user(user_id: str):
     from .models import WorkUser
 
+    row_id, _sep, created = str(user_id).partition(":")
     try:
         # Most pages name the user's organization: loaded with the user, in the same query.
-        user = db.session.get(WorkUser, int(user_id), options=[joinedload(WorkUser.organization)])
+        user = db.session.get(WorkUser, int(row_id), options=[joinedload(WorkUser.organization)])
     except (TypeError, ValueError):
         return None
-    # A deleted work account loses its sessions at once.
-    return user if user is not None and user.deleted_at is None else None
+    # A deleted work account loses its sessions at once; so does one whose id now names
+    # another (newer) user.
+    if user is None or user.deleted_at is not None or user.created_at.isoformat() != created:
+        return None
+    return user
 
 
 def tune_sqlite(engine) -> None:

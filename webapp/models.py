@@ -69,6 +69,11 @@ class WorkUser(UserMixin, db.Model):
     def role_list(self) -> list[str]:
         return self.roles.split()
 
+    def get_id(self) -> str:
+        # The session names the row *and* its creation: after a demo reset an id can be given to
+        # a new user, and a session of the user who had it must not sign in as the newcomer.
+        return f"{self.id}:{self.created_at.isoformat()}"
+
     @property
     def is_active(self) -> bool:  # Flask-Login refuses sessions of deleted users
         return self.deleted_at is None

@@ -638,6 +638,11 @@ def reset_demo_data() -> dict:
     return seed_demo()
 
 
+def active_work_user_by_email(email: str) -> WorkUser | None:
+    return db.session.scalar(select(WorkUser).where(
+        WorkUser.email == (email or "").strip().lower(), WorkUser.deleted_at.is_(None)))
+
+
 @dataclass
 class ProviderReset:
     done: bool

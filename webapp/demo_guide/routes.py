@@ -1,7 +1,7 @@
 """The trainer's demo guide (ready stories with their accounts) and the one-step demo reset."""
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import current_user, login_required, login_user, logout_user
 
 from idp_mock.demo import DEMO_ACCOUNTS
 
@@ -41,7 +41,14 @@ def reset():
         abort(403)
     form = ResetDemoForm()
     if form.validate_on_submit():
+        admin_email = current_user.email
         services.reset_demo_data()
+        # The seed re-created the demo users: stay signed in as the same (re-created) admin.
+        again = services.active_work_user_by_email(admin_email)
+        if again is not None:
+            login_user(again)
+        else:
+            logout_user()
         providers = services.reset_providers()
         flash(_("The demo is back to its seeded state: links, traces, users and the clock."), "success")
         if not providers.done:
