@@ -13,7 +13,7 @@ import shutil
 from sqlalchemy import insert
 from werkzeug.security import generate_password_hash
 
-from bench.servers import QA_HASH, WORK
+from bench.servers import QA_HASH, WORK, migrate
 
 ORG_NAME, ORG_PARTNER_ID = "Bench Org", "9990001"
 ADMIN_EMAIL = "bench.admin@bench.example"
@@ -61,6 +61,7 @@ def generate(url: str, users: int) -> None:
     from webapp.extensions import db
     from webapp.models import LearningIdentity, LinkedAccount, Organization, WorkUser
 
+    migrate("webapp", {"DATABASE_URL": url})
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "PASSWORD_HASH_METHOD": QA_HASH})
     achievement = db.metadata.tables.get("achievements")
     now = dt.datetime(2026, 11, 1, 9, 0, 0)

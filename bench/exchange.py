@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 import requests
 
 from bench.servers import (QA_HASH, REPO, SECRET, WORK, Deadline, Process, cpu_seconds, free_port,
-                           gunicorn, running)
+                           gunicorn, migrate, running)
 
 MOCK_VERSION = "0.3.4"      # the newest oidc-provider-mock that installs on Python 3.11
 NODE_VERSION = "9.13.3"     # oidc-provider
@@ -116,12 +116,14 @@ class Ours:
                          "token_endpoint_auth_method": "client_secret_basic"}]
         import idp_mock
         from idp_mock.demo import seed_demo
+        migrate("idp_mock", {"IDP_DATABASE_URL": f"sqlite:///{db_path}", "IDP_CLIENTS": json.dumps(self.clients),
+                             "IDP_PUBLIC_URL": self.base})
         app = idp_mock.create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_path}",
                                    "IDP_PUBLIC_URL": self.base, "IDP_CLIENTS": self.clients,
                                    "IDP_PASSWORD_HASH": QA_HASH})
         with app.app_context():
             seed_demo()
-        self.process = gunicorn("exchange-ours", "idp_mock:create_app()", self.port, {
+        self.process = gunicorn("exchange-ours", "wsgi:idp_app", self.port, {
             "IDP_DATABASE_URL": f"sqlite:///{db_path}", "IDP_PUBLIC_URL": self.base,
             "IDP_CLIENTS": json.dumps(self.clients), "IDP_PASSWORD_HASH": QA_HASH,
             "IDP_SECRET_KEY": SECRET}, workers=1)

@@ -8,7 +8,8 @@ import re
 import subprocess
 
 from bench import datagen
-from bench.servers import QA_HASH, SECRET, WORK, free_port, gunicorn, idp_env, running
+from bench.servers import (QA_HASH, SECRET, WORK, cpu_seconds, free_port, gunicorn, idp_env, migrate,
+                           running)
 
 CONNECTIONS = 20
 WORKERS = 2  # one per core
@@ -28,6 +29,8 @@ def wrk(url: str, seconds: int, header: str | None = None) -> dict:
     for label in ("50%", "99%"):
         m = re.search(rf"^\s*{re.escape(label)}\s+(\S+)", out, re.M)
         result[label] = ms(m.group(1)) if m else None
+    m = re.search(r"(\d+) requests in", out)
+    result["requests"] = int(m.group(1)) if m else 0
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     result["rps"] = float(m.group(1)) if m else 0.0
     m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
@@ -49,13 +52,14 @@ def run(quick: bool) -> list:
     idp_db = WORK / "latency-idp.sqlite"
     for old in WORK.glob("latency-idp.sqlite*"):
         old.unlink()
-    import idp_mock  # tables and keys exist before the workers start (they would race to create them)
+    migrate("idp_mock", idp_env(f"sqlite:///{idp_db}", idp_url, []))
+    import idp_mock  # signing keys exist before the workers start
     idp_mock.create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{idp_db}", "IDP_PUBLIC_URL": idp_url,
                          "IDP_CLIENTS": [], "IDP_PASSWORD_HASH": QA_HASH})
-    web = gunicorn("latency-webapp", "webapp:create_app()", web_port, {
+    web = gunicorn("latency-webapp", "wsgi:app", web_port, {
         "DATABASE_URL": f"sqlite:///{path}", "SECRET_KEY": SECRET, "PASSWORD_HASH_METHOD": QA_HASH},
         workers=WORKERS)
-    idp = gunicorn("latency-idp", "idp_mock:create_app()", idp_port,
+    idp = gunicorn("latency-idp", "wsgi:idp_app", idp_port,
                    idp_env(f"sqlite:///{idp_db}", idp_url, []), workers=WORKERS)
     rows = []
     with running(web, f"{web_url}/login"), running(idp, f"{idp_url}/healthz"):
@@ -74,13 +78,18 @@ def run(quick: bool) -> list:
             if check.status_code != 200:
                 rows.append(Row(f"Latency: {label}", f"HTTP {check.status_code} before load", "200", False))
                 continue
+            server = web if url.startswith(web_url) else idp
+            pids = [server.proc.pid] + server.children()
+            cpu = cpu_seconds(pids)
             result = wrk(url, seconds, header)
+            cpu_ms = (cpu_seconds(pids) - cpu) / max(1, result["requests"]) * 1000
             p50, p99 = result["50%"], result["99%"]
             if p99 is None:
                 rows.append(Row(f"Latency: {label}", "wrk gave no result", "", False))
                 continue
             bad = result["errors"]
-            value = f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, {result['rps']:.0f} req/s" + (
+            value = f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, {result['rps']:.0f} req/s, " \
+                    f"server CPU {cpu_ms:.1f} ms/req" + (
                 f", {bad} non-2xx" if bad else "")
             rows.append(Row(f"Latency ({CONNECTIONS} conns, {seconds} s): {label}", value, "p99 <= 50 ms",
                             p99 <= 50 and bad == 0))

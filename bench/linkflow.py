@@ -15,8 +15,8 @@ from urllib.parse import urljoin
 import requests
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from bench.servers import (QA_HASH, WORK, Deadline, free_port, gunicorn, idp_env, running,
-                           webapp_env)
+from bench.servers import (QA_HASH, WORK, Deadline, cpu_seconds, free_port, gunicorn, idp_env,
+                           migrate, running, webapp_env)
 
 BENCH_PASSWORD = "Passw0rd!"
 
@@ -133,7 +133,7 @@ def in_process(flows: int, seconds: float) -> dict:
     idp_app = idp_mock.create_app({
         "TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'idp.sqlite'}",
         "IDP_PUBLIC_URL": f"http://127.0.0.1:{port}", "IDP_CLIENTS": webapp_clients(),
-        "IDP_PASSWORD_HASH": QA_HASH,
+        "IDP_PASSWORD_HASH": QA_HASH, "CREATE_TABLES_WITHOUT_MIGRATIONS": True,  # as tests/ do
     })
     with idp_app.app_context():
         seed_idp()
@@ -175,18 +175,25 @@ def in_process(flows: int, seconds: float) -> dict:
 ROUNDS = 5
 
 
-def measure_rounds(browser, flows: int, seconds: float, forget_provider, trivial, per_flow) -> dict:
+def measure_rounds(browser, flows: int, seconds: float, forget_provider, trivial, per_flow,
+                   server_cpu=None) -> dict:
     """Alternate batches of flows with batches of as many trivial requests, so that load from
     other processes hits both alike; the ratio is the median over the rounds."""
     batch = max(1, flows // ROUNDS)
     deadline = Deadline(seconds)
     done, flow_time, trivial_time, ratios = 0, 0.0, 0.0, []
+    cpu_probe = server_cpu or (lambda: 0.0)
+    flow_cpu = trivial_cpu = 0.0
     for round_no in range(ROUNDS):
+        cpu = cpu_probe()
         n, elapsed = run_flows(browser, done, batch, seconds / ROUNDS, forget_provider)
+        flow_cpu += cpu_probe() - cpu
         web, idp = per_flow(done + n)
+        cpu = cpu_probe()
         started = time.perf_counter()
         trivial(round(web * n), round(idp * n))
         spent = time.perf_counter() - started
+        trivial_cpu += cpu_probe() - cpu
         done += n
         flow_time += elapsed
         trivial_time += spent
@@ -195,7 +202,8 @@ def measure_rounds(browser, flows: int, seconds: float, forget_provider, trivial
             break
     web, idp = per_flow(done)
     return {"flows": done, "seconds": flow_time, "trivial_seconds": trivial_time, "rounds": ratios,
-            "web_requests": web, "idp_requests": idp}
+            "web_requests": web, "idp_requests": idp, "server_cpu_flow": flow_cpu,
+            "server_cpu_trivial": trivial_cpu}
 
 
 def finish(result: dict, hash_seconds_per_flow: float) -> dict:
@@ -243,18 +251,20 @@ def over_http(flows: int, seconds: float, per_flow: dict | None) -> dict:
     web_url, idp_url = f"http://127.0.0.1:{web_port}", f"http://localhost:{idp_port}"
     clients = webapp_clients(web_url)
     idp_db, web_db = f"sqlite:///{folder / 'idp.sqlite'}", f"sqlite:///{folder / 'webapp.sqlite'}"
+    env = webapp_env(web_db, idp_url, clients[0]["client_secret"], clients[1]["client_secret"])
+    migrate("idp_mock", idp_env(idp_db, idp_url, clients))
+    migrate("webapp", env)
     idp_app = idp_mock.create_app({"SQLALCHEMY_DATABASE_URI": idp_db, "IDP_PUBLIC_URL": idp_url,
                                    "IDP_CLIENTS": clients, "IDP_PASSWORD_HASH": QA_HASH})
     with idp_app.app_context():
         seed_idp()
         seed_personal_accounts(flows + 5)
-    env = webapp_env(web_db, idp_url, clients[0]["client_secret"], clients[1]["client_secret"])
     app = create_app({"SQLALCHEMY_DATABASE_URI": web_db, "PASSWORD_HASH_METHOD": QA_HASH})
     with app.app_context():
         seed_webapp()
 
-    idp = gunicorn("flow-idp", "idp_mock:create_app()", idp_port, idp_env(idp_db, idp_url, clients))
-    web = gunicorn("flow-webapp", "webapp:create_app()", web_port, env)
+    idp = gunicorn("flow-idp", "wsgi:idp_app", idp_port, idp_env(idp_db, idp_url, clients))
+    web = gunicorn("flow-webapp", "wsgi:app", web_port, env)
     with running(idp, f"{idp_url}/healthz"), running(web, f"{web_url}/login"):
         browser = HttpBrowser(web_url)
         sign_in(browser, "alex@contoso.com")
@@ -275,8 +285,16 @@ def over_http(flows: int, seconds: float, per_flow: dict | None) -> dict:
             for _ in range(idp_requests):
                 http.get(f"{idp_url}/healthz", timeout=10)
 
+        def server_cpu() -> float:
+            return cpu_seconds([idp.proc.pid, web.proc.pid] + idp.children() + web.children())
+
         result = measure_rounds(browser, flows, seconds, forget_provider, trivial,
-                                lambda done: (per_flow["web_requests"], per_flow["idp_requests"]))
+                                lambda done: (per_flow["web_requests"], per_flow["idp_requests"]),
+                                server_cpu)
     hash_ms = per_flow["hash_calls"] * verify_ms(QA_HASH, 50)
     result["hash_ms"] = hash_ms
+    # The servers' own CPU: the same ratio without the client's share, steadier on a busy machine.
+    if result["server_cpu_trivial"] > 0:
+        result["cpu_ratio"] = (result["server_cpu_flow"] - hash_ms / 1000 * result["flows"]) \
+            / result["server_cpu_trivial"]
     return finish(result, hash_ms / 1000)

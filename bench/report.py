@@ -63,7 +63,7 @@ def download(path: str, url: str) -> tuple[float, float, int, int]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {"DATABASE_URL": f"sqlite:///{path}", "SECRET_KEY": SECRET, "PASSWORD_HASH_METHOD": QA_HASH}
-    server = gunicorn(f"report-{os.path.basename(path)}", "webapp:create_app()", port, env,
+    server = gunicorn(f"report-{os.path.basename(path)}", "wsgi:app", port, env,
                       workers=1)
     with running(server, f"{base}/login"):
         from bench.linkflow import HttpBrowser

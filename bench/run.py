@@ -65,6 +65,10 @@ def section_flow(quick: bool) -> list[Row]:
                     "<= 3x", inproc["ratio"] <= 3))
     http = linkflow.over_http(count, seconds=60 if quick else 120, per_flow=inproc)
     rows.append(Row("Link flow, HTTP (gunicorn): flows/s", f"{http['flows_per_s']:.1f} ({http['flows']} flows)"))
+    if "cpu_ratio" in http:
+        rows.append(Row("Link flow, HTTP: servers' CPU / CPU of the same /healthz requests",
+                        f"{http['cpu_ratio']:.2f}x ({(http['server_cpu_flow'] / http['flows'] - http['hash_ms'] / 1000) * 1000:.1f}"
+                        f" ms vs {http['server_cpu_trivial'] / http['flows'] * 1000:.1f} ms per flow)"))
     rows.append(Row("Link flow, HTTP (gunicorn): cost / same number of /healthz requests",
                     f"{http['ratio']:.2f}x ({http['flow_ms']:.1f} ms vs {http['trivial_ms']:.1f} ms)",
                     "<= 3x", http["ratio"] <= 3))

@@ -92,6 +92,14 @@ def gunicorn(name: str, app_spec: str, port: int, env: dict, workers: int = 2,
     return Process(name, argv, env=env)
 
 
+def migrate(app_module: str, env: dict) -> None:
+    """Build a database's schema as production does: ``flask --app <app> db upgrade``."""
+    done = subprocess.run([PYTHON, "-m", "flask", "--app", app_module, "db", "upgrade"],
+                          env={**os.environ, **env}, cwd=str(REPO), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"flask --app {app_module} db upgrade failed:\n{done.stderr[-2000:]}")
+
+
 def idp_env(db_url: str, public_url: str, clients: list[dict]) -> dict:
     return {"IDP_DATABASE_URL": db_url, "IDP_PUBLIC_URL": public_url, "IDP_CLIENTS": json.dumps(clients),
             "IDP_PASSWORD_HASH": QA_HASH, "IDP_SECRET_KEY": SECRET}
