@@ -1,5 +1,5 @@
 """My Learn profile: the page where a work user sees and manages their linked accounts."""
-from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from .. import services
@@ -14,12 +14,6 @@ def index():
     if current_user.is_authenticated:
         return redirect(url_for("main.profile"))
     return redirect(url_for("auth.login"))
-
-
-@bp.get("/healthz")
-def healthz():
-    """Liveness for load balancers and the benchmark's trivial-request baseline: no database."""
-    return jsonify({"status": "ok"})
 
 
 @bp.route("/profile")
