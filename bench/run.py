@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the in-thread provider's access log
     started = time.monotonic()
+    load_before = os.getloadavg()[0]
     rows: list[Row] = []
     for name in chosen:
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)
@@ -136,8 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] {name} done in {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
 
     when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    # Other work on the machine slows every absolute figure: say how busy it was.
+    load = f"load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
     header = f"LearnLink benchmark {'(quick) ' if args.quick else ''}— {when} — {machine()} — " \
-             f"{time.monotonic() - started:.0f} s"
+             f"{time.monotonic() - started:.0f} s — {load}"
     table = print_table(rows)
     print(header)
     print(table)
@@ -145,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         (REPO / "bench" / "RESULTS.md").write_text(
             "# Benchmark results\n\nLatest run of `bash bench/run.sh"
             f"{' --quick' if args.quick else ''}` (see README.md for what each figure means).\n\n"
-            f"- Date: {when}\n- Machine: {machine()}\n- Duration: {time.monotonic() - started:.0f} s\n\n"
+            f"- Date: {when}\n- Machine: {machine()}\n- Duration: {time.monotonic() - started:.0f} s\n"
+            f"- Other work on the machine: {load}\n\n"
             f"{table}\n")
     return 1 if any(r.ok is False for r in rows) else 0
 
