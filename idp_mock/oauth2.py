@@ -18,8 +18,8 @@ from authlib.oidc.rpinitiated import EndSessionEndpoint
 from flask import current_app
 from flask import g
 from flask import session
+from sqlalchemy import delete
 from sqlalchemy.orm import joinedload
-from sqlalchemy.orm.exc import StaleDataError
 
 from . import scenarios
 from .config import ISSUERS
@@ -133,10 +133,12 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         db.session.add(self.server.token_row(token, self.request))
 
     def delete_authorization_code(self, authorization_code):
-        db.session.delete(authorization_code)
-        try:
-            db.session.flush()
-        except StaleDataError:  # a concurrent request redeemed the same code first
+        # A DELETE that must remove exactly this row: when a concurrent request redeemed the
+        # code first, nothing is deleted and this request issues nothing.
+        deleted = db.session.execute(
+            delete(AuthorizationCode).where(AuthorizationCode.id == authorization_code.id)
+        ).rowcount
+        if deleted != 1:
             db.session.rollback()
             raise InvalidGrantError("The authorization code was already used.")
 
