@@ -275,6 +275,30 @@ def test_only_the_user_and_their_global_admin_see_a_trace(app, idp):
     assert alex.open("/traces/9999").status == 404
 
 
+def test_global_admin_narrows_the_list_to_one_work_user(app, idp):
+    for email, account in (("alex@contoso.com", "alex.learner@outlook.com"), ("pat@contoso.com", None)):
+        user = Browser(app.test_client())
+        sign_in(user, email)
+        if account:
+            link_account(user, "learn", account)
+        else:
+            user.open("/link/learn/callback?code=forged&state=forged")
+    alex_attempt, pat_attempt = attempts(app)
+    gloria = Browser(app.test_client())
+    sign_in(gloria, "gloria.global@contoso.com")
+    everyone = gloria.open("/traces").text
+    assert f'data-attempt="{alex_attempt.id}"' in everyone and f'data-attempt="{pat_attempt.id}"' in everyone
+    only_pat = gloria.open("/traces?user=PAT@contoso.com").text
+    assert f'data-attempt="{pat_attempt.id}"' in only_pat and f'data-attempt="{alex_attempt.id}"' not in only_pat
+    assert 'href="/traces?user=alex@contoso.com"' in everyone
+    # Another organization's user, or a plain user's filter: nothing of anyone else's.
+    assert "data-attempt=" not in gloria.open("/traces?user=frank.global@fabrikam.com").text
+    pat = Browser(app.test_client())
+    sign_in(pat, "pat@contoso.com")
+    mine = pat.open("/traces?user=alex@contoso.com").text
+    assert f'data-attempt="{pat_attempt.id}"' in mine and f'data-attempt="{alex_attempt.id}"' not in mine
+
+
 def test_profile_links_to_the_latest_trace(app, browser):
     sign_in(browser, "alex@contoso.com")
     assert "See what happened" not in browser.open("/profile").text

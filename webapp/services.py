@@ -19,7 +19,7 @@ from flask import current_app, g, has_app_context
 from flask_babel import format_date, gettext as _
 from sqlalchemy import String, and_, case, cast, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import aliased, defer
+from sqlalchemy.orm import aliased, contains_eager, defer
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import db
@@ -544,12 +544,16 @@ def trace_visible_to(attempt: LinkAttempt, viewer: WorkUser) -> bool:
         attempt.work_user.organization_id == viewer.organization_id
 
 
-def traces_for(viewer: WorkUser, limit: int = 200) -> list[LinkAttempt]:
-    """Newest first: the viewer's own attempts, or the whole organization's for a Global admin."""
-    stmt = select(LinkAttempt).order_by(LinkAttempt.started_at.desc(), LinkAttempt.id.desc()).limit(limit)
+def traces_for(viewer: WorkUser, user_email: str | None = None, limit: int = 200) -> list[LinkAttempt]:
+    """Newest first: the viewer's own attempts, or the whole organization's for a Global admin
+    (narrowed to one work user of the organization with ``user_email``)."""
+    stmt = (select(LinkAttempt).options(defer(LinkAttempt.steps))  # the list never shows the steps
+            .order_by(LinkAttempt.started_at.desc(), LinkAttempt.id.desc()).limit(limit))
     if viewer.has_role(ROLE_GLOBAL_ADMIN):
         stmt = stmt.join(WorkUser, LinkAttempt.work_user_id == WorkUser.id).where(
-            WorkUser.organization_id == viewer.organization_id)
+            WorkUser.organization_id == viewer.organization_id).options(contains_eager(LinkAttempt.work_user))
+        if user_email:
+            stmt = stmt.where(WorkUser.email == user_email.strip().lower())
     else:
         stmt = stmt.where(LinkAttempt.work_user_id == viewer.id)
     return list(db.session.scalars(stmt))

@@ -2,7 +2,7 @@
 import json
 from datetime import datetime, timezone
 
-from flask import Blueprint, Response, abort, render_template
+from flask import Blueprint, Response, abort, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -110,8 +110,11 @@ def no_store(response):
 @bp.route("")
 @login_required
 def index():
-    return render_template("traces/index.html", attempts=services.traces_for(current_user),
-                           organization_wide=current_user.has_role(ROLE_GLOBAL_ADMIN))
+    organization_wide = current_user.has_role(ROLE_GLOBAL_ADMIN)
+    user_email = (request.args.get("user") or "").strip() if organization_wide else ""
+    return render_template("traces/index.html",
+                           attempts=services.traces_for(current_user, user_email=user_email or None),
+                           organization_wide=organization_wide, user_email=user_email)
 
 
 @bp.route("/<int:attempt_id>")
