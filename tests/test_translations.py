@@ -366,6 +366,9 @@ def test_unknown_language_is_ignored(app, browser):
 def test_numbers_follow_the_locale(app):
     with app.test_request_context("/?lang=fr"):
         assert app.jinja_env.from_string("{{ 1234567|number }}").render() == "1\u202f234\u202f567"
+        assert app.jinja_env.from_string("{{ 7.456|number(2) }} {{ 2.5|number }}").render() == "7,46 2,5"
+    with app.test_request_context("/?lang=en"):
+        assert app.jinja_env.from_string("{{ 7.456|number(2) }} {{ 10.0|number(2) }}").render() == "7.46 10"
     with app.test_request_context("/?lang=zh_Hant_TW"):
         assert app.jinja_env.from_string("{{ 1234567|number }}").render() == "1,234,567"
 

@@ -29,8 +29,14 @@ def register_template_helpers(app) -> None:
     app.jinja_env.filters["date"] = lambda value: format_date(value, format="long") if value else ""
     app.jinja_env.filters["datetime"] = (
         lambda value: format_datetime(value, format="medium") if value else "")
-    # Counts and points in the page language's digits grouping (1,234 / 1 234).
-    app.jinja_env.filters["number"] = lambda value: format_decimal(value) if value is not None else ""
+    app.jinja_env.filters["number"] = number
+
+
+def number(value, digits: int | None = None) -> str:
+    """A count or score in the page language: 1,234.5 / 1 234,5; ``digits`` rounds first."""
+    if value is None:
+        return ""
+    return format_decimal(round(value, digits) if digits is not None else value)
 
 
 def role_label(role: str) -> str:
