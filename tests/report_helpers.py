@@ -9,7 +9,7 @@ from sqlalchemy import event, select
 
 from webapp import services
 from webapp.extensions import db
-from webapp.models import LEARN, PARTNER_UNIVERSITY, Organization, WorkUser
+from webapp.models import LEARN, Organization, WorkUser
 
 _serial = itertools.count(1)
 
@@ -85,5 +85,3 @@ class QueryCounter:
     def count(self) -> int:
         return len(self.statements)
 
-
-__all__ = ["LEARN", "PARTNER_UNIVERSITY"]

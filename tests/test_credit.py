@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.flows import link_account, sign_in
-from tests.report_helpers import apply, delete_user, entry, link, move_clock_to, new_user, user
+from tests.report_helpers import apply, delete_user, entry, link, move_clock_to, user
 from webapp import services
 from webapp.extensions import db
 from webapp.models import LEARN, PARTNER_UNIVERSITY, Achievement
