@@ -9,6 +9,7 @@ import json
 import os
 from functools import cache
 from urllib.parse import urlencode
+from urllib.parse import urlsplit
 
 from babel.support import Translations
 from flask import Flask
@@ -19,6 +20,7 @@ from flask import session
 from flask_babel import Babel
 from flask_babel import get_locale
 from flask_migrate import Migrate
+from flask_wtf import CSRFProtect
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
@@ -38,6 +40,8 @@ __all__ = ["create_app", "ISSUERS"]
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations")
 # Batch mode lets SQLite apply ALTER TABLE steps by copying the table.
 migrate = Migrate(render_as_batch=True, compare_type=True)
+# Every POST needs a CSRF token, except the endpoints listed in routes.CSRF_EXEMPT_ENDPOINTS.
+csrf = CSRFProtect()
 
 _LANG_ALIASES = {
     "en": "en", "fr": "fr",
@@ -97,6 +101,27 @@ def language_switch_url(code: str) -> str:
     """This page's URL with ``lang`` set to ``code`` (the authorize request's parameters kept)."""
     args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
     return f"{request.path}?{urlencode(args + [('lang', code)])}"
+def content_security_policy() -> str:
+    """No inline script; forms may only end up here or at a registered client.
+
+    Browsers check form-action on the redirects that follow a form submission too: the
+    consent form posts to /authorize, which redirects to the client's redirect_uri, so
+    the origins of the registered redirect URIs are listed (read per request: clients can
+    be added at run time with the CLI).
+    """
+    from .models import OAuth2Client
+    from .models import db
+
+    origins = ["'self'"]
+    for client in db.session.scalars(db.select(OAuth2Client)):
+        for uri in client.redirect_uris + client.post_logout_redirect_uris:
+            parts = urlsplit(uri)
+            origin = f"{parts.scheme}://{parts.netloc}"
+            if parts.scheme in ("http", "https") and parts.netloc and origin not in origins:
+                origins.append(origin)
+    return ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "object-src 'none'; base-uri 'self'; frame-ancestors 'none'; "
+            f"form-action {' '.join(origins)}")
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -118,11 +143,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:///:memory:"):
         os.makedirs(os.path.dirname(uri[len("sqlite:///"):]) or ".", exist_ok=True)
 
+    from . import log_redaction
     from .models import db
 
+    log_redaction.install()
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     init_observability(app, db, service="idp")
+    csrf.init_app(app)
     Babel(app, locale_selector=select_locale)
     app.before_request(remember_requested_locale)
     app.before_request(wtforms_messages_for_taiwan)
@@ -131,10 +159,16 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     init_oauth(app)
 
+    from .routes import CSRF_EXEMPT_ENDPOINTS
     from .routes import bp
     from .routes import root
     from .qa_reset import qa
 
+    for view_location in CSRF_EXEMPT_ENDPOINTS:
+        csrf.exempt(view_location)
+    # The QA control API is JSON for scripts and the webapp, authenticated by a bearer token
+    # (IDP_CONTROL_TOKEN) that a cross-site form cannot send: no CSRF token.
+    csrf.exempt(qa)
     app.register_blueprint(root)
     app.register_blueprint(qa)
     app.register_blueprint(bp)
@@ -163,14 +197,14 @@ def create_app(test_config: dict | None = None) -> Flask:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; style-src 'self'; script-src 'none'; "
-            "frame-ancestors 'none'; form-action 'self' *",
-        )
+        if response.mimetype == "text/html":
+            response.headers.setdefault("Content-Security-Policy", content_security_policy())
         if request.path.endswith(("/authorize", "/token", "/userinfo")):
             response.headers["Cache-Control"] = "no-store"
         return response
+
+    from . import raw_query
+    raw_query.install(app)
 
     with app.app_context():
         from .models import tune_sqlite

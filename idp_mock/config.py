@@ -84,6 +84,10 @@ def config_from_env() -> dict:
         "SESSION_COOKIE_NAME": "idp_session",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        # Set when the providers are served over HTTPS.
+        "SESSION_COOKIE_SECURE": os.environ.get("IDP_SESSION_COOKIE_SECURE",
+                                                os.environ.get("SESSION_COOKIE_SECURE", ""))
+        .strip().lower() in {"1", "true", "yes", "on"},
         "SQLALCHEMY_DATABASE_URI": os.environ.get(
             "IDP_DATABASE_URL", f"sqlite:///{instance_db}"
         ),

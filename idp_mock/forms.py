@@ -16,8 +16,9 @@ from wtforms.validators import Length
 
 
 class SignInForm(FlaskForm):
-    email = EmailField(_l("Email"), validators=[DataRequired(), Email()])
-    password = PasswordField(_l("Password"), validators=[DataRequired()])
+    email = EmailField(_l("Email"), validators=[DataRequired(), Email(), Length(max=255)])
+    # No password rule at sign-in beyond a sanity cap (hashing megabytes costs CPU).
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
     submit = SubmitField(_l("Sign in"))
     cancel = SubmitField(_l("Cancel"))
 
@@ -41,6 +42,7 @@ class SignUpForm(FlaskForm):
         validators=[
             DataRequired(),
             Length(min=8, message=_l("Password must be at least 8 characters.")),
+            Length(max=1024),
         ],
     )
     confirm = PasswordField(
@@ -63,6 +65,7 @@ class AttachMsaForm(FlaskForm):
         validators=[
             DataRequired(),
             Length(min=8, message=_l("Password must be at least 8 characters.")),
+            Length(max=1024),
         ],
     )
     confirm = PasswordField(

@@ -212,6 +212,9 @@ class AuthorizationCode(db.Model, OAuth2AuthorizationCodeMixin):
     # ``auth_time`` (from the mixin) is when the user signed in; the code's own
     # lifetime is measured from ``issued_at``.
     issued_at: Mapped[int] = mapped_column(Integer, default=lambda: int(time.time()))
+    # Set when the code is exchanged. The row is kept (not deleted) so that a second
+    # exchange is recognised as a replay and the tokens it issued can be revoked.
+    used_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     user: Mapped[Account] = relationship()
 
@@ -228,6 +231,9 @@ class Token(db.Model, OAuth2TokenMixin):
     user_id: Mapped[int | None] = mapped_column(
         Integer, ForeignKey("idp_accounts.id", ondelete="CASCADE"), nullable=True
     )
+    # The authorization code this token was issued for (None for client credentials):
+    # a replayed code revokes every token issued from it (RFC 6749 section 4.1.2).
+    authorization_code_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
 
     user: Mapped[Account | None] = relationship()
 

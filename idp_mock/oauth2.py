@@ -18,7 +18,6 @@ from authlib.oidc.rpinitiated import EndSessionEndpoint
 from flask import current_app
 from flask import g
 from flask import session
-from sqlalchemy import delete
 from sqlalchemy.orm import joinedload
 
 from . import scenarios
@@ -120,6 +119,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         )
         if item is None:
             return None
+        if item.used_at is not None:
+            revoke_tokens_of_code(item)
+            return None
         if item.is_expired():
             db.session.delete(item)
             db.session.commit()
@@ -128,22 +130,47 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def save_token(self, token):
         # Not committed here: the token endpoint commits the token together with the code's
-        # deletion once the id_token is signed, so a code is redeemed exactly once, and a
+        # claim once the id_token is signed, so a code is redeemed exactly once, and a
         # failure anywhere before leaves both as they were.
         db.session.add(self.server.token_row(token, self.request))
 
     def delete_authorization_code(self, authorization_code):
-        # A DELETE that must remove exactly this row: when a concurrent request redeemed the
-        # code first, nothing is deleted and this request issues nothing.
-        deleted = db.session.execute(
-            delete(AuthorizationCode).where(AuthorizationCode.id == authorization_code.id)
-        ).rowcount
-        if deleted != 1:
-            db.session.rollback()
-            raise InvalidGrantError("The authorization code was already used.")
+        # The row stays, marked used by authenticate_user, so that a replay is recognised
+        # (and revokes the token issued now); the token endpoint commits.
+        pass
 
     def authenticate_user(self, authorization_code):
+        # Claim the code atomically, after client authentication and PKCE passed: of two
+        # exchanges racing with the same code only one gets a token.
+        # The UPDATE holds the row (PostgreSQL) or the write lock (SQLite) until the token
+        # endpoint commits, so a concurrent exchange waits and then finds the code used.
+        claimed = db.session.execute(
+            db.update(AuthorizationCode)
+            .where(AuthorizationCode.id == authorization_code.id,
+                   AuthorizationCode.used_at.is_(None))
+            .values(used_at=int(time.time()))
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed != 1:  # redeemed a moment ago by a concurrent request: a replay
+            revoke_tokens_of_code(authorization_code)
+            raise InvalidGrantError("The authorization code was already used.")
         return db.session.get(Account, authorization_code.user_id)
+
+
+def revoke_tokens_of_code(authorization_code: AuthorizationCode) -> int:
+    """A replayed code: revoke every token issued from it (RFC 6749 section 4.1.2)."""
+    now = int(time.time())
+    revoked = db.session.execute(
+        db.update(Token)
+        .where(Token.authorization_code_id == authorization_code.id,
+               Token.access_token_revoked_at == 0)
+        .values(access_token_revoked_at=now, refresh_token_revoked_at=now)
+    ).rowcount
+    db.session.commit()
+    current_app.logger.warning(
+        "Authorization code replayed (code id %s, client %s): %s token(s) revoked",
+        authorization_code.id, authorization_code.client_id, revoked)
+    return revoked
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
@@ -279,10 +306,12 @@ class IssuerAuthorizationServer(AuthorizationServer):
 
     def token_row(self, token, request) -> Token:
         user_id = request.user.id if request.user else None
+        code = getattr(request, "authorization_code", None)
         return Token(
             issuer=self.issuer,
             client_id=request.client.client_id,
             user_id=user_id,
+            authorization_code_id=code.id if code is not None else None,
             **token,
         )
 

@@ -53,6 +53,16 @@ from .services import generate_mcid
 bp = Blueprint("idp", __name__, url_prefix="/<issuer>")
 root = Blueprint("idp_root", __name__)
 
+# POST endpoints without a CSRF token (CSRFProtect covers every other one):
+# the token endpoint authenticates the client (secret + PKCE), userinfo takes a bearer token,
+# and the end-session endpoint is called by relying parties per OpenID RP-Initiated Logout
+# (at worst it signs the person out of the provider).
+CSRF_EXEMPT_ENDPOINTS = (
+    "idp_mock.routes.issue_token",
+    "idp_mock.routes.userinfo",
+    "idp_mock.routes.logout",
+)
+
 
 # --------------------------------------------------------------------------
 # Issuer in the URL (the "language code in URL" pattern)
@@ -93,6 +103,16 @@ def current_account() -> Account | None:
 
 
 def sign_in(account: Account) -> None:
+    """A fresh session at sign-in: nothing set before it (CSRF token, flashes) survives.
+
+    The other issuer's sign-in is kept: the two providers only share a cookie because
+    they are served by one app.
+    """
+    kept = {k: v for k, v in session.items()
+            if k.startswith("account:") and k != session_key(g.issuer)}
+    session.clear()
+    session.update(kept)
+    g.pop("csrf_token", None)  # Flask-WTF caches the token of the old session per request
     session[session_key(g.issuer)] = {"id": account.id, "auth_time": int(time.time())}
 
 
@@ -242,7 +262,8 @@ def authorize():
                 user = authenticate(signin_form)
                 if user is not None:
                     sign_in(user)
-                    return render_consent(client, user, consent_form, form_action)
+                    # A new form: its CSRF token belongs to the session renewed at sign-in.
+                    return render_consent(client, user, ConsentForm(formdata=None), form_action)
                 signin_form.password.errors.append(
                     _("That email and password combination is not recognised.")
                 )

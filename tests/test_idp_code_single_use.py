@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from authlib.oauth2.rfc6749 import InvalidGrantError
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -32,16 +32,15 @@ def test_second_redemption_of_a_code_is_invalid_grant_and_saves_no_token(tmp_pat
         db.session.commit()
         tokens_before = db.session.scalar(select(func.count()).select_from(Token))
 
-        # Another worker redeems the code between our lookup and our deletion.
+        # Another worker redeems the code between our lookup and our claim (it marks it used;
+        # the row stays so that a later replay can be recognised and revoke its tokens).
         with db.engine.begin() as other:
-            other.execute(delete(AuthorizationCode).where(AuthorizationCode.code == "race-code"))
+            other.execute(update(AuthorizationCode).where(AuthorizationCode.code == "race-code")
+                          .values(used_at=int(time.time())))
 
         grant = AuthorizationCodeGrant.__new__(AuthorizationCodeGrant)
-        db.session.add(Token(issuer="learn", client_id="partner-center-learn", user_id=account.id,
-                             token_type="Bearer", access_token="would-be-second-token", scope="openid",
-                             issued_at=int(time.time()), expires_in=3600))
+        # The claim comes before any token is generated: the losing request issues nothing.
         with pytest.raises(InvalidGrantError):
-            grant.delete_authorization_code(code)
+            grant.authenticate_user(code)
         db.session.commit()
         assert db.session.scalar(select(func.count()).select_from(Token)) == tokens_before
-        assert db.session.scalar(select(Token).filter_by(access_token="would-be-second-token")) is None

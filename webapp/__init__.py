@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from flask import Flask
+from flask import Flask, request
 from flask_babel import Babel
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -13,6 +14,41 @@ from .config import INSTANCE_DIR, REPO_ROOT, Config
 from .extensions import csrf, db, login_manager, migrate, tune_sqlite
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def provider_origins(config) -> list[str]:
+    """Origins of the providers' discovery URLs: the linking forms end up there."""
+    origins = []
+    for key in ("LEARN_OIDC_DISCOVERY_URL", "PARTNER_UNIVERSITY_OIDC_DISCOVERY_URL"):
+        parts = urlsplit(config.get(key) or "")
+        if parts.scheme in ("http", "https") and parts.netloc:
+            origin = f"{parts.scheme}://{parts.netloc}"
+            if origin not in origins:
+                origins.append(origin)
+    return origins
+
+
+def content_security_policy(config) -> str:
+    # form-action is checked by browsers on every redirect that follows a form submission
+    # (CSP3 "navigation request" check): "Associate" posts here, then 302s to a provider,
+    # so the providers' origins must be listed or the browser blocks the flow.
+    form_action = " ".join(["'self'", *provider_origins(config)])
+    return ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            f"object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action {form_action}")
+
+
+def add_security_headers(app: Flask) -> None:
+    policy = content_security_policy(app.config)
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", policy)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if request.endpoint in ("linking.callback", "auth.login"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -35,6 +71,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
         options["connect_args"] = {"timeout": 15, **options.get("connect_args", {})}
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+
+    from . import log_redaction
+    log_redaction.install()
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
@@ -59,6 +98,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .demo_guide.routes import bp as demo_bp
     from .reports.routes import bp as reports_bp
     from .admin.routes import bp as admin_bp
+    from .audit.routes import bp as audit_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(main_bp)
@@ -68,12 +108,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(demo_bp)
     app.register_blueprint(reports_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(audit_bp)
 
     from .cli import register_cli
     register_cli(app)
 
     from .template_helpers import register_template_helpers
     register_template_helpers(app)
+    add_security_headers(app)
+
+    from . import raw_query
+    raw_query.install(app)
 
     with app.app_context():
         tune_sqlite(db.engine)

@@ -33,6 +33,7 @@ class Config:
     SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the signed session
 
     # One catalog set for the webapp and the providers, compiled by scripts/setup.sh.
@@ -66,6 +67,12 @@ class Config:
     OIDC_METADATA_MAX_AGE = int(os.environ.get("OIDC_METADATA_MAX_AGE", "3600"))
     # Clock skew tolerated on exp/iat, in seconds.
     OIDC_LEEWAY = int(os.environ.get("OIDC_LEEWAY", "60"))
+    # Sign-in throttling (fixed windows, counted in the database so all workers share them).
+    LOGIN_MAX_FAILURES_PER_ACCOUNT = int(os.environ.get("LOGIN_MAX_FAILURES_PER_ACCOUNT", "5"))
+    LOGIN_MAX_FAILURES_PER_ADDRESS = int(os.environ.get("LOGIN_MAX_FAILURES_PER_ADDRESS", "20"))
+    LOGIN_THROTTLE_WINDOW_SECONDS = int(os.environ.get("LOGIN_THROTTLE_WINDOW_SECONDS", "900"))
+    # At most one forced JWKS refetch per provider in this many seconds (unknown kid).
+    OIDC_JWKS_REFETCH_INTERVAL = int(os.environ.get("OIDC_JWKS_REFETCH_INTERVAL", "60"))
     LINK_TRACE_RETENTION_DAYS = int(os.environ.get("LINK_TRACE_RETENTION_DAYS", "30"))
     # The providers' QA control API, called by the demo reset (unset token: providers not reset).
     IDP_CONTROL_URL = os.environ.get("IDP_CONTROL_URL", IDP_PUBLIC_URL)

@@ -5,7 +5,7 @@ from datetime import date, datetime
 from typing import Optional
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, event, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -163,6 +163,22 @@ class AppSetting(db.Model):
     value: Mapped[str] = mapped_column(String(255))
 
 
+class LoginFailureWindow(db.Model):
+    """Failed sign-ins counted per key ("account:<email>" or "address:<ip>") in fixed windows.
+
+    In the database so every worker process sees the same counts (Flask-Limiter's memory
+    storage is per process); one row per key and window, bumped with an atomic UPDATE.
+    """
+
+    __tablename__ = "login_failure_windows"
+    __table_args__ = (UniqueConstraint("key", "window_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(300))
+    window_start: Mapped[datetime] = mapped_column(index=True)
+    failures: Mapped[int] = mapped_column(default=0)
+
+
 # --------------------------------------------------------------------------- transcripts and credit
 
 ACHIEVEMENT_KINDS = ("certification", "assessment", "training")
@@ -211,3 +227,65 @@ Index("ix_links_org_user", LinkedAccount.organization_id, LinkedAccount.work_use
 
 
 # --------------------------------------------------------------------------- audit log
+
+class AuditEvent(db.Model):
+    """One line of the append-only audit log: who did what, when, from which address.
+
+    Written in the same transaction as the change it records (services.record_audit).
+    The app has no route that edits or deletes it; the ORM refuses updates and deletes,
+    and database triggers refuse them too (see below).
+    """
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)  # real UTC time
+    clock_at: Mapped[datetime]  # the app's (possibly simulated) clock at that moment
+    # Whose log the event belongs to: the Global admin of this organization sees it.
+    # Plain ids, no foreign keys: the log outlives what it describes (deleted users, and the
+    # demo reset, which empties every other table and keeps this one).
+    organization_id: Mapped[Optional[int]] = mapped_column(index=True)
+    actor_id: Mapped[Optional[int]]
+    actor_email: Mapped[str] = mapped_column(String(254), default="")
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    target: Mapped[str] = mapped_column(String(400), default="")
+    address: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class AuditLogIsAppendOnly(RuntimeError):
+    pass
+
+
+@event.listens_for(AuditEvent, "before_update")
+@event.listens_for(AuditEvent, "before_delete")
+def _refuse_audit_change(mapper, connection, target):
+    raise AuditLogIsAppendOnly("The audit log is append-only.")
+
+
+# The same rule in the database, for anything that bypasses the ORM.
+_AUDIT_TRIGGERS = {
+    "sqlite": [
+        "CREATE TRIGGER IF NOT EXISTS audit_events_no_update BEFORE UPDATE ON audit_events "
+        "BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END",
+        "CREATE TRIGGER IF NOT EXISTS audit_events_no_delete BEFORE DELETE ON audit_events "
+        "BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END",
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger AS $$ "
+        "BEGIN RAISE EXCEPTION 'audit log is append-only'; END; $$ LANGUAGE plpgsql",
+        "DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events",
+        "CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events "
+        "FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()",
+    ],
+}
+
+
+def install_audit_triggers(connection) -> None:
+    for statement in _AUDIT_TRIGGERS.get(connection.dialect.name, []):
+        connection.exec_driver_sql(statement)
+
+
+@event.listens_for(AuditEvent.__table__, "after_create")
+def _audit_triggers_after_create(table, connection, **kw):
+    install_audit_triggers(connection)

@@ -151,8 +151,11 @@ def load_metadata(provider: str, trace: Trace) -> dict:
         client.server_metadata = {}
     try:
         metadata = client.load_server_metadata()
-    except (requests.RequestException, ValueError) as exc:
-        client.server_metadata.pop("_loaded_at", None)
+        if not isinstance(metadata.get("issuer", ""), str):
+            raise ValueError("issuer is not a string")
+    except (requests.RequestException, ValueError, TypeError, AttributeError) as exc:
+        # Garbage (HTML, a JSON list...) counts as unreachable; nothing stays cached.
+        client.server_metadata = {}
         trace.add("discovery", False, error=type(exc).__name__)
         raise FlowError("discovery_unreachable", _could_not_load(provider, "discovery"),
                         transient=True)
@@ -170,6 +173,20 @@ def load_metadata(provider: str, trace: Trace) -> dict:
     return metadata
 
 
+# Flows started but never finished stay in the (cookie) session until they expire; without a
+# cap, pressing "Associate" twenty times grows the cookie past the 4 KB browsers keep, and the
+# person is silently signed out. Keep the newest few per provider.
+MAX_PENDING_FLOWS = 3
+
+
+def _trim_pending_flows(client) -> None:
+    prefix = f"_state_{client.name}_"
+    pending = sorted((k for k in session if k.startswith(prefix)),
+                     key=lambda k: (session[k] or {}).get("exp") or 0)
+    for key in pending[:max(0, len(pending) - (MAX_PENDING_FLOWS - 1))]:
+        session.pop(key, None)
+
+
 def build_authorization(provider: str, redirect_uri: str, trace: Trace, **bind) -> tuple[str, str]:
     """Create the authorization request (PKCE S256, state, nonce) and remember it in the session.
 
@@ -177,6 +194,7 @@ def build_authorization(provider: str, redirect_uri: str, trace: Trace, **bind) 
     """
     load_metadata(provider, trace)
     client = client_for(provider)
+    _trim_pending_flows(client)
     # ui_locales (OIDC Core 3.1.2.1): the provider's pages open in the user's Partner Center language.
     rv = client.create_authorization_url(redirect_uri, ui_locales=str(get_locale()).replace("_", "-"))
     client.save_authorize_data(redirect_uri=redirect_uri, **rv, **bind)
@@ -243,14 +261,19 @@ def exchange_code(provider: str, code: str, state_data: dict, trace: Trace) -> d
                   elapsed_ms=round((time.monotonic() - started) * 1000))
         raise FlowError("token_http_error", _token_endpoint_failed(provider, f"HTTP {status}"),
                         transient=True)
-    except (requests.RequestException, ValueError) as exc:
+    except (requests.RequestException, ValueError, TypeError, KeyError, AttributeError) as exc:
+        # Down, cut off, or garbage (HTML, a JSON list, a bare string): the same retry message.
         trace.add("token_response", False, error=type(exc).__name__,
                   elapsed_ms=round((time.monotonic() - started) * 1000))
         raise FlowError("token_unavailable", _token_endpoint_failed(provider, type(exc).__name__),
                         transient=True)
+    if not isinstance(token, dict):
+        trace.add("token_response", False, error="not_a_json_object")
+        raise FlowError("token_unavailable", _token_endpoint_failed(provider, "not a JSON object"),
+                        transient=True)
     trace.add("token_response", True, body=redact_mapping(dict(token)),
               elapsed_ms=round((time.monotonic() - started) * 1000))
-    if not token.get("id_token"):
+    if not token.get("id_token") or not isinstance(token.get("id_token"), str):
         raise FlowError("id_token_missing", _(
             "%(provider)s did not return an ID token. Nothing was linked.",
             provider=provider_label(provider)))
@@ -261,6 +284,33 @@ def _key_set(client, force: bool = False) -> KeySet:
     return KeySet.import_key_set(client.fetch_jwk_set(force=force))
 
 
+def _jwks_refetch_allowed(provider: str) -> bool:
+    """At most one forced JWKS fetch per provider per interval (and per process).
+
+    A token naming an unknown ``kid`` costs us a request to the provider; without a limit
+    anyone able to reach the callback with crafted tokens could make us hammer it.
+    """
+    last = current_app.extensions.setdefault("learnlink_jwks_refetch", {})
+    interval = current_app.config.get("OIDC_JWKS_REFETCH_INTERVAL", 60)
+    at = time.monotonic()
+    if provider in last and at - last[provider] < interval:
+        return False
+    last[provider] = at
+    return True
+
+
+def _signature_error(provider: str) -> str:
+    return _("The ID token from %(provider)s has an invalid signature. Nothing was linked; "
+             "please try again or contact your administrator.", provider=provider_label(provider))
+
+
+def _string_claim_error(provider: str, name: str) -> FlowError:
+    return FlowError(f"id_token_{name}", _(
+        "The ID token from %(provider)s failed the %(check)s check (%(detail)s). "
+        "Nothing was linked; please try again or contact your administrator.",
+        provider=provider_label(provider), check=name, detail=_("not a single text value")))
+
+
 def validate_id_token(provider: str, token: dict, nonce: str, trace: Trace) -> dict:
     """Verify signature and every claim, recording each check; return the claims."""
     client = client_for(provider)
@@ -269,7 +319,9 @@ def validate_id_token(provider: str, token: dict, nonce: str, trace: Trace) -> d
     try:
         header = _decode_segment(raw.split(".")[0])
         unverified = _decode_segment(raw.split(".")[1])
-    except (ValueError, IndexError):
+        if not isinstance(header, dict) or not isinstance(unverified, dict):
+            raise ValueError("not a JSON object")
+    except (ValueError, IndexError, TypeError):
         trace.add("id_token_decode", False)
         raise FlowError("id_token_malformed", _("The ID token from %(provider)s is malformed. "
                         "Nothing was linked.", provider=provider_label(provider)))
@@ -286,35 +338,47 @@ def validate_id_token(provider: str, token: dict, nonce: str, trace: Trace) -> d
             provider=provider_label(provider), alg=header.get("alg")))
 
     registry = JWSRegistry(algorithms=algorithms)
+    kid = header.get("kid")
+    if kid is not None and not isinstance(kid, str):
+        trace.add("check_signature", False, error="kid is not a string")
+        raise FlowError("id_token_signature", _signature_error(provider))
     try:
         keys = _key_set(client)
-        kid = header.get("kid")
         if kid and not any(k.kid == kid for k in keys.keys):
-            # Key rotation: fetch the JWKS once more before giving up on an unknown kid.
-            keys = _key_set(client, force=True)
+            # Key rotation: fetch the JWKS again, once in this flow and at most once per
+            # interval, before giving up on an unknown kid.
+            refetched = _jwks_refetch_allowed(provider)
+            if refetched:
+                keys = _key_set(client, force=True)
             known = any(k.kid == kid for k in keys.keys)
-            trace.add("jwks_refetch", known, kid=kid)
+            trace.add("jwks_refetch", known, kid=kid,
+                      **({} if refetched else {"reason": "rate_limited"}))
             if not known:
                 trace.add("check_signature", False, error="unknown_kid", kid=kid)
                 raise FlowError("id_token_kid", _(
                     "The ID token from %(provider)s is signed with a key (kid %(kid)s) that "
                     "%(provider)s does not publish. Nothing was linked; please try again or "
                     "contact your administrator.", provider=provider_label(provider), kid=kid))
+        if not kid and len(keys.keys) != 1:
+            # OpenID Connect Core 10.1: with several keys published the token must name one.
+            # Trying each key in turn would accept a token signed by any of them, for any use.
+            trace.add("check_signature", False, error="kid_missing", keys=len(keys.keys))
+            raise FlowError("id_token_kid_missing", _(
+                "The ID token from %(provider)s does not name its signing key and the provider "
+                "publishes several keys. Nothing was linked.", provider=provider_label(provider)))
         decoded = jwt.decode(raw, keys, algorithms=algorithms, registry=registry)
-    except (requests.RequestException, ValueError) as exc:
+    except requests.RequestException as exc:
         trace.add("check_signature", False, error=type(exc).__name__)
-        if isinstance(exc, requests.RequestException):
-            raise FlowError("jwks_unavailable", _could_not_load(provider, "jwks"), transient=True)
-        raise FlowError("id_token_signature", _(
-            "The ID token from %(provider)s has an invalid signature. Nothing was linked.",
-            provider=provider_label(provider)))
+        raise FlowError("jwks_unavailable", _could_not_load(provider, "jwks"), transient=True)
+    except (ValueError, TypeError, KeyError, AttributeError, RuntimeError) as exc:
+        # A garbage JWKS document, or a key joserfc cannot use for this token.
+        trace.add("check_signature", False, error=type(exc).__name__)
+        raise FlowError("id_token_signature", _signature_error(provider))
     except JoserfcError as exc:
         trace.add("check_signature", False, error=getattr(exc, "error", type(exc).__name__),
-                  kid=header.get("kid"))
-        raise FlowError("id_token_signature", _(
-            "The ID token from %(provider)s has an invalid signature. Nothing was linked; "
-            "please try again or contact your administrator.", provider=provider_label(provider)))
-    trace.add("check_signature", True, kid=header.get("kid"))
+                  kid=kid)
+        raise FlowError("id_token_signature", _signature_error(provider))
+    trace.add("check_signature", True, kid=kid)
 
     issuer = metadata.get("issuer")
     claims = dict(decoded.claims)
@@ -328,6 +392,11 @@ def validate_id_token(provider: str, token: dict, nonce: str, trace: Trace) -> d
         iat={"essential": True},
         nonce={"essential": True, "value": nonce},
     )
+    # joserfc accepts a list that *contains* the expected value; these claims are single strings.
+    for name in ("iss", "sub", "nonce", "azp"):
+        if name in claims and not isinstance(claims[name], str):
+            trace.add(f"check_{name}", False, error="not_a_string")
+            raise _string_claim_error(provider, name)
     oidc_claims = CodeIDToken(claims, decoded.header, {},
                               {"nonce": nonce, "client_id": client.client_id,
                                "access_token": token.get("access_token")})
@@ -357,7 +426,7 @@ def fetch_userinfo(provider: str, token: dict, id_claims: dict, trace: Trace) ->
     client = client_for(provider)
     try:
         info = dict(client.userinfo(token=token))
-    except (requests.RequestException, ValueError, OAuthError) as exc:
+    except (requests.RequestException, ValueError, TypeError, OAuthError) as exc:
         trace.add("userinfo", False, error=type(exc).__name__)
         raise FlowError("userinfo_unavailable", _(
             "%(provider)s's userinfo endpoint did not answer in time or had a problem. Nothing was "
@@ -374,16 +443,27 @@ def fetch_userinfo(provider: str, token: dict, id_claims: dict, trace: Trace) ->
     return info
 
 
+# Column sizes of LinkedAccount: identifiers longer than these are refused, display values cut.
+MAX_SUBJECT = 255  # OpenID Connect Core 2: sub is at most 255 ASCII characters
+MAX_MCID = 32
+
+
 def personal_account_from(provider: str, claims: dict, userinfo: dict) -> PersonalAccount:
     merged = {**userinfo, **claims}
+    subject = str(claims["sub"])
+    mcid = str(merged["mcid"]) if merged.get("mcid") else None
+    if len(subject) > MAX_SUBJECT or len(claims["iss"]) > 400 or (mcid and len(mcid) > MAX_MCID):
+        raise FlowError("identifier_too_long", _(
+            "%(provider)s sent an account identifier longer than allowed. Nothing was linked.",
+            provider=provider_label(provider)))
     return PersonalAccount(
         provider=provider,
         issuer=claims["iss"],
-        subject=str(claims["sub"]),
-        email=str(merged.get("email") or ""),
-        display_name=str(merged.get("name") or merged.get("email") or ""),
-        account_type=str(merged.get("account_type") or "personal"),
-        mcid=(str(merged["mcid"]) if merged.get("mcid") else None),
+        subject=subject,
+        email=str(merged.get("email") or "")[:254],
+        display_name=str(merged.get("name") or merged.get("email") or "")[:200],
+        account_type=str(merged.get("account_type") or "personal")[:40],
+        mcid=mcid,
     )
 
 

@@ -40,9 +40,11 @@ from .models import (
     ROLES,
     Achievement,
     AppSetting,
+    AuditEvent,
     LearningIdentity,
     LinkAttempt,
     LinkedAccount,
+    LoginFailureWindow,
     Organization,
     WorkUser,
 )
@@ -84,10 +86,13 @@ def today() -> date:
 def set_clock_offset(offset: timedelta) -> None:
     setting = db.session.get(AppSetting, CLOCK_OFFSET_KEY)
     value = str(int(offset.total_seconds()))
+    previous = setting.value if setting is not None else "0"
     if setting is None:
         db.session.add(AppSetting(key=CLOCK_OFFSET_KEY, value=value))
     else:
         setting.value = value
+    record_audit(AUDIT_CLOCK_CHANGED, organization_id=None, target="clock offset",
+                 detail={"from_seconds": int(previous), "to_seconds": int(value)})
     db.session.commit()
     g.pop("clock_offset", None)
 
@@ -121,10 +126,120 @@ def authenticate(email: str, password: str) -> WorkUser | None:
     )
     if user is None:
         method = current_app.config["PASSWORD_HASH_METHOD"]
-        dummy = _DUMMY_HASHES.setdefault(method, generate_password_hash("x", method=method))
+        if method not in _DUMMY_HASHES:  # not setdefault: that would hash on every call
+            _DUMMY_HASHES[method] = generate_password_hash("x", method=method)
+        dummy = _DUMMY_HASHES[method]
         check_password_hash(dummy, password or "")
         return None
     return user if check_password_hash(user.password_hash, password or "") else None
+
+
+# Sign-in throttling: a fixed-window count of failures per account and per address,
+# kept in the database so all workers share it. Real time, not the simulated clock: moving
+# the demo clock must not lift a lock-out.
+
+@dataclass
+class SignInBlocked:
+    until: datetime  # naive UTC
+    scope: str  # "account" | "address"
+
+
+def _throttle_limits() -> dict[str, int]:
+    config = current_app.config
+    return {"account": config.get("LOGIN_MAX_FAILURES_PER_ACCOUNT", 5),
+            "address": config.get("LOGIN_MAX_FAILURES_PER_ADDRESS", 20)}
+
+
+def _throttle_window() -> timedelta:
+    return timedelta(seconds=current_app.config.get("LOGIN_THROTTLE_WINDOW_SECONDS", 900))
+
+
+def _window_start(at: datetime) -> datetime:
+    seconds = int(_throttle_window().total_seconds())
+    epoch = int(at.replace(tzinfo=timezone.utc).timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds, timezone.utc).replace(tzinfo=None)
+
+
+def _throttle_keys(email: str, address: str | None) -> dict[str, str]:
+    keys = {"account": "account:" + (email or "").strip().lower()[:254]}
+    if address:
+        keys["address"] = "address:" + address[:64]
+    return keys
+
+
+def sign_in_blocked(email: str, address: str | None) -> SignInBlocked | None:
+    """Whether this account or address has used up its failures in the current window."""
+    start = _window_start(real_now())
+    limits = _throttle_limits()
+    for scope, key in _throttle_keys(email, address).items():
+        failures = db.session.scalar(select(LoginFailureWindow.failures).where(
+            LoginFailureWindow.key == key, LoginFailureWindow.window_start == start)) or 0
+        if failures >= limits[scope]:
+            return SignInBlocked(until=start + _throttle_window(), scope=scope)
+    return None
+
+
+def record_sign_in_failure(email: str, address: str | None) -> None:
+    """Count one failure for the account and the address; the caller commits."""
+    start = _window_start(real_now())
+    for key in _throttle_keys(email, address).values():
+        bump = (update(LoginFailureWindow)
+                .where(LoginFailureWindow.key == key, LoginFailureWindow.window_start == start)
+                .values(failures=LoginFailureWindow.failures + 1)
+                .execution_options(synchronize_session=False))
+        if db.session.execute(bump).rowcount:
+            continue
+        try:
+            with db.session.begin_nested():
+                db.session.add(LoginFailureWindow(key=key, window_start=start, failures=1))
+        except IntegrityError:  # another worker created the row a moment ago
+            db.session.execute(bump)
+    # Old windows are of no use: drop them as we go.
+    db.session.execute(delete(LoginFailureWindow).where(LoginFailureWindow.window_start < start))
+
+
+def clear_account_failures(email: str) -> None:
+    """A successful sign-in ends the account's count (the address keeps its own)."""
+    db.session.execute(delete(LoginFailureWindow).where(
+        LoginFailureWindow.key == _throttle_keys(email, None)["account"]))
+
+
+class SignInRefused(Exception):
+    """A refused sign-in; ``message`` is shown as is, ``status`` is the HTTP status to use."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def sign_in_with_password(email: str, password: str, address: str | None) -> WorkUser:
+    """Check throttling and the password, count failures, and audit the attempt; one commit.
+
+    Unknown email and wrong password take the same path (same work, same message).
+    """
+    email = (email or "").strip().lower()
+    known = db.session.scalar(select(WorkUser).where(WorkUser.email == email,
+                                                     WorkUser.deleted_at.is_(None)))
+    org_id = known.organization_id if known is not None else None
+    blocked = sign_in_blocked(email, address)
+    if blocked is not None:
+        record_audit(AUDIT_SIGN_IN_BLOCKED, organization_id=org_id, actor_email=email,
+                     target=email, detail={"until": blocked.until.isoformat() + "Z"})
+        db.session.commit()
+        raise SignInRefused(_("Too many failed sign-in attempts. Try again at %(time)s UTC.",
+                              time=blocked.until.strftime("%Y-%m-%d %H:%M")), 429)
+    user = authenticate(email, password)
+    if user is None:
+        record_sign_in_failure(email, address)
+        record_audit(AUDIT_SIGN_IN_FAILED, organization_id=org_id, actor_email=email, target=email)
+        db.session.commit()
+        # One message for unknown email and wrong password: no account enumeration.
+        raise SignInRefused(_("The email or password is not correct."), 401)
+    clear_account_failures(email)
+    record_audit(AUDIT_SIGN_IN, organization_id=user.organization_id, actor=user, target=email)
+    db.session.commit()
+    return user
 
 
 def create_organization(name: str, partner_id: str) -> Organization:
@@ -142,7 +257,8 @@ def create_organization(name: str, partner_id: str) -> Organization:
 
 
 def create_work_user(organization: Organization, email: str, display_name: str,
-                     password: str, roles: list[str] | tuple[str, ...] = ()) -> WorkUser:
+                     password: str, roles: list[str] | tuple[str, ...] = (),
+                     actor: WorkUser | None = None) -> WorkUser:
     """Create a work account, as a Global admin or Account admin does in Partner Center."""
     email = (email or "").strip().lower()
     display_name = (display_name or "").strip()
@@ -173,6 +289,8 @@ def create_work_user(organization: Organization, email: str, display_name: str,
         password_hash=hash_password(password), roles=" ".join(roles), created_at=now(),
     )
     db.session.add(user)
+    record_audit(AUDIT_USER_CREATED, organization_id=organization.id, target=email, actor=actor,
+                 detail={"roles": list(roles)})
     try:
         db.session.commit()
     except IntegrityError:  # a concurrent creation of the same email
@@ -389,6 +507,14 @@ def _associate_once(work_user: WorkUser, account: PersonalAccount,
             other.ended_at = current
             other.end_reason = (END_REASON_MOVED if other.organization_id != work_user.organization_id
                                 else END_REASON_MOVED_USER)
+            same_org = other.organization_id == work_user.organization_id
+            # The old organization learns that the account moved, not who it moved to.
+            record_audit(AUDIT_LINK_MOVED, organization_id=other.organization_id,
+                         actor=work_user if same_org else None,
+                         actor_email=None if same_org else "",
+                         target=_audit_target(other),
+                         detail={"from_user": other.work_user.email,
+                                 "to": work_user.email if same_org else "another organization"})
         # The ended rows must be written before the new active row, or the partial unique
         # indexes would see two active links for one identity.
         db.session.flush()
@@ -400,6 +526,9 @@ def _associate_once(work_user: WorkUser, account: PersonalAccount,
             mcid=account.mcid if account.provider == LEARN else None, linked_at=current,
         )
         db.session.add(link)
+        record_audit(AUDIT_LINK_ADDED, organization_id=work_user.organization_id, actor=work_user,
+                     target=_audit_target(link),
+                     detail={"provider": link.provider, "email": link.email, "subject": link.subject})
         db.session.commit()
         return link
     except LinkRefused:
@@ -412,6 +541,10 @@ def _associate_once(work_user: WorkUser, account: PersonalAccount,
             "Another association was completed at the same moment. Reload your profile to see it."))
 
 
+def _audit_target(link: LinkedAccount) -> str:
+    return f"{link.provider} {link.mcid or link.email}"
+
+
 def remove_link(work_user: WorkUser, provider: str) -> LinkedAccount | None:
     """End the user's active link for a provider; history keeps the row with its end date."""
     link = active_link(work_user, provider)
@@ -419,6 +552,8 @@ def remove_link(work_user: WorkUser, provider: str) -> LinkedAccount | None:
         return None
     link.ended_at = now()
     link.end_reason = END_REASON_REMOVED
+    record_audit(AUDIT_LINK_REMOVED, organization_id=link.organization_id, actor=work_user,
+                 target=_audit_target(link), detail={"provider": provider, "email": link.email})
     db.session.commit()
     return link
 
@@ -621,7 +756,8 @@ def reset_demo_data() -> dict:
     """
     from .demo import seed_demo  # demo imports services
 
-    tables = db.metadata.sorted_tables
+    # The audit log is append-only: it survives the reset, which it records.
+    tables = [t for t in db.metadata.sorted_tables if t.name != AuditEvent.__tablename__]
     dialect = db.session.get_bind().dialect
     try:
         if dialect.name == "postgresql":
@@ -632,7 +768,9 @@ def reset_demo_data() -> dict:
                 db.session.execute(table.delete())
             if dialect.name == "sqlite" and db.session.execute(text(
                     "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'")).first():
-                db.session.execute(text("DELETE FROM sqlite_sequence"))
+                db.session.execute(text(
+                    "DELETE FROM sqlite_sequence WHERE name != :kept"), {"kept": AuditEvent.__tablename__})
+        record_audit(AUDIT_DEMO_RESET, organization_id=None, target="demo data")
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -727,7 +865,7 @@ def add_work_user(actor: WorkUser, email: str, display_name: str, password: str,
     refused = [r for r in roles if r in ROLES and r not in assignable_roles(actor)]
     if refused:
         raise ValidationError(_("Only a Global admin can give the Global admin role."), "roles")
-    return create_work_user(actor.organization, email, display_name, password, roles)
+    return create_work_user(actor.organization, email, display_name, password, roles, actor=actor)
 
 
 def delete_work_user(actor: WorkUser, user: WorkUser) -> WorkUser:
@@ -746,6 +884,8 @@ def delete_work_user(actor: WorkUser, user: WorkUser) -> WorkUser:
     if user.has_role(ROLE_GLOBAL_ADMIN) and not actor.has_role(ROLE_GLOBAL_ADMIN):
         raise ValidationError(_("Only a Global admin can delete a Global admin."))
     user.deleted_at = now()
+    record_audit(AUDIT_USER_DELETED, organization_id=user.organization_id, actor=actor,
+                 target=user.email, detail={"roles": user.role_list})
     db.session.commit()
     return user
 
@@ -1507,3 +1647,83 @@ def skilling_points(organization_id: int, on: date | None = None,
 
 # --------------------------------------------------------------------------- audit log
 # (append-only record of sign-ins, links, removals, moves, admin changes, clock changes.)
+
+AUDIT_SIGN_IN = "sign_in"
+AUDIT_SIGN_IN_FAILED = "sign_in_failed"
+AUDIT_SIGN_IN_BLOCKED = "sign_in_blocked"
+AUDIT_SIGN_OUT = "sign_out"
+AUDIT_LINK_ADDED = "link_added"
+AUDIT_LINK_REMOVED = "link_removed"
+AUDIT_LINK_MOVED = "link_moved"
+AUDIT_USER_CREATED = "user_created"
+AUDIT_USER_DELETED = "user_deleted"
+AUDIT_CLOCK_CHANGED = "clock_changed"
+AUDIT_DEMO_RESET = "demo_reset"
+# Events about the whole installation (not one organization): every Global admin sees them.
+AUDIT_GLOBAL_ACTIONS = (AUDIT_CLOCK_CHANGED, AUDIT_DEMO_RESET)
+
+
+def _request_address() -> str:
+    # The one place the service layer looks at the request: where the change came from.
+    from flask import has_request_context, request
+    return (request.remote_addr or "")[:64] if has_request_context() else ""
+
+
+def _request_actor() -> WorkUser | None:
+    from flask import has_request_context
+    if not has_request_context():
+        return None
+    from flask_login import current_user
+    return current_user if current_user and current_user.is_authenticated else None
+
+
+def record_audit(action: str, *, organization_id: int | None, target: str = "",
+                 actor: WorkUser | None = None, actor_email: str | None = None,
+                 detail: dict | None = None) -> AuditEvent:
+    """Append one audit event to the current transaction (the caller's commit writes both).
+
+    ``actor`` defaults to the signed-in work user of the request, if any.
+    """
+    if actor is None and actor_email is None:
+        actor = _request_actor()
+    event = AuditEvent(
+        at=real_now(), clock_at=now(), organization_id=organization_id,
+        actor_id=actor.id if actor is not None else None,
+        actor_email=(actor.email if actor is not None else (actor_email or ""))[:254],
+        action=action, target=(target or "")[:400], address=_request_address(),
+        detail=detail or {},
+    )
+    db.session.add(event)
+    return event
+
+
+def audit_events(organization_id: int, limit: int | None = None) -> list[AuditEvent]:
+    """The log a Global admin of the organization sees, newest first."""
+    stmt = (select(AuditEvent)
+            .where(or_(AuditEvent.organization_id == organization_id,
+                       AuditEvent.organization_id.is_(None)
+                       & AuditEvent.action.in_(AUDIT_GLOBAL_ACTIONS)))
+            .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()))
+    if limit:
+        stmt = stmt.limit(limit)
+    return list(db.session.scalars(stmt))
+
+
+AUDIT_CSV_COLUMNS = ("at_utc", "app_clock", "action", "actor", "target", "address", "detail")
+
+
+def _csv_cell(value) -> str:
+    text = "" if value is None else str(value)
+    # Spreadsheets run cells that start with these as formulas (CSV injection).
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def audit_csv_rows(organization_id: int) -> list[list[str]]:
+    import json
+    rows = [list(AUDIT_CSV_COLUMNS)]
+    for e in audit_events(organization_id):
+        rows.append([_csv_cell(v) for v in (
+            e.at.isoformat(timespec="seconds") + "Z", e.clock_at.isoformat(timespec="seconds") + "Z",
+            e.action, e.actor_email, e.target, e.address,
+            json.dumps(e.detail or {}, ensure_ascii=False, sort_keys=True))])
+    return rows

@@ -16,11 +16,12 @@ def login():
         return redirect(url_for("main.profile"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = services.authenticate(form.email.data, form.password.data)
-        if user is None:
-            # One message for unknown email and wrong password: no account enumeration.
-            flash(_("The email or password is not correct."), "error")
-            return render_template("auth/login.html", form=form), 401
+        try:
+            user = services.sign_in_with_password(form.email.data, form.password.data,
+                                                  request.remote_addr)
+        except services.SignInRefused as refused:
+            flash(refused.message, "error")
+            return render_template("auth/login.html", form=form), refused.status
         kept_language = i18n.language_before_sign_in()
         session.clear()  # a fresh session at sign-in: nothing from before survives
         login_user(user)
@@ -35,6 +36,9 @@ def logout():
     form = LogoutForm()
     if form.validate_on_submit():
         lang = session.get(i18n.SESSION_KEY)
+        services.record_audit(services.AUDIT_SIGN_OUT, organization_id=current_user.organization_id,
+                              target=current_user.email)
+        services.db.session.commit()
         logout_user()
         session.clear()
         i18n.language_after_sign_out(lang)
