@@ -105,11 +105,13 @@ def current_account() -> Account | None:
 def sign_in(account: Account) -> None:
     """A fresh session at sign-in: nothing set before it (CSRF token, flashes) survives.
 
-    The other issuer's sign-in is kept: the two providers only share a cookie because
-    they are served by one app.
+    The other issuer's sign-in and the language choice are kept: the two providers only
+    share a cookie because they are served by one app.
     """
+    from . import LANG_SESSION_KEY
+
     kept = {k: v for k, v in session.items()
-            if k.startswith("account:") and k != session_key(g.issuer)}
+            if (k.startswith("account:") and k != session_key(g.issuer)) or k == LANG_SESSION_KEY}
     session.clear()
     session.update(kept)
     g.pop("csrf_token", None)  # Flask-WTF caches the token of the old session per request

@@ -263,7 +263,7 @@ def stub_app(stub, idp, tmp_path):
         if TEST_DATABASE_URL:
             db.drop_all()
             db.create_all()
-        seed_demo()
+        seed_demo(with_links=False)
     yield app
     with app.app_context():
         db.session.remove()
