@@ -1,5 +1,6 @@
 """Operations support shared by the webapp and the identity providers.
 
+- ``/favicon.ico``: the product icon.
 - ``/healthz``: the process is up (no database access).
 - ``/readyz``: the database answers; 503 when it does not.
 - One JSON object per log line, each carrying the request id.
@@ -18,7 +19,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-from flask import Flask, g, has_request_context, jsonify, request
+from flask import Flask, g, has_request_context, jsonify, redirect, request, url_for
 from sqlalchemy import text
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -113,5 +114,10 @@ def init_observability(app: Flask, db, service: str) -> None:
             db.session.remove()
         return jsonify(status="ready", database="ok")
 
+    def favicon():
+        # Browsers ask for /favicon.ico whatever the page links; answer with the real icon.
+        return redirect(url_for("static", filename="favicon.svg"), 301)
+
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_url_rule("/readyz", "readyz", readyz)
+    app.add_url_rule("/favicon.ico", "favicon", favicon)

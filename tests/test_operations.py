@@ -134,3 +134,13 @@ def test_webapp_pages_have_titles_and_favicon(client, path):
     assert 'rel="icon"' in html
     title = html.split("<title>", 1)[1].split("</title>", 1)[0]
     assert "LearnLink" in title and len(title) > len("· LearnLink")
+
+
+def test_provider_pages_have_titles_and_favicon(tmp_path):
+    client = _provider_app(tmp_path).test_client()
+    for path in ("/", "/learn/signin", "/partner-university/signup", "/learn/no-such-page"):
+        html = client.get(path).get_data(as_text=True)
+        assert 'rel="icon"' in html, path
+        title = html.split("<title>", 1)[1].split("</title>", 1)[0].strip()
+        assert title, path
+    assert client.get("/favicon.ico").headers["Location"].endswith("/static/favicon.svg")

@@ -103,6 +103,10 @@ class Shots:
     def __call__(self, step: str) -> None:
         self.count += 1
         self.page.screenshot(path=str(self.folder / f"{self.count:02d}-{step}.png"), full_page=True)
+        # A responsive page never scrolls sideways (wide tables scroll inside their own box).
+        overflow = self.page.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 1, f"{step}: {self.page.url} is {overflow}px wider than the window"
 
 
 @pytest.fixture
