@@ -226,7 +226,7 @@ def test_timeline_page_renders_parameters_jwt_and_badges(app, browser):
     assert page.status == 200 and page.headers["Cache-Control"] == "no-store"
     assert "Authorization request" in page.text and "Token response" in page.text
     assert "<th scope=\"row\"><code>code_challenge_method</code></th><td><code>S256</code>" in page.text
-    assert '<pre class="json">' in page.text and "&#34;alg&#34;: &#34;RS256&#34;" in page.text
+    assert '<pre class="json" tabindex="0">' in page.text and "&#34;alg&#34;: &#34;RS256&#34;" in page.text
     assert "<code>exp</code> = " in page.text and " UTC" in page.text  # claim times, readable
     assert page.text.count('class="badge ok"') >= 10
     assert 'data-step="outcome"' in page.text and "Linked" in page.text
