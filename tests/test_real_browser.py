@@ -209,34 +209,39 @@ def test_cancel_at_the_provider_links_nothing(page, stack):
 
 
 def test_cool_off_refusal_names_the_next_date(page, stack):
-    from webapp import services
+    """Carl's demo link is ten days old: removing it and associating again is refused until day 30."""
+    from sqlalchemy import select
+
+    from webapp.extensions import db
+    from webapp.models import LinkedAccount, WorkUser
+
+    with stack["webapp"].app_context():
+        linked_at = db.session.scalar(
+            select(LinkedAccount.linked_at).join(WorkUser, WorkUser.id == LinkedAccount.work_user_id)
+            .where(WorkUser.email == "carl@contoso.com").order_by(LinkedAccount.linked_at.desc()))
+    expected = (linked_at.date() + timedelta(days=30)).strftime("%B %-d, %Y")
 
     sign_in(page, stack, "carl@contoso.com")
-    for attempt in ("first", "second"):
-        page.get_by_role("button", name="Associate Microsoft Learning Account").click()
-        page.wait_for_url(re.compile(r"http://localhost:\d+/learn/authorize"))
-        if page.get_by_label("Password").count():
-            provider_sign_in(page, "carl.cooloff@outlook.com")
-        page.get_by_role("button", name="Allow").click()
-        page.wait_for_url(stack["web_url"] + "/profile*")
-        if attempt == "first":
-            assert "is now linked" in flash_text(page)
-            page.shots("first-association")
-            section(page, "learn").get_by_role("button", name="Remove access").click()
-            assert "Access removed" in flash_text(page)
-    with stack["webapp"].app_context():
-        expected = (services.today() + timedelta(days=30)).strftime("%B %-d, %Y")
+    section(page, "learn").get_by_role("button", name="Remove access").click()
+    assert "Access removed" in flash_text(page)
+    page.shots("removed")
+    page.get_by_role("button", name="Associate Microsoft Learning Account").click()
+    page.wait_for_url(re.compile(r"http://localhost:\d+/learn/authorize"))
+    provider_sign_in(page, "carl.cooloff@outlook.com")
+    page.get_by_role("button", name="Allow").click()
+    page.wait_for_url(stack["web_url"] + "/profile*")
     message = flash_text(page)
     assert "we require a period of 30 days between associations" in message
     assert f"Your next available date for a subsequent association is {expected}." in message
+    assert "No account is linked." in section(page, "learn").inner_text()
     assert expected in section(page, "learn").inner_text()  # "Next available association date"
     page.shots("cool-off-refusal")
 
 
 def test_admin_downloads_the_skills_report_csv(page, stack):
-    sign_in(page, stack, "mia@contoso.com")  # mia links Learn so the report has her row
-    page.get_by_role("button", name="Associate Microsoft Learning Account").click()
-    provider_sign_in(page, "mia.mover@outlook.com")
+    sign_in(page, stack, "pat@contoso.com")  # pat links Partner University: a row of the report
+    page.get_by_role("button", name="Get Partner University Access").click()
+    provider_sign_in(page, "pat.pu@outlook.com")
     page.get_by_role("button", name="Allow").click()
     page.wait_for_url(stack["web_url"] + "/profile*")
     page.context.clear_cookies()
@@ -254,7 +259,8 @@ def test_admin_downloads_the_skills_report_csv(page, stack):
     text = Path(download.path()).read_text(encoding="utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
     assert len(rows) >= 2 and len(rows[0]) > 3
-    assert any("mia@contoso.com" in row and "555000111" in row for row in rows[1:]), rows
+    assert any("pat@contoso.com" in row and "pat.pu@outlook.com" in row for row in rows[1:]), rows
+    assert any("priya@contoso.com" in row and "333000444" in row for row in rows[1:]), rows
     target = ARTIFACTS / stack["viewport"] / download.suggested_filename
     download.save_as(str(target))
 
@@ -304,13 +310,20 @@ def test_main_pages_have_no_serious_accessibility_violations(page, stack, axe_av
     # The linking flow: provider sign-in and consent pages inside a real authorization request.
     sign_in(page, stack, "gloria.global@contoso.com")
     check("webapp-profile")
-    page.get_by_role("button", name="Associate Microsoft Learning Account").click()
-    check("learn-authorize-sign-in")
-    provider_sign_in(page, "priya.pending@outlook.com")
-    check("learn-consent")
+    page.get_by_role("button", name="Get Partner University Access").click()
+    check("partner-university-authorize-sign-in")
+    provider_sign_in(page, "sam.student@outlook.com")
+    check("partner-university-consent")
     page.get_by_role("button", name="Allow").click()
     page.wait_for_url(web + "/profile*")
     check("webapp-profile-linked")
+    page.get_by_role("button", name="Associate Microsoft Learning Account").click()
+    check("learn-authorize-sign-in")
+    provider_sign_in(page, "nina.nomcid@outlook.com")  # no MCID yet: refused with guidance
+    check("learn-consent")
+    page.get_by_role("button", name="Allow").click()
+    page.wait_for_url(web + "/profile*")
+    check("webapp-profile-refused")
     # Signed in at Learn now: the account pages.
     for path in ("/learn/account", "/learn/account/settings", "/learn/account/certification-profile",
                  "/learn/"):
@@ -318,17 +331,19 @@ def test_main_pages_have_no_serious_accessibility_violations(page, stack, axe_av
         check("learn-" + (path.strip("/").replace("/", "-") or "home"))
     # Partner Center's other main pages (an admin sees them all).
     for path in ("/traces", "/reports/", "/reports/skills", "/reports/learn-analytics",
-                 "/reports/skilling-points", "/demo", "/demo/reset"):
+                 "/reports/skilling-points", "/admin/users", "/admin/users/new", "/admin/clock",
+                 "/demo", "/demo/reset"):
         page.goto(web + path)
         check("webapp-" + path.strip("/").replace("/", "-"))
     page.goto(web + "/traces")
-    first_trace = page.locator("a[href*='/traces/']").first
-    if first_trace.count():
-        first_trace.click()
-        check("webapp-trace-detail")
+    page.locator("a[href*='/traces/']").first.click()
+    check("webapp-trace-detail")
+    page.goto(web + "/admin/users")
+    page.locator("a[href*='/delete']").first.click()
+    check("webapp-admin-delete-user")
 
     failing = {name: found for name, found in checked.items() if found}
-    assert len(checked) >= 20
+    assert len(checked) >= 30
     report = "\n".join(f"{name}: {v['impact']} {v['id']} ({v['help']}) at {v['nodes']}"
                         for name, found in failing.items() for v in found)
     assert failing == {}, "serious or critical accessibility violations:\n" + report
