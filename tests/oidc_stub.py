@@ -59,7 +59,8 @@ class Script:
     signing_key: RSAKey | None = None                 # signs the ID token (None: keys[0])
     header: dict = field(default_factory=dict)        # merged into the JOSE header
     drop_kid: bool = False                            # leave "kid" out of the header
-    claims: dict = field(default_factory=dict)        # merged into the ID token claims
+    claims: dict = field(default_factory=dict)        # merged into the ID token claims (a
+    #                                                   callable value gets the claims first)
     remove_claims: tuple = ()                         # claims to leave out
     raw_id_token: Callable[[dict, dict], str] | None = None  # (header, claims) -> token
     discovery: dict = field(default_factory=dict)     # merged into the discovery document
@@ -122,7 +123,8 @@ class StubProvider:
             "email": "stub.learner@outlook.com",
             "name": "Stub Learner", "account_type": "personal", "mcid": MCID,
         }
-        claims.update(s.claims)
+        # A value may be a function of the claims built so far (e.g. to wrap the real nonce).
+        claims.update({k: (v(claims) if callable(v) else v) for k, v in s.claims.items()})
         for name in s.remove_claims:
             claims.pop(name, None)
         key = s.signing_key or s.keys[0]

@@ -95,6 +95,11 @@ CASES = [
     ("sub-not-a-string", {"claims": {"sub": {"id": SUBJECT}}}, "id_token_sub", "failed the sub check"),
     ("wrong-nonce", {"claims": {"nonce": "not-the-nonce"}}, "id_token_nonce", "failed the nonce check"),
     ("missing-nonce", {"remove_claims": ("nonce",)}, "id_token_nonce", "failed the nonce check"),
+    # joserfc accepts a list that contains the expected value; a nonce is one string.
+    ("nonce-list-with-ours", {"claims": {"nonce": lambda c: [c["nonce"], "attacker-nonce"]}},
+     "id_token_nonce", "failed the nonce check"),
+    ("azp-list-with-ours", {"claims": {"aud": [CLIENT_ID, "other"], "azp": [CLIENT_ID]}},
+     "id_token_azp", "failed the azp check"),
     ("missing-exp", {"remove_claims": ("exp",)}, "id_token_exp", "failed the exp check"),
     ("wrong-at-hash", {"claims": {"at_hash": "AAAAAAAAAAAAAAAAAAAAAA"}},
      "id_token_at_hash", "failed the at_hash check"),
