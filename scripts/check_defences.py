@@ -73,6 +73,8 @@ M = [
   "tests/test_faults_and_races.py::test_fifty_concurrent_callbacks_for_one_mcid_link_it_once"),
 ]
 M += [
+ ("form-action lists the provider origins", "webapp/__init__.py", '''form_action = " ".join(["'self'", *provider_origins(config)])''', '''form_action = "'self'"''',
+  "tests/test_csp_real_browser.py"),
  ("redirect_uri exact match", "idp_mock/models.py", "    def set_client_secret(self, client_secret: str) -> None:",
   "    def check_redirect_uri(self, redirect_uri):\n        return any(redirect_uri.lower().rstrip('/').startswith(u.lower()) for u in self.redirect_uris)\n\n    def set_client_secret(self, client_secret: str) -> None:",
   "tests/test_idp_security.py -k redirect_uri_must_match"),
