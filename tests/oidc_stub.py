@@ -259,7 +259,8 @@ def stub_app(stub, idp, tmp_path):
     database_url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'webapp.sqlite'}"
     config = webapp_config(idp.url, database_url)
     config.update({"LEARN_OIDC_DISCOVERY_URL": stub.url + "/.well-known/openid-configuration",
-                   "OIDC_HTTP_TIMEOUT": 1})
+                   # Short, but not so short that a busy machine turns a normal answer into a timeout.
+                   "OIDC_HTTP_TIMEOUT": 3})
     app = create_app(config)
     with app.app_context():
         if TEST_DATABASE_URL:

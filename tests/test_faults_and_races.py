@@ -80,7 +80,7 @@ def test_token_response_without_a_usable_id_token(stub_app, stub_browser, stub, 
 
 
 def test_slow_token_endpoint_times_out_within_the_configured_timeout(stub_app, stub_browser, stub):
-    timeout = stub_app.config["OIDC_HTTP_TIMEOUT"]  # 1 second in these tests
+    timeout = stub_app.config["OIDC_HTTP_TIMEOUT"]  # 3 seconds in these tests
     stub.script.delay = timeout + 1.5
     started = time.monotonic()
     page = start(stub_browser)
