@@ -386,3 +386,25 @@ def test_clock_page_shows_the_simulated_date(app):
     shown = f"{day(7):%b} {day(7).day}, {day(7).year}"  # Babel's English "medium" date
     assert re.search(r'data-field="simulated_now">' + re.escape(shown), page.text)
     assert "Simulated date: " + shown in page.text  # the banner on every page
+
+
+def test_work_user_list_is_paginated(app):
+    """Organizations have tens of thousands of users: the list shows one page at a time."""
+    with app.app_context():
+        from webapp.models import Organization
+        contoso = db.session.scalar(select(Organization).where(Organization.partner_id == "1234567"))
+        for n in range(55):
+            services.create_work_user(contoso, f"bulk{n:03d}@contoso.com", f"Bulk {n}", "Passw0rd!long")
+        total = db.session.scalar(select(func.count()).select_from(WorkUser)
+                                  .where(WorkUser.organization_id == contoso.id))
+    gloria = as_user(app, "gloria.global@contoso.com")
+    first = gloria.open("/admin/users")
+    second = gloria.open("/admin/users?page=2")
+    rows_first = re.findall(r'data-user="([^"]+)"', first.text)
+    rows_second = re.findall(r'data-user="([^"]+)"', second.text)
+    assert len(rows_first) == 50
+    assert len(rows_second) == total - 50
+    assert not set(rows_first) & set(rows_second)
+    assert "Page 1 of 2" in text(first) and "Page 2 of 2" in text(second)
+    # Out-of-range pages show the last page rather than an error.
+    assert re.findall(r'data-user="([^"]+)"', gloria.open("/admin/users?page=99").text) == rows_second

@@ -842,13 +842,22 @@ def _require_user_admin(actor: WorkUser) -> None:
                              "can manage work users."))
 
 
-def organization_users(actor: WorkUser) -> list[WorkUser]:
-    """The work users of the admin's own organization, active first, then deleted."""
+def organization_users(actor: WorkUser, page: int = 1, per_page: int | None = None) -> "ReportPage":
+    """One page of the work users of the admin's own organization, active first, then deleted.
+
+    Paginated: organizations have tens of thousands of users, and the page must not load them all.
+    """
     _require_user_admin(actor)
-    return list(db.session.scalars(
-        select(WorkUser).where(WorkUser.organization_id == actor.organization_id)
+    per_page = per_page or REPORT_PAGE_SIZE
+    in_org = WorkUser.organization_id == actor.organization_id
+    total = db.session.scalar(select(func.count()).select_from(WorkUser).where(in_org)) or 0
+    page = _page_number(page, total, per_page)
+    users = list(db.session.scalars(
+        select(WorkUser).where(in_org)
         .order_by(WorkUser.deleted_at.is_not(None), WorkUser.email)
+        .limit(per_page).offset((page - 1) * per_page)
     ))
+    return ReportPage(users, page, per_page, total)
 
 
 def organization_user(actor: WorkUser, user_id: int) -> WorkUser | None:

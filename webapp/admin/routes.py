@@ -4,7 +4,7 @@ organization; a Global admin moves the simulated clock (demo mode only).
 No page here links or removes a learning account: only the work user does that, on
 My Learn profile.
 """
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import format_date, gettext as _
 from flask_login import current_user, login_required
 
@@ -37,7 +37,8 @@ def _user_admin_only():
 def users():
     if (refused := _user_admin_only()) is not None:
         return refused
-    return render_template("admin/users.html", users=services.organization_users(current_user))
+    page = services.organization_users(current_user, request.args.get("page", 1, type=int) or 1)
+    return render_template("admin/users.html", page=page, users=page.items)
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
