@@ -143,7 +143,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:///:memory:"):
         os.makedirs(os.path.dirname(uri[len("sqlite:///"):]) or ".", exist_ok=True)
 
-    from . import log_redaction
+    import log_redaction
     from .models import db
 
     log_redaction.install()
@@ -203,7 +203,7 @@ def create_app(test_config: dict | None = None) -> Flask:
             response.headers["Cache-Control"] = "no-store"
         return response
 
-    from . import raw_query
+    import raw_query
     raw_query.install(app)
 
     with app.app_context():

@@ -72,7 +72,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         options["connect_args"] = {"timeout": 15, **options.get("connect_args", {})}
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
-    from . import log_redaction
+    import log_redaction
     log_redaction.install()
 
     db.init_app(app)
@@ -117,7 +117,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_template_helpers(app)
     add_security_headers(app)
 
-    from . import raw_query
+    import raw_query
     raw_query.install(app)
 
     with app.app_context():
