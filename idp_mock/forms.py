@@ -32,48 +32,38 @@ class SwitchAccountForm(FlaskForm):
     switch = SubmitField(_l("Use another account"))
 
 
-class SignUpForm(FlaskForm):
+class NewPasswordForm(FlaskForm):
+    """A new password typed twice; the forms that create an account add their own fields."""
+
+    password = PasswordField(
+        _l("Password"),
+        validators=[
+            DataRequired(),
+            Length(min=8, message=_l("Password must be at least 8 characters.")),
+            Length(max=1024),
+        ],
+    )
+    confirm = PasswordField(
+        _l("Confirm password"),
+        validators=[
+            DataRequired(),
+            EqualTo("password", message=_l("Passwords must match.")),
+        ],
+    )
+
+
+class SignUpForm(NewPasswordForm):
     email = EmailField(_l("Email"), validators=[DataRequired(), Email(), Length(max=255)])
     display_name = StringField(
         _l("Display name"), validators=[DataRequired(), Length(min=1, max=120)]
     )
-    password = PasswordField(
-        _l("Password"),
-        validators=[
-            DataRequired(),
-            Length(min=8, message=_l("Password must be at least 8 characters.")),
-            Length(max=1024),
-        ],
-    )
-    confirm = PasswordField(
-        _l("Confirm password"),
-        validators=[
-            DataRequired(),
-            EqualTo("password", message=_l("Passwords must match.")),
-        ],
-    )
     submit = SubmitField(_l("Create account"))
 
 
-class AttachMsaForm(FlaskForm):
+class AttachMsaForm(NewPasswordForm):
     email = EmailField(
         _l("Personal Microsoft account email"),
         validators=[DataRequired(), Email(), Length(max=255)],
-    )
-    password = PasswordField(
-        _l("Password"),
-        validators=[
-            DataRequired(),
-            Length(min=8, message=_l("Password must be at least 8 characters.")),
-            Length(max=1024),
-        ],
-    )
-    confirm = PasswordField(
-        _l("Confirm password"),
-        validators=[
-            DataRequired(),
-            EqualTo("password", message=_l("Passwords must match.")),
-        ],
     )
     submit = SubmitField(_l("Add account"))
 

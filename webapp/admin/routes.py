@@ -135,15 +135,7 @@ def clock_set():
     if (refused := _clock_admin_only()) is not None:
         return refused
     form = SetClockForm()
-    if form.validate_on_submit():
-        try:
-            services.set_clock(form.date.data)
-        except services.ValidationError as exc:
-            form.date.errors = [*form.date.errors, exc.message]
-        else:
-            flash(_("The simulated date is now %(date)s.", date=_long_date(services.today())), "success")
-            return redirect(url_for("admin.clock"))
-    return _clock_page(set_form=form, status=422)
+    return _move_clock(form, form.date, services.set_clock) or _clock_page(set_form=form, status=422)
 
 
 @bp.route("/clock/advance", methods=["POST"])
@@ -151,15 +143,7 @@ def clock_advance():
     if (refused := _clock_admin_only()) is not None:
         return refused
     form = AdvanceClockForm()
-    if form.validate_on_submit():
-        try:
-            services.advance_clock(form.days.data)
-        except services.ValidationError as exc:
-            form.days.errors = [*form.days.errors, exc.message]
-        else:
-            flash(_("The simulated date is now %(date)s.", date=_long_date(services.today())), "success")
-            return redirect(url_for("admin.clock"))
-    return _clock_page(advance_form=form, status=422)
+    return _move_clock(form, form.days, services.advance_clock) or _clock_page(advance_form=form, status=422)
 
 
 @bp.route("/clock/reset", methods=["POST"])
@@ -169,6 +153,19 @@ def clock_reset():
     if ResetClockForm().validate_on_submit():
         services.reset_clock()
         flash(_("The clock is back to real time."), "success")
+    return redirect(url_for("admin.clock"))
+
+
+def _move_clock(form, field, move):
+    """Apply a valid clock form and redirect; None when the form must be shown again with errors."""
+    if not form.validate_on_submit():
+        return None
+    try:
+        move(field.data)
+    except services.ValidationError as exc:
+        field.errors = [*field.errors, exc.message]
+        return None
+    flash(_("The simulated date is now %(date)s.", date=_long_date(services.today())), "success")
     return redirect(url_for("admin.clock"))
 
 
