@@ -1,10 +1,12 @@
 """Extension objects, created once and bound to the app in create_app."""
+from functools import cache
+
 from authlib.integrations.flask_client import OAuth
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import event
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import DeclarativeBase, joinedload
 
 
@@ -27,7 +29,7 @@ def load_work_user(user_id: str):
     row_id, _sep, created = str(user_id).partition(":")
     try:
         # Most pages name the user's organization: loaded with the user, in the same query.
-        user = db.session.get(WorkUser, int(row_id), options=[joinedload(WorkUser.organization)])
+        user = db.session.execute(_work_user_stmt(), {"id": int(row_id)}).scalar_one_or_none()
     except (TypeError, ValueError):
         return None
     # A deleted work account loses its sessions at once; so does one whose id now names
@@ -35,6 +37,15 @@ def load_work_user(user_id: str):
     if user is None or user.deleted_at is not None or user.created_at.isoformat() != created:
         return None
     return user
+
+
+@cache
+def _work_user_stmt():
+    # Built once per process: every signed-in request loads its user, and building the
+    # statement (as Session.get does each time) costs more than running it.
+    from .models import WorkUser
+
+    return select(WorkUser).options(joinedload(WorkUser.organization)).where(WorkUser.id == bindparam("id"))
 
 
 def tune_sqlite(engine) -> None:

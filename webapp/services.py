@@ -11,13 +11,13 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import requests
 from flask import current_app, g, has_app_context
 from flask_babel import format_date, gettext as _
-from sqlalchemy import String, and_, case, cast, delete, func, or_, select, text, update
+from sqlalchemy import String, and_, bindparam, case, cast, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import aliased, contains_eager, defer
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -67,11 +67,18 @@ def clock_offset() -> timedelta:
     """The simulated clock's offset from real time, shared by all workers via the database."""
     if has_app_context() and "clock_offset" in g:
         return g.clock_offset
-    setting = db.session.get(AppSetting, CLOCK_OFFSET_KEY)
-    offset = timedelta(seconds=int(setting.value)) if setting else timedelta(0)
+    value = db.session.execute(_clock_offset_stmt()).scalar()
+    offset = timedelta(seconds=int(value)) if value is not None else timedelta(0)
     if has_app_context():
         g.clock_offset = offset
     return offset
+
+
+@cache
+def _clock_offset_stmt():
+    # Built once: the clock is read on nearly every page, and building a statement costs more
+    # than running it (Core, so no ORM object is made either).
+    return select(AppSetting.__table__.c.value).where(AppSetting.__table__.c.key == CLOCK_OFFSET_KEY)
 
 
 def now() -> datetime:
@@ -577,12 +584,18 @@ PROFILE_HISTORY_SHOWN = 10
 
 def replaced_link(link: LinkedAccount) -> LinkedAccount | None:
     """The link (elsewhere) that this association ended by moving the account here."""
-    return db.session.scalar(select(LinkedAccount).where(
-        LinkedAccount.identity_id == link.identity_id,
-        LinkedAccount.id != link.id,
+    return db.session.scalar(_replaced_link_stmt(), {
+        "identity_id": link.identity_id, "link_id": link.id, "linked_at": link.linked_at})
+
+
+@cache
+def _replaced_link_stmt():
+    return select(LinkedAccount).where(
+        LinkedAccount.identity_id == bindparam("identity_id"),
+        LinkedAccount.id != bindparam("link_id"),
         LinkedAccount.end_reason.in_(MOVED_REASONS),
-        LinkedAccount.ended_at == link.linked_at,
-    ).order_by(LinkedAccount.id.desc()).limit(1))
+        LinkedAccount.ended_at == bindparam("linked_at"),
+    ).order_by(LinkedAccount.id.desc()).limit(1)
 
 
 @dataclass
@@ -609,21 +622,10 @@ def profile_sections(work_user: WorkUser) -> dict[str, ProfileSection]:
     (with their count) through window functions, then the association starts that set the
     next dates.
     """
-    ended = LinkedAccount.ended_at.is_not(None)
-    ranked = select(
-        LinkedAccount,
-        func.row_number().over(partition_by=(LinkedAccount.provider, ended),
-                               order_by=(LinkedAccount.linked_at.desc(), LinkedAccount.id.desc()))
-        .label("rank"),
-        func.count().over(partition_by=(LinkedAccount.provider, ended)).label("total"),
-    ).where(LinkedAccount.work_user_id == work_user.id).subquery()
-    row_link = aliased(LinkedAccount, ranked)
     links: dict[str, LinkedAccount] = {}
     history: dict[str, list[LinkedAccount]] = {provider: [] for provider in PROVIDERS}
     totals = dict.fromkeys(PROVIDERS, 0)
-    for link, _rank, total in db.session.execute(
-            select(row_link, ranked.c.rank, ranked.c.total).where(ranked.c.rank <= PROFILE_HISTORY_SHOWN)
-            .order_by(ranked.c.provider, ranked.c.rank)):
+    for link, _rank, total in db.session.execute(_profile_links_stmt(), {"work_user_id": work_user.id}):
         if link.ended_at is None:
             links[link.provider] = link
         else:
@@ -636,10 +638,8 @@ def profile_sections(work_user: WorkUser) -> dict[str, ProfileSection]:
     identity_ids = {row.identity_id for row in newest.values() if row is not None}
     starts: dict[int, list[datetime]] = {identity_id: [] for identity_id in identity_ids}
     if identity_ids:
-        for identity_id, linked_at in db.session.execute(
-                select(LinkedAccount.identity_id, LinkedAccount.linked_at)
-                .where(LinkedAccount.identity_id.in_(identity_ids))
-                .order_by(LinkedAccount.linked_at.desc())):
+        for identity_id, linked_at in db.session.execute(_association_starts_stmt(),
+                                                         {"identity_ids": list(identity_ids)}):
             starts[identity_id].append(linked_at)
     sections = {}
     for provider, rows in history.items():
@@ -652,6 +652,30 @@ def profile_sections(work_user: WorkUser) -> dict[str, ProfileSection]:
             provider, link, rows, next_date or today(), reason, totals[provider],
             moved_from=replaced_link(link) if link else None, moved_away=moved_away)
     return sections
+
+
+@cache
+def _profile_links_stmt():
+    """The active link and the newest ended ones per provider, with their count (built once: the
+    statement costs more to build than to run)."""
+    ended = LinkedAccount.ended_at.is_not(None)
+    ranked = select(
+        LinkedAccount,
+        func.row_number().over(partition_by=(LinkedAccount.provider, ended),
+                               order_by=(LinkedAccount.linked_at.desc(), LinkedAccount.id.desc()))
+        .label("rank"),
+        func.count().over(partition_by=(LinkedAccount.provider, ended)).label("total"),
+    ).where(LinkedAccount.work_user_id == bindparam("work_user_id")).subquery()
+    row_link = aliased(LinkedAccount, ranked)
+    return (select(row_link, ranked.c.rank, ranked.c.total).where(ranked.c.rank <= PROFILE_HISTORY_SHOWN)
+            .order_by(ranked.c.provider, ranked.c.rank))
+
+
+@cache
+def _association_starts_stmt():
+    return (select(LinkedAccount.identity_id, LinkedAccount.linked_at)
+            .where(LinkedAccount.identity_id.in_(bindparam("identity_ids", expanding=True)))
+            .order_by(LinkedAccount.linked_at.desc()))
 
 
 def profile_section(work_user: WorkUser, provider: str) -> ProfileSection:
@@ -696,9 +720,14 @@ def traces_for(viewer: WorkUser, user_email: str | None = None, limit: int = 200
 
 def latest_trace(work_user: WorkUser) -> LinkAttempt | None:
     # The steps (the whole trace JSON) are not needed to name the attempt on My Learn profile.
-    return db.session.scalar(select(LinkAttempt).options(defer(LinkAttempt.steps))
-                             .where(LinkAttempt.work_user_id == work_user.id)
-                             .order_by(LinkAttempt.started_at.desc(), LinkAttempt.id.desc()).limit(1))
+    return db.session.scalar(_latest_trace_stmt(), {"work_user_id": work_user.id})
+
+
+@cache
+def _latest_trace_stmt():
+    return (select(LinkAttempt).options(defer(LinkAttempt.steps))
+            .where(LinkAttempt.work_user_id == bindparam("work_user_id"))
+            .order_by(LinkAttempt.started_at.desc(), LinkAttempt.id.desc()).limit(1))
 
 
 def trace_document(attempt: LinkAttempt) -> dict:
@@ -1211,13 +1240,17 @@ class AchievementView:
 def user_achievements(work_user: WorkUser, on: date | None = None) -> list[AchievementView]:
     """The user's achievements on their active links, with credited/pending status (My Learn profile)."""
     on = on or today()
-    rows = db.session.scalars(
-        select(Achievement).join(LinkedAccount, LinkedAccount.id == Achievement.link_id)
-        .where(Achievement.work_user_id == work_user.id, LinkedAccount.ended_at.is_(None))
-        .order_by(Achievement.completed_on.desc(), Achievement.id))
+    rows = db.session.scalars(_user_achievements_stmt(), {"work_user_id": work_user.id})
     return [AchievementView(a.provider, a.kind, a.code, a.title, a.level, a.completed_on, a.credit_on,
                             credit_status(a.credit_on, on)) for a in rows]
 
+
+
+@cache
+def _user_achievements_stmt():
+    return (select(Achievement).join(LinkedAccount, LinkedAccount.id == Achievement.link_id)
+            .where(Achievement.work_user_id == bindparam("work_user_id"), LinkedAccount.ended_at.is_(None))
+            .order_by(Achievement.completed_on.desc(), Achievement.id))
 
 
 # --------------------------------------------------------------------------- reports
