@@ -4,7 +4,6 @@ from flask_login import current_user, login_required
 
 from .. import services
 from ..models import LEARN, PARTNER_UNIVERSITY
-from .forms import LinkForm, RemoveLinkForm
 
 bp = Blueprint("main", __name__)
 
@@ -29,8 +28,6 @@ def profile():
         "main/profile.html",
         university=sections[PARTNER_UNIVERSITY],
         learn=sections[LEARN],
-        link_form=LinkForm(),
-        remove_form=RemoveLinkForm(),
         latest_trace=services.latest_trace(current_user),
         achievements=services.user_achievements(current_user),
     )
