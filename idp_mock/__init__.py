@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from functools import cache
+from functools import lru_cache
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
@@ -109,12 +110,28 @@ def content_security_policy() -> str:
     the origins of the registered redirect URIs are listed (read per request: clients can
     be added at run time with the CLI).
     """
+    from .models import db
+
+    metadata = tuple(db.session.execute(_client_metadata_stmt()).scalars())
+    return _policy_for_clients(metadata)
+
+
+@cache
+def _client_metadata_stmt():
+    """Every client's stored metadata (JSON text), in table order; built once."""
     from .models import OAuth2Client
     from .models import db
 
+    return db.select(OAuth2Client._client_metadata)
+
+
+@lru_cache(maxsize=16)
+def _policy_for_clients(client_metadata: tuple[str | None, ...]) -> str:
+    """The policy for these clients' stored metadata: computed once per set of clients."""
     origins = ["'self'"]
-    for client in db.session.scalars(db.select(OAuth2Client)):
-        for uri in client.redirect_uris + client.post_logout_redirect_uris:
+    for raw in client_metadata:
+        data = json.loads(raw) if raw else {}
+        for uri in data.get("redirect_uris", []) + data.get("post_logout_redirect_uris", []):
             parts = urlsplit(uri)
             origin = f"{parts.scheme}://{parts.netloc}"
             if parts.scheme in ("http", "https") and parts.netloc and origin not in origins:

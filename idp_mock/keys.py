@@ -33,19 +33,31 @@ def _generate(issuer: str) -> SigningKey:
     return SigningKey(issuer=issuer, kid=data["kid"], private_jwk=json.dumps(data), active=True)
 
 
+def _active_key_stmt(*columns):
+    return (
+        db.select(*columns)
+        .where(SigningKey.issuer == db.bindparam("issuer"), SigningKey.active.is_(True),
+               SigningKey.retired_at.is_(None))
+        .order_by(SigningKey.created_at.desc(), SigningKey.id.desc())
+        .limit(1)
+    )
+
+
+# Built once and run with parameters: the token endpoint reads the active key on every
+# request, and building a statement costs more than running it.
+_ACTIVE_KEY = _active_key_stmt(SigningKey)
+_ACTIVE_KEY_JWK = _active_key_stmt(SigningKey.kid, SigningKey.private_jwk)
+
+
 def get_active_signing_key(issuer: str) -> SigningKey:
     """Return the active key of ``issuer``, creating (and persisting) one on
     first use. Existing keys are never regenerated."""
-    stmt = (
-        db.select(SigningKey)
-        .filter_by(issuer=issuer, active=True, retired_at=None)
-        .order_by(SigningKey.created_at.desc(), SigningKey.id.desc())
-    )
-    row = db.session.scalars(stmt).first()
+    params = {"issuer": issuer}
+    row = db.session.scalars(_ACTIVE_KEY, params).first()
     if row is not None:
         return row
     with _lock:
-        row = db.session.scalars(stmt).first()
+        row = db.session.scalars(_ACTIVE_KEY, params).first()
         if row is None:
             row = _generate(issuer)
             db.session.add(row)
@@ -55,8 +67,19 @@ def get_active_signing_key(issuer: str) -> SigningKey:
                 # Another worker created the issuer's key first (one active key per
                 # issuer is a unique index): use that one.
                 db.session.rollback()
-                row = db.session.scalars(stmt).one()
+                row = db.session.scalars(_ACTIVE_KEY, params).one()
     return row
+
+
+def active_signing_jwk(issuer: str) -> tuple[str, RSAKey]:
+    """``(kid, private key)`` of the active key of ``issuer``, read from the database on every
+    call (a rotation by any process applies at once) without loading an ORM object."""
+    found = db.session.execute(_ACTIVE_KEY_JWK, {"issuer": issuer}).first()
+    if found is None:
+        row = get_active_signing_key(issuer)  # first use: creates the key
+        found = (row.kid, row.private_jwk)
+    kid, private_jwk = found
+    return kid, _import_private_jwk(private_jwk)
 
 
 def load_private_key(row: SigningKey) -> RSAKey:

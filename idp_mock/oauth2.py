@@ -18,12 +18,12 @@ from authlib.oidc.rpinitiated import EndSessionEndpoint
 from flask import current_app
 from flask import g
 from flask import session
+from joserfc.jwk import RSAKey
 from sqlalchemy.orm import joinedload
 
 from . import scenarios
 from .config import ISSUERS
-from .keys import get_active_signing_key
-from .keys import load_private_key
+from .keys import active_signing_jwk
 from .keys import public_jwks
 from .models import Account
 from .models import AuthorizationCode
@@ -54,12 +54,34 @@ def user_claims(account: Account, issuer: str) -> UserInfo:
     return claims
 
 
-def active_key(issuer: str):
-    """The active signing key, read once per request (the header and the signature use it)."""
+def active_key(issuer: str) -> tuple[str, RSAKey]:
+    """``(kid, private key)`` of the active signing key, read once per request (the header
+    and the signature use it)."""
     cache = g.setdefault("active_signing_keys", {})
     if issuer not in cache:
-        cache[issuer] = get_active_signing_key(issuer)
+        cache[issuer] = active_signing_jwk(issuer)
     return cache[issuer]
+
+
+# The lookups of every authorize and token request, built once and run with parameters
+# (building a statement costs SQLAlchemy more than running it).
+_CLIENT = db.select(OAuth2Client).where(
+    OAuth2Client.issuer == db.bindparam("issuer"),
+    OAuth2Client.client_id == db.bindparam("client_id"),
+)
+# The account and its profile come with the code: the id_token needs both.
+_CODE_WITH_USER = (
+    db.select(AuthorizationCode)
+    .where(AuthorizationCode.issuer == db.bindparam("issuer"),
+           AuthorizationCode.code == db.bindparam("code"),
+           AuthorizationCode.client_id == db.bindparam("client_id"))
+    .options(joinedload(AuthorizationCode.user).joinedload(Account.profile))
+)
+_NONCE_USED = db.select(AuthorizationCode.id).where(
+    AuthorizationCode.issuer == db.bindparam("issuer"),
+    AuthorizationCode.client_id == db.bindparam("client_id"),
+    AuthorizationCode.nonce == db.bindparam("nonce"),
+).limit(1)
 
 
 class S256CodeChallenge(CodeChallenge):
@@ -111,12 +133,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return item
 
     def query_authorization_code(self, code, client):
-        # The account and its profile come with the code: the id_token needs both.
-        item = db.session.scalar(
-            db.select(AuthorizationCode).filter_by(
-                issuer=self.server.issuer, code=code, client_id=client.client_id
-            ).options(joinedload(AuthorizationCode.user).joinedload(Account.profile))
-        )
+        item = db.session.scalar(_CODE_WITH_USER, {
+            "issuer": self.server.issuer, "code": code, "client_id": client.client_id})
         if item is None:
             return None
         if item.used_at is not None:
@@ -187,11 +205,9 @@ class IssuerOpenIDCode(OpenIDCode):
         cache = g.setdefault("idp_nonces_seen", {})
         key = (self.issuer, request.payload.client_id, nonce)
         if key not in cache:
-            cache[key] = db.session.scalar(
-                db.select(AuthorizationCode.id).filter_by(
-                    issuer=self.issuer, client_id=request.payload.client_id, nonce=nonce
-                )
-            ) is not None
+            cache[key] = db.session.execute(_NONCE_USED, {
+                "issuer": self.issuer, "client_id": request.payload.client_id, "nonce": nonce,
+            }).first() is not None
         return cache[key]
 
     def encode_id_token(self, token, request):
@@ -215,7 +231,7 @@ class IssuerOpenIDCode(OpenIDCode):
     def resolve_client_private_key(self, client):
         if scenarios.id_token_fault() in ("id_token_bad_signature", "id_token_unknown_kid"):
             return scenarios.throwaway_key()
-        return load_private_key(active_key(self.issuer))
+        return active_key(self.issuer)[1]
 
     def get_client_claims(self, client):
         now = int(time.time())
@@ -228,7 +244,7 @@ class IssuerOpenIDCode(OpenIDCode):
 
     def get_encode_header(self, client):
         return scenarios.adjust_header(
-            {"alg": "RS256", "kid": active_key(self.issuer).kid}
+            {"alg": "RS256", "kid": active_key(self.issuer)[0]}
         )
 
     def get_authorization_code_claims(self, authorization_code):
@@ -252,7 +268,7 @@ class IssuerUserInfoEndpoint(UserInfoEndpoint):
         )
 
     def resolve_private_key(self):
-        return load_private_key(get_active_signing_key(self.server.issuer))
+        return active_key(self.server.issuer)[1]
 
     def get_supported_algorithms(self):
         return ["RS256"]
@@ -300,8 +316,7 @@ class IssuerAuthorizationServer(AuthorizationServer):
         key = (self.issuer, client_id)
         if key not in cache:
             cache[key] = db.session.scalar(
-                db.select(OAuth2Client).filter_by(issuer=self.issuer, client_id=client_id)
-            )
+                _CLIENT, {"issuer": self.issuer, "client_id": client_id})
         return cache[key]
 
     def token_row(self, token, request) -> Token:

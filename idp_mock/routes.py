@@ -91,11 +91,15 @@ def pull_issuer(endpoint, values):
 # --------------------------------------------------------------------------
 
 
+# Built once: the signed-in account is read on every authorize request.
+_ACCOUNT_BY_ID = db.select(Account).where(Account.id == db.bindparam("id"))
+
+
 def current_account() -> Account | None:
     data = session.get(session_key(g.issuer))
     if not data:
         return None
-    account = db.session.get(Account, data.get("id"))
+    account = db.session.scalar(_ACCOUNT_BY_ID, {"id": data.get("id")})
     if account is None or account.issuer != g.issuer:
         session.pop(session_key(g.issuer), None)
         return None

@@ -284,10 +284,17 @@ def armed_stages(issuer: str) -> set[str]:
     same request only leaves a stage listed, which falls back to the full lookup in hit()."""
     cache = g.setdefault("qa_armed_stages", {})
     if issuer not in cache:
-        names = db.session.scalars(
-            db.select(FaultScenario.name).filter_by(issuer=issuer, consumed=False).distinct())
+        names = db.session.execute(_ARMED_NAMES, {"issuer": issuer}).scalars()
         cache[issuer] = {CATALOG[name].stage for name in names if name in CATALOG}
     return cache[issuer]
+
+
+# Built once, run with parameters: nearly every provider request asks (see armed_stages).
+_ARMED_NAMES = (
+    db.select(FaultScenario.name)
+    .where(FaultScenario.issuer == db.bindparam("issuer"), FaultScenario.consumed.is_(False))
+    .distinct()
+)
 
 
 def hit(
