@@ -83,6 +83,18 @@ _NONCE_USED = db.select(AuthorizationCode.id).where(
     AuthorizationCode.nonce == db.bindparam("nonce"),
 ).limit(1)
 
+# Writes of every exchange, as plain INSERT/UPDATE statements on the tables (the column
+# defaults of the models still apply).
+_INSERT_CODE = db.insert(AuthorizationCode.__table__)
+_INSERT_TOKEN = db.insert(Token.__table__)
+# Claims an unused code: of two exchanges racing with one code, one updates the row.
+_CLAIM_CODE = (
+    db.update(AuthorizationCode.__table__)
+    .where(AuthorizationCode.__table__.c.id == db.bindparam("code_id"),
+           AuthorizationCode.__table__.c.used_at.is_(None))
+    .values(used_at=db.bindparam("now"))
+)
+
 
 class S256CodeChallenge(CodeChallenge):
     """PKCE is mandatory and only ``S256`` is accepted."""
@@ -114,23 +126,24 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         )
 
     def save_authorization_code(self, code, request):
+        # A plain INSERT (the column defaults still apply): nothing else in this request
+        # needs the row as an object, and the ORM unit of work would cost more than the query.
         signed_in = session.get(session_key(self.server.issuer)) or {}
-        item = AuthorizationCode(
-            issuer=self.server.issuer,
-            code=code,
-            client_id=request.client.client_id,
-            redirect_uri=request.payload.redirect_uri,
-            scope=request.scope,
-            user_id=request.user.id,
-            nonce=request.payload.data.get("nonce"),
-            auth_time=signed_in.get("auth_time") or int(time.time()),
-            issued_at=int(time.time()),
-            code_challenge=request.payload.data.get("code_challenge"),
-            code_challenge_method=request.payload.data.get("code_challenge_method"),
-        )
-        db.session.add(item)
+        now = int(time.time())
+        db.session.execute(_INSERT_CODE, {
+            "issuer": self.server.issuer,
+            "code": code,
+            "client_id": request.client.client_id,
+            "redirect_uri": request.payload.redirect_uri,
+            "scope": request.scope,
+            "user_id": request.user.id,
+            "nonce": request.payload.data.get("nonce"),
+            "auth_time": signed_in.get("auth_time") or now,
+            "issued_at": now,
+            "code_challenge": request.payload.data.get("code_challenge"),
+            "code_challenge_method": request.payload.data.get("code_challenge_method"),
+        })
         db.session.commit()
-        return item
 
     def query_authorization_code(self, code, client):
         item = db.session.scalar(_CODE_WITH_USER, {
@@ -150,7 +163,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         # Not committed here: the token endpoint commits the token together with the code's
         # claim once the id_token is signed, so a code is redeemed exactly once, and a
         # failure anywhere before leaves both as they were.
-        db.session.add(self.server.token_row(token, self.request))
+        db.session.execute(_INSERT_TOKEN, self.server.token_values(token, self.request))
 
     def delete_authorization_code(self, authorization_code):
         # The row stays, marked used by authenticate_user, so that a replay is recognised
@@ -163,11 +176,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         # The UPDATE holds the row (PostgreSQL) or the write lock (SQLite) until the token
         # endpoint commits, so a concurrent exchange waits and then finds the code used.
         claimed = db.session.execute(
-            db.update(AuthorizationCode)
-            .where(AuthorizationCode.id == authorization_code.id,
-                   AuthorizationCode.used_at.is_(None))
-            .values(used_at=int(time.time()))
-            .execution_options(synchronize_session=False)
+            _CLAIM_CODE, {"code_id": authorization_code.id, "now": int(time.time())}
         ).rowcount
         if claimed != 1:  # redeemed a moment ago by a concurrent request: a replay
             revoke_tokens_of_code(authorization_code)
@@ -319,19 +328,20 @@ class IssuerAuthorizationServer(AuthorizationServer):
                 _CLIENT, {"issuer": self.issuer, "client_id": client_id})
         return cache[key]
 
-    def token_row(self, token, request) -> Token:
+    def token_values(self, token, request) -> dict:
+        """The row of an issued token (``token`` is Authlib's token response)."""
         user_id = request.user.id if request.user else None
         code = getattr(request, "authorization_code", None)
-        return Token(
-            issuer=self.issuer,
-            client_id=request.client.client_id,
-            user_id=user_id,
-            authorization_code_id=code.id if code is not None else None,
+        return {
+            "issuer": self.issuer,
+            "client_id": request.client.client_id,
+            "user_id": user_id,
+            "authorization_code_id": code.id if code is not None else None,
             **token,
-        )
+        }
 
     def _save(self, token, request):
-        db.session.add(self.token_row(token, request))
+        db.session.execute(_INSERT_TOKEN, self.token_values(token, request))
         db.session.commit()
 
 
