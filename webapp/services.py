@@ -374,11 +374,15 @@ def check_learn_prerequisites(account: PersonalAccount) -> None:
 
 def association_starts(identity_id: int) -> list[datetime]:
     """Start dates of every association of one individual, newest first."""
-    return list(db.session.scalars(
-        select(LinkedAccount.linked_at)
-        .where(LinkedAccount.identity_id == identity_id)
-        .order_by(LinkedAccount.linked_at.desc())
-    ))
+    return list(db.session.scalars(_association_starts_of_stmt(), {"identity_id": identity_id}))
+
+
+# The linking flow's statements are built once per process (with bind parameters): building a
+# statement costs more than running it on these small indexed lookups.
+@cache
+def _association_starts_of_stmt():
+    return (select(LinkedAccount.linked_at).where(LinkedAccount.identity_id == bindparam("identity_id"))
+            .order_by(LinkedAccount.linked_at.desc()))
 
 
 def next_association_date(starts: list[datetime], on: date) -> tuple[date | None, str | None]:
@@ -413,17 +417,21 @@ def limit_message(reason: str, next_date: date) -> str:
 
 
 def active_link(work_user: WorkUser, provider: str) -> LinkedAccount | None:
-    return db.session.scalar(select(LinkedAccount).where(
-        LinkedAccount.work_user_id == work_user.id,
-        LinkedAccount.provider == provider,
+    return db.session.scalar(_active_link_stmt(), {"work_user_id": work_user.id, "provider": provider})
+
+
+@cache
+def _active_link_stmt():
+    return select(LinkedAccount).where(
+        LinkedAccount.work_user_id == bindparam("work_user_id"),
+        LinkedAccount.provider == bindparam("provider"),
         LinkedAccount.ended_at.is_(None),
-    ))
+    )
 
 
 def _get_or_create_identity(provider: str, key: str) -> LearningIdentity:
-    stmt = select(LearningIdentity).where(
-        LearningIdentity.provider == provider, LearningIdentity.identity_key == key)
-    identity = db.session.scalar(stmt)
+    params = {"provider": provider, "identity_key": key}
+    identity = db.session.scalar(_identity_stmt(), params)
     if identity is not None:
         return identity
     try:
@@ -431,8 +439,34 @@ def _get_or_create_identity(provider: str, key: str) -> LearningIdentity:
             identity = LearningIdentity(provider=provider, identity_key=key, association_count=0)
             db.session.add(identity)
     except IntegrityError:  # created by a concurrent flow a moment ago
-        identity = db.session.scalar(stmt)
+        identity = db.session.scalar(_identity_stmt(), params)
     return identity
+
+
+@cache
+def _identity_stmt():
+    return select(LearningIdentity).where(LearningIdentity.provider == bindparam("provider"),
+                                          LearningIdentity.identity_key == bindparam("identity_key"))
+
+
+@cache
+def _bump_association_count_stmt():
+    # Compare-and-set: only moves the counter from the value the caller read.
+    return (update(LearningIdentity)
+            .where(LearningIdentity.id == bindparam("identity_id"),
+                   LearningIdentity.association_count == bindparam("seen_count"))
+            .values(association_count=bindparam("new_count"))
+            .execution_options(synchronize_session=False))
+
+
+@cache
+def _other_active_links_stmt():
+    """The active links of one individual (by identity, or by the provider's account)."""
+    return select(LinkedAccount).where(
+        LinkedAccount.ended_at.is_(None),
+        or_(LinkedAccount.identity_id == bindparam("identity_id"),
+            (LinkedAccount.issuer == bindparam("issuer")) & (LinkedAccount.subject == bindparam("subject"))),
+    )
 
 
 # A locked SQLite database or a PostgreSQL deadlock is retried this many times, then refused.
@@ -493,24 +527,16 @@ def _associate_once(work_user: WorkUser, account: PersonalAccount,
 
         # Compare-and-set on the individual's counter: of two completions racing for the same
         # MCID only one can move it from the value both read; the other is refused.
-        bumped = db.session.execute(
-            update(LearningIdentity)
-            .where(LearningIdentity.id == identity.id,
-                   LearningIdentity.association_count == seen_count)
-            .values(association_count=seen_count + 1)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        bumped = db.session.execute(_bump_association_count_stmt(), {
+            "identity_id": identity.id, "seen_count": seen_count, "new_count": seen_count + 1}).rowcount
         if bumped != 1:
             raise LinkRefused("concurrent", _(
                 "Another association of this account was completed at the same moment. "
                 "Reload your profile to see it."))
 
         # An MCID belongs to one organization (and one work user) at a time: end the others.
-        for other in db.session.scalars(select(LinkedAccount).where(
-            LinkedAccount.ended_at.is_(None),
-            or_(LinkedAccount.identity_id == identity.id,
-                (LinkedAccount.issuer == account.issuer) & (LinkedAccount.subject == account.subject)),
-        )):
+        for other in db.session.scalars(_other_active_links_stmt(), {
+                "identity_id": identity.id, "issuer": account.issuer, "subject": account.subject}):
             other.ended_at = current
             other.end_reason = (END_REASON_MOVED if other.organization_id != work_user.organization_id
                                 else END_REASON_MOVED_USER)
