@@ -10,12 +10,13 @@ from functools import cache
 from urllib.parse import urlencode
 
 from babel.support import Translations
-from flask import Flask, g, has_request_context, request, session
-from flask_babel import get_locale, get_translations
+from flask import Flask, has_request_context, request, session
+from flask_babel import get_locale
 from flask_login import current_user
 from wtforms.i18n import messages_path
 
 from . import services
+from .catalog import page_translations
 from .models import LANGUAGES
 
 SESSION_KEY = "lang"
@@ -109,19 +110,11 @@ def switch_url(code: str) -> str:
     return f"{request.path}?{urlencode(args + [('lang', code)])}"
 
 
-def page_translations():
-    """The request's catalog, looked up once: a page makes dozens of gettext calls, and
-    Flask-Babel resolves the domain, locale and catalog again on each one."""
-    translations = g.get("_page_translations")
-    if translations is None:
-        translations = g._page_translations = get_translations()
-    return translations
-
-
 def init_i18n(app: Flask) -> None:
     app.before_request(remember_requested_language)
     app.before_request(wtforms_messages_for_taiwan)
-    # Replaces the callables Flask-Babel installed (same strings, same newstyle formatting).
+    # Replaces the callables Flask-Babel installed: same catalog and newstyle formatting, with
+    # the catalog looked up once per request (webapp/catalog.py).
     app.jinja_env.install_gettext_callables(
         gettext=lambda s: page_translations().ugettext(s),
         ngettext=lambda s, p, n: page_translations().ungettext(s, p, n),

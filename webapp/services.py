@@ -16,12 +16,13 @@ from pathlib import Path
 
 import requests
 from flask import current_app, g, has_app_context
-from flask_babel import format_date, gettext as _
+from flask_babel import format_date
 from sqlalchemy import String, and_, bindparam, case, cast, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import aliased, contains_eager, defer
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from .catalog import gettext as _
 from .extensions import db
 from .models import (
     ACHIEVEMENT_KINDS,

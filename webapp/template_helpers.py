@@ -1,12 +1,13 @@
 """Values and filters every template can use."""
 from datetime import timedelta
 
-from flask import current_app
-from flask_babel import format_date, format_datetime, format_decimal, gettext as _
+from flask import current_app, g
+from flask_babel import format_date, format_datetime, format_decimal
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
 from . import services
+from .catalog import gettext as _
 from .models import (END_REASON_MOVED, END_REASON_MOVED_USER, END_REASON_REMOVED, END_REASON_USER_DELETED, LEARN,
                      ROLE_ACCOUNT_ADMIN, ROLE_GLOBAL_ADMIN, ROLE_PARTNER_ADMIN)
 
@@ -38,8 +39,11 @@ def csrf_field() -> Markup:
     """The CSRF token input for a form whose only field is its button (sign out, link, remove),
     as Flask-WTF documents for forms not rendered from a FlaskForm; the routes still validate
     the token with their FlaskForm. Cheaper than building and rendering a form per button."""
-    return Markup('<input type="hidden" name="%s" value="%s">') % (
-        current_app.config["WTF_CSRF_FIELD_NAME"], generate_csrf())
+    field = g.get("_csrf_field")
+    if field is None:  # one token per request: the same input for every button of the page
+        field = g._csrf_field = Markup('<input type="hidden" name="%s" value="%s">') % (
+            current_app.config["WTF_CSRF_FIELD_NAME"], generate_csrf())
+    return field
 
 
 def number(value, digits: int | None = None) -> str:

@@ -1,11 +1,11 @@
 """The trainer's demo guide (ready stories with their accounts) and the one-step demo reset."""
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
-from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from idp_mock.demo import DEMO_ACCOUNTS
 
 from .. import services
+from ..catalog import gettext as _
 from ..demo import DEMO_ORGANIZATIONS, DEMO_PASSWORD, DEMO_WORK_USERS
 from ..models import ROLE_GLOBAL_ADMIN
 from .forms import ResetDemoForm

@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from flask import current_app, url_for
-from flask_babel import format_date, gettext as _
+from flask_babel import format_date
 from sqlalchemy import select
 
 from idp_mock.demo import DEMO_ACCOUNTS
 from idp_mock.services import CATALOG
 
 from .. import services
+from ..catalog import gettext as _
 from ..demo import DEMO_LINKS, DEMO_ORGANIZATIONS, DEMO_WORK_USERS
 from ..extensions import db
 from ..models import LEARN, PARTNER_UNIVERSITY, ROLE_GLOBAL_ADMIN, WorkUser

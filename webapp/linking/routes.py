@@ -1,9 +1,9 @@
 """The linking flow: start at Partner Center, sign in at the provider, come back, record the link."""
 from flask import Blueprint, abort, flash, redirect, request, url_for
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from .. import oidc, services
+from ..catalog import gettext as _
 from ..extensions import db
 from ..main.forms import LinkForm, RemoveLinkForm
 from ..models import PROVIDERS, LinkAttempt

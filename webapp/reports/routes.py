@@ -1,10 +1,10 @@
 """Reports pages: organization-scoped, for Global admins and partner admins only."""
 from flask import (Blueprint, Response, abort, flash, redirect, render_template, request,
                    stream_with_context, url_for)
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from .. import services
+from ..catalog import gettext as _
 from .forms import RefreshForm
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")

@@ -3,10 +3,10 @@ import json
 from datetime import datetime, timezone
 
 from flask import Blueprint, Response, abort, render_template, request
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from .. import services
+from ..catalog import gettext as _
 from ..extensions import db
 from ..models import ROLE_GLOBAL_ADMIN, LinkAttempt
 
