@@ -1267,15 +1267,17 @@ class AchievementView:
 def user_achievements(work_user: WorkUser, on: date | None = None) -> list[AchievementView]:
     """The user's achievements on their active links, with credited/pending status (My Learn profile)."""
     on = on or today()
-    rows = db.session.scalars(_user_achievements_stmt(), {"work_user_id": work_user.id})
-    return [AchievementView(a.provider, a.kind, a.code, a.title, a.level, a.completed_on, a.credit_on,
-                            credit_status(a.credit_on, on)) for a in rows]
+    rows = db.session.execute(_user_achievements_stmt(), {"work_user_id": work_user.id})
+    return [AchievementView(*row, credit_status(row.credit_on, on)) for row in rows]
 
 
 
 @cache
 def _user_achievements_stmt():
-    return (select(Achievement).join(LinkedAccount, LinkedAccount.id == Achievement.link_id)
+    # Plain rows in AchievementView's order: the page needs no ORM objects.
+    return (select(Achievement.provider, Achievement.kind, Achievement.code, Achievement.title,
+                   Achievement.level, Achievement.completed_on, Achievement.credit_on)
+            .join(LinkedAccount, LinkedAccount.id == Achievement.link_id)
             .where(Achievement.work_user_id == bindparam("work_user_id"), LinkedAccount.ended_at.is_(None))
             .order_by(Achievement.completed_on.desc(), Achievement.id))
 
