@@ -146,6 +146,8 @@ def authorize_path() -> str:
 
 
 def check_csrf() -> bool:
+    if g.get("csrf_valid"):
+        return True  # CSRFProtect checked this request's token already (as FlaskForm trusts)
     try:
         validate_csrf(request.form.get("csrf_token"))
     except ValidationError:
@@ -250,9 +252,6 @@ def authorize():
         )
 
     client = grant.client
-    form_action = authorize_path()
-    signin_form = SignInForm()
-    consent_form = ConsentForm()
     step = request.form.get("step")
 
     if request.method == "POST":
@@ -263,7 +262,14 @@ def authorize():
             )
         if "cancel" in request.form:
             return server.create_authorization_response(grant_user=None, grant=grant)
+        # Allowing needs no form object nor page address: the redirect carries the code.
+        if step == "consent" and account is not None and "allow" in request.form:
+            return scenarios.authorization_response(server, grant, account)
+
+    form_action = authorize_path()
+    if request.method == "POST":
         if step == "signin":
+            signin_form = SignInForm()
             if signin_form.validate_on_submit():
                 user = authenticate(signin_form)
                 if user is not None:
@@ -277,12 +283,10 @@ def authorize():
         if step == "switch":
             sign_out()
             return render_signin(SignInForm(formdata=None), form_action, client)
-        if step == "consent" and account is not None and "allow" in request.form:
-            return scenarios.authorization_response(server, grant, account)
 
     if account is None or getattr(grant, "prompt", None) == "login":
         return render_signin(SignInForm(formdata=None), form_action, client)
-    return render_consent(client, account, consent_form, form_action)
+    return render_consent(client, account, ConsentForm(), form_action)
 
 
 def describe_authorize_error(error: OAuth2Error) -> str:
