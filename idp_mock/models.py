@@ -7,6 +7,7 @@ so the two providers never share clients, accounts, codes, tokens or keys.
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import secrets
 import time
 
@@ -173,6 +174,19 @@ class SigningKey(db.Model):
     retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
+# Client secrets this process has seen match their stored hash, as (stored hash, keyed
+# digest of the secret): the token endpoint checks the same secret on every exchange and the
+# password hash is slow on purpose. The digest key never leaves the process, so the set is
+# no help for guessing a secret; a changed secret has a new stored hash and is checked in
+# full again, and a secret that did not match is never remembered.
+_SECRET_DIGEST_KEY = secrets.token_bytes(32)
+_matched_client_secrets: set[tuple[str, bytes]] = set()
+
+
+def _secret_digest(value: str) -> bytes:
+    return hmac.digest(_SECRET_DIGEST_KEY, value.encode("utf-8", "surrogatepass"), "sha256")
+
+
 class OAuth2Client(db.Model, OAuth2ClientMixin):
     __tablename__ = "idp_oauth2_clients"
     __table_args__ = (UniqueConstraint("issuer", "client_id", name="uq_client_issuer_id"),)
@@ -185,7 +199,15 @@ class OAuth2Client(db.Model, OAuth2ClientMixin):
     def check_client_secret(self, client_secret: str) -> bool:
         if not self.client_secret or not client_secret:
             return False
-        return check_password_hash(self.client_secret, client_secret)
+        remembered = (self.client_secret, _secret_digest(client_secret))
+        if remembered in _matched_client_secrets:
+            return True
+        if not check_password_hash(self.client_secret, client_secret):
+            return False
+        if len(_matched_client_secrets) >= 256:
+            _matched_client_secrets.clear()
+        _matched_client_secrets.add(remembered)
+        return True
 
     def check_endpoint_auth_method(self, method, endpoint):
         # Both confidential-client methods are accepted at the token endpoint.

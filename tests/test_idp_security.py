@@ -199,3 +199,29 @@ def test_plain_pkce_refused_even_when_verifier_equals_challenge(learn):
     response = Browser().get(learn.raw_authorization_url(
         state="s1", code_challenge=verifier, code_challenge_method="plain"))
     assert query_of(response.headers["Location"])["error"] == "invalid_request"
+
+
+def test_a_changed_client_secret_applies_at_once(tmp_path):
+    """The provider remembers secrets that matched (the hash is slow on purpose): a new secret
+    must still replace the old one at the next request, and a wrong one never passes."""
+    from idp_mock.services import upsert_client
+    from tests.idp_helpers import CLIENT_IDS, CLIENT_SECRETS, rp_clients
+
+    app = create_app(make_config(tmp_path / "idp.sqlite"))
+    client = app.test_client()
+
+    def token_status(secret):
+        return client.post("/learn/token", data={"grant_type": "client_credentials"},
+                           auth=(CLIENT_IDS["learn"], secret)).status_code
+
+    old = CLIENT_SECRETS["learn"]
+    assert token_status(old) == 200
+    assert token_status(old) == 200
+    assert token_status(old + "x") == 401
+    assert token_status(old[:-1]) == 401
+    with app.app_context():
+        upsert_client({**rp_clients()[0], "client_secret": "a-brand-new-secret"})
+        db.session.commit()
+    assert token_status(old) == 401
+    assert token_status("a-brand-new-secret") == 200
+    assert token_status(old) == 401
