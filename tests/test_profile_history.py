@@ -47,3 +47,27 @@ def test_profile_page_shows_the_count_of_all_associations(app, browser):
     assert f"Association history ({total})" in page.text
     assert f"The latest {services.PROFILE_HISTORY_SHOWN} of {total} associations." in page.text
     assert "old11@outlook.com" in page.text and "old0@outlook.com" not in page.text
+
+
+def test_counts_with_an_active_link_and_a_long_history(app_ctx):
+    """The count of ended associations leaves the active link out; the next date comes from
+    the newest starts of the individual now linked (the older individuals do not matter)."""
+    user = db.session.scalar(select(WorkUser).where(WorkUser.email == "alex@contoso.com"))
+    add_ended_links(user, services.PROFILE_HISTORY_SHOWN + 5)
+    identity = LearningIdentity(provider=LEARN, identity_key="800009999", association_count=1)
+    db.session.add(identity)
+    db.session.flush()
+    linked = services.now() - timedelta(days=3)
+    db.session.add(LinkedAccount(
+        work_user_id=user.id, organization_id=user.organization_id, identity_id=identity.id,
+        provider=LEARN, issuer="http://idp/learn", subject="sub-active", email="now@outlook.com",
+        display_name="Now", mcid="800009999", linked_at=linked))
+    db.session.commit()
+    section = services.profile_section(user, LEARN)
+    assert section.link is not None and section.link.email == "now@outlook.com"
+    assert section.history_total == services.PROFILE_HISTORY_SHOWN + 5
+    assert len(section.history) == services.PROFILE_HISTORY_SHOWN
+    assert section.history[0].email == f"old{services.PROFILE_HISTORY_SHOWN + 4}@outlook.com"
+    assert (section.next_date, section.next_reason) == (linked.date() + services.COOL_OFF, "cool_off")
+    other = services.profile_section(user, "partner-university")
+    assert other.link is None and other.history == [] and other.history_total == 0

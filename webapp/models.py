@@ -110,6 +110,8 @@ class LinkedAccount(db.Model):
               sqlite_where=ACTIVE, postgresql_where=ACTIVE),
         Index("ix_links_identity_linked_at", "identity_id", "linked_at"),
         Index("ix_links_org_active", "organization_id", "ended_at"),
+        # My Learn profile: a user's newest links per provider, and their count, from the index.
+        Index("ix_links_user_provider_linked", "work_user_id", "provider", "linked_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -17,7 +17,8 @@ from pathlib import Path
 import requests
 from flask import current_app, g, has_app_context
 from flask_babel import format_date
-from sqlalchemy import String, and_, bindparam, case, cast, delete, func, or_, select, text, update
+from sqlalchemy import (String, and_, bindparam, case, cast, delete, func, or_, select, text, union_all,
+                        update)
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import aliased, contains_eager, defer
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -374,16 +375,10 @@ def check_learn_prerequisites(account: PersonalAccount) -> None:
 
 
 def association_starts(identity_id: int) -> list[datetime]:
-    """Start dates of every association of one individual, newest first."""
-    return list(db.session.scalars(_association_starts_of_stmt(), {"identity_id": identity_id}))
-
-
-# The linking flow's statements are built once per process (with bind parameters): building a
-# statement costs more than running it on these small indexed lookups.
-@cache
-def _association_starts_of_stmt():
-    return (select(LinkedAccount.linked_at).where(LinkedAccount.identity_id == bindparam("identity_id"))
-            .order_by(LinkedAccount.linked_at.desc()))
+    """Start dates of the newest associations of one individual, newest first: the
+    ASSOCIATIONS_PER_WINDOW newest, all that next_association_date looks at."""
+    return [linked_at for _identity, linked_at in db.session.execute(
+        _recent_starts_stmt(1), {"identity_0": identity_id})]
 
 
 def next_association_date(starts: list[datetime], on: date) -> tuple[date | None, str | None]:
@@ -391,7 +386,8 @@ def next_association_date(starts: list[datetime], on: date) -> tuple[date | None
 
     Days are whole UTC calendar days: an association started on day D allows the next one
     on D + 30; the yearly cap counts associations started in the 365 days up to ``on``.
-    Returns (None, None) when a new association is allowed on ``on``.
+    Returns (None, None) when a new association is allowed on ``on``. Only the newest
+    ASSOCIATIONS_PER_WINDOW starts can matter: those in the window are the newest ones.
     """
     candidates: list[tuple[date, str]] = []
     if starts:
@@ -421,6 +417,8 @@ def active_link(work_user: WorkUser, provider: str) -> LinkedAccount | None:
     return db.session.scalar(_active_link_stmt(), {"work_user_id": work_user.id, "provider": provider})
 
 
+# The linking flow's statements are built once per process (with bind parameters): building a
+# statement costs more than running it on these small indexed lookups.
 @cache
 def _active_link_stmt():
     return select(LinkedAccount).where(
@@ -645,34 +643,40 @@ class ProfileSection:
 def profile_sections(work_user: WorkUser) -> dict[str, ProfileSection]:
     """What My Learn profile shows for each provider, including the next association date.
 
-    Two queries whatever the history: the active link and the newest ended ones per provider
-    (with their count) through window functions, then the association starts that set the
-    next dates.
+    The cost does not grow with the history (QA accounts link thousands of times): per
+    provider, the active link and the newest ended ones are index walks with a LIMIT, the count
+    of ended ones is read only when the history is longer than what the page shows, and the
+    next dates need only the newest association starts.
     """
     links: dict[str, LinkedAccount] = {}
     history: dict[str, list[LinkedAccount]] = {provider: [] for provider in PROVIDERS}
-    totals = dict.fromkeys(PROVIDERS, 0)
-    for link, _rank, total in db.session.execute(_profile_links_stmt(), {"work_user_id": work_user.id}):
+    for link in db.session.scalars(_profile_links_stmt(), {"work_user_id": work_user.id}):
         if link.ended_at is None:
             links[link.provider] = link
         else:
             history.setdefault(link.provider, []).append(link)
-            totals[link.provider] = total
+    totals = {provider: len(rows) for provider, rows in history.items()}
+    if any(len(rows) >= PROFILE_HISTORY_SHOWN for rows in history.values()):
+        for provider, count in db.session.execute(_links_per_provider_stmt(), {"work_user_id": work_user.id}):
+            if provider in totals:
+                totals[provider] = count - (1 if provider in links else 0)
     # The limits follow the individual, so use the most recent identity this user linked.
     newest = {provider: max((row for row in (links.get(provider), (history[provider] or [None])[0])
                              if row is not None), key=lambda row: row.linked_at, default=None)
               for provider in history}
-    identity_ids = {row.identity_id for row in newest.values() if row is not None}
+    identity_ids = sorted({row.identity_id for row in newest.values() if row is not None})
     starts: dict[int, list[datetime]] = {identity_id: [] for identity_id in identity_ids}
     if identity_ids:
-        for identity_id, linked_at in db.session.execute(_association_starts_stmt(),
-                                                         {"identity_ids": list(identity_ids)}):
+        for identity_id, linked_at in db.session.execute(
+                _recent_starts_stmt(len(identity_ids)),
+                {f"identity_{i}": identity_id for i, identity_id in enumerate(identity_ids)}):
             starts[identity_id].append(linked_at)
     sections = {}
     for provider, rows in history.items():
         next_date = reason = None
         if newest[provider] is not None:
-            next_date, reason = next_association_date(starts[newest[provider].identity_id], today())
+            recent = sorted(starts[newest[provider].identity_id], reverse=True)
+            next_date, reason = next_association_date(recent, today())
         link = links.get(provider)
         moved_away = rows[0] if link is None and rows and rows[0].end_reason in MOVED_REASONS else None
         sections[provider] = ProfileSection(
@@ -683,26 +687,40 @@ def profile_sections(work_user: WorkUser) -> dict[str, ProfileSection]:
 
 @cache
 def _profile_links_stmt():
-    """The active link and the newest ended ones per provider, with their count (built once: the
-    statement costs more to build than to run)."""
-    ended = LinkedAccount.ended_at.is_not(None)
-    ranked = select(
-        LinkedAccount,
-        func.row_number().over(partition_by=(LinkedAccount.provider, ended),
-                               order_by=(LinkedAccount.linked_at.desc(), LinkedAccount.id.desc()))
-        .label("rank"),
-        func.count().over(partition_by=(LinkedAccount.provider, ended)).label("total"),
-    ).where(LinkedAccount.work_user_id == bindparam("work_user_id")).subquery()
-    row_link = aliased(LinkedAccount, ranked)
-    return (select(row_link, ranked.c.rank, ranked.c.total).where(ranked.c.rank <= PROFILE_HISTORY_SHOWN)
-            .order_by(ranked.c.provider, ranked.c.rank))
+    """Per provider: the active link, and the newest ended ones (at most PROFILE_HISTORY_SHOWN),
+    newest first. Each part walks ix_links_user_provider_linked backwards and stops at its LIMIT."""
+    user = LinkedAccount.work_user_id == bindparam("work_user_id")
+    parts = []
+    for provider in PROVIDERS:
+        of_provider = select(LinkedAccount.id).where(user, LinkedAccount.provider == provider)
+        parts.append(of_provider.where(LinkedAccount.ended_at.is_(None)))
+        parts.append(of_provider.where(LinkedAccount.ended_at.is_not(None))
+                     .order_by(LinkedAccount.linked_at.desc(), LinkedAccount.id.desc())
+                     .limit(PROFILE_HISTORY_SHOWN))
+    # Each part in its own subquery: SQLite refuses ORDER BY/LIMIT inside a compound SELECT.
+    ids = union_all(*(select(part.subquery().c.id) for part in parts))
+    return (select(LinkedAccount).where(LinkedAccount.id.in_(ids))
+            .order_by(LinkedAccount.provider, LinkedAccount.linked_at.desc(), LinkedAccount.id.desc()))
 
 
 @cache
-def _association_starts_stmt():
-    return (select(LinkedAccount.identity_id, LinkedAccount.linked_at)
-            .where(LinkedAccount.identity_id.in_(bindparam("identity_ids", expanding=True)))
-            .order_by(LinkedAccount.linked_at.desc()))
+def _links_per_provider_stmt():
+    # Counted in the index alone (work_user_id, provider, ...).
+    return (select(LinkedAccount.provider, func.count()).where(
+        LinkedAccount.work_user_id == bindparam("work_user_id")).group_by(LinkedAccount.provider))
+
+
+@lru_cache(maxsize=None)
+def _recent_starts_stmt(identities: int):
+    """The newest association starts of each of ``identities`` individuals: the limits look at
+    no more than ASSOCIATIONS_PER_WINDOW of them (see next_association_date)."""
+    parts = [select(LinkedAccount.identity_id, LinkedAccount.linked_at)
+             .where(LinkedAccount.identity_id == bindparam(f"identity_{i}"))
+             .order_by(LinkedAccount.linked_at.desc()).limit(ASSOCIATIONS_PER_WINDOW)
+             for i in range(identities)]
+    if identities == 1:
+        return parts[0]
+    return union_all(*(select(*part.subquery().c) for part in parts))
 
 
 def profile_section(work_user: WorkUser, provider: str) -> ProfileSection:
