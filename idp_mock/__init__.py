@@ -12,7 +12,6 @@ from functools import lru_cache
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
-from babel.support import Translations
 from flask import Flask
 from flask import g
 from flask import has_request_context
@@ -25,10 +24,11 @@ from flask_wtf import CSRFProtect
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
-from wtforms.i18n import messages_path
 
 from observability import init_observability
 
+from .catalog import WTFORMS_MESSAGES
+from .catalog import install_jinja_gettext
 from .config import ISSUERS
 from .config import REPO_ROOT
 from .config import SUPPORTED_LOCALES
@@ -87,15 +87,10 @@ def remember_requested_locale() -> None:
         session[LANG_SESSION_KEY] = chosen
 
 
-def wtforms_messages_for_taiwan() -> None:
-    """WTForms' Traditional Chinese catalog is zh_TW; gettext would fall back to Simplified zh."""
-    if str(get_locale()) == "zh_Hant_TW":
-        request.wtforms_translations = _wtforms_zh_tw()
-
-
-@cache
-def _wtforms_zh_tw() -> Translations:
-    return Translations.load(messages_path(), ["zh_TW"], domain="wtforms")
+def wtforms_messages() -> None:
+    """WTForms' messages in the page's language, each catalog read once per process (Flask-WTF
+    would read it per request; and for zh_Hant_TW fall back to WTForms' Simplified zh)."""
+    request.wtforms_translations = WTFORMS_MESSAGES
 
 
 def language_switch_url(code: str) -> str:
@@ -169,8 +164,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_observability(app, db, service="idp")
     csrf.init_app(app)
     Babel(app, locale_selector=select_locale)
+    install_jinja_gettext(app)
     app.before_request(remember_requested_locale)
-    app.before_request(wtforms_messages_for_taiwan)
+    app.before_request(wtforms_messages)
 
     from .oauth2 import init_oauth
 

@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from flask_babel import lazy_gettext as _l
+from .catalog import lazy_gettext as _l
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

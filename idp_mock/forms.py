@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField
 from wtforms import PasswordField
@@ -13,6 +12,8 @@ from wtforms.validators import DataRequired
 from wtforms.validators import Email
 from wtforms.validators import EqualTo
 from wtforms.validators import Length
+
+from .catalog import lazy_gettext as _l
 
 
 class SignInForm(FlaskForm):

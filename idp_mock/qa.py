@@ -21,8 +21,6 @@ from flask import jsonify
 from flask import redirect
 from flask import request
 from flask import url_for
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
 from wtforms import HiddenField
@@ -34,6 +32,8 @@ from wtforms.validators import DataRequired
 from wtforms.validators import NumberRange
 from wtforms.validators import Optional
 
+from .catalog import gettext as _
+from .catalog import lazy_gettext as _l
 from .config import ISSUERS
 from .demo import DEMO_PASSWORD
 from .keys import published_keys

@@ -18,12 +18,12 @@ from flask import render_template
 from flask import request
 from flask import session
 from flask import url_for
-from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
 from . import scenarios
+from .catalog import gettext as _
 from .config import ISSUERS
 from .config import SCOPES_SUPPORTED
 from .forms import AttachMsaForm
