@@ -223,6 +223,14 @@ class OAuth2Client(db.Model, OAuth2ClientMixin):
         return self.client_metadata.get("post_logout_redirect_uris", [])
 
 
+# Built once and run with parameters (building a statement costs SQLAlchemy more than running
+# it): the client of most provider requests.
+CLIENT_OF_ISSUER = db.select(OAuth2Client).where(
+    OAuth2Client.issuer == db.bindparam("issuer"),
+    OAuth2Client.client_id == db.bindparam("client_id"),
+)
+
+
 class AuthorizationCode(db.Model, OAuth2AuthorizationCodeMixin):
     __tablename__ = "idp_authorization_codes"
 
@@ -264,8 +272,7 @@ class Token(db.Model, OAuth2TokenMixin):
 
     def get_client(self):
         return db.session.scalar(
-            db.select(OAuth2Client).filter_by(issuer=self.issuer, client_id=self.client_id)
-        )
+            CLIENT_OF_ISSUER, {"issuer": self.issuer, "client_id": self.client_id})
 
 
 class FaultScenario(db.Model):

@@ -27,8 +27,8 @@ from .config import ISSUERS
 from .keys import active_signing_jwk
 from .keys import public_jwks
 from .models import Account
+from .models import CLIENT_OF_ISSUER
 from .models import AuthorizationCode
-from .models import OAuth2Client
 from .models import Token
 from .models import db
 
@@ -66,10 +66,6 @@ def active_key(issuer: str) -> tuple[str, RSAKey]:
 
 # The lookups of every authorize and token request, built once and run with parameters
 # (building a statement costs SQLAlchemy more than running it).
-_CLIENT = db.select(OAuth2Client).where(
-    OAuth2Client.issuer == db.bindparam("issuer"),
-    OAuth2Client.client_id == db.bindparam("client_id"),
-)
 # The account and its profile come with the code: the id_token needs both.
 _CODE_WITH_USER = (
     db.select(AuthorizationCode)
@@ -77,6 +73,13 @@ _CODE_WITH_USER = (
            AuthorizationCode.code == db.bindparam("code"),
            AuthorizationCode.client_id == db.bindparam("client_id"))
     .options(joinedload(AuthorizationCode.user).joinedload(Account.profile))
+)
+# A bearer token with its account and profile (userinfo and the transcript API use both).
+_TOKEN_WITH_USER = (
+    db.select(Token)
+    .where(Token.issuer == db.bindparam("issuer"),
+           Token.access_token == db.bindparam("access_token"))
+    .options(joinedload(Token.user).joinedload(Account.profile))
 )
 _NONCE_USED = db.select(AuthorizationCode.id).where(
     AuthorizationCode.issuer == db.bindparam("issuer"),
@@ -340,7 +343,7 @@ class IssuerAuthorizationServer(AuthorizationServer):
         key = (self.issuer, client_id)
         if key not in cache:
             cache[key] = db.session.scalar(
-                _CLIENT, {"issuer": self.issuer, "client_id": client_id})
+                CLIENT_OF_ISSUER, {"issuer": self.issuer, "client_id": client_id})
         return cache[key]
 
     def token_values(self, token, request) -> dict:
@@ -365,8 +368,7 @@ class IssuerBearerTokenValidator(BearerTokenValidator):
 
     def authenticate_token(self, token_string):
         return db.session.scalar(
-            db.select(Token).filter_by(issuer=g.issuer, access_token=token_string)
-        )
+            _TOKEN_WITH_USER, {"issuer": g.issuer, "access_token": token_string})
 
 
 require_oauth = ResourceProtector()

@@ -39,6 +39,7 @@ from .demo import DEMO_PASSWORD
 from .keys import published_keys
 from .keys import rotate_signing_key
 from .models import Account
+from .models import FaultScenario
 from .models import SigningKey
 from .models import TranscriptItem
 from .models import db
@@ -536,6 +537,16 @@ def scenario_choices(issuer: str) -> list[SelectChoice]:
     ]
 
 
+# The armed scenarios as the panel lists them, oldest first (built once: the panel is on
+# every sign-in and consent page in QA mode).
+_PANEL_ARMED = (
+    db.select(FaultScenario.name.label("scenario"), FaultScenario.scope,
+              FaultScenario.client_id, FaultScenario.account_email.label("account"))
+    .where(FaultScenario.issuer == db.bindparam("issuer"), FaultScenario.consumed.is_(False))
+    .order_by(FaultScenario.id)
+)
+
+
 def panel_context(client, form_action: str) -> dict | None:
     """What the panel template needs, or None outside QA mode."""
     if not current_app.config.get("IDP_QA_MODE") or client is None:
@@ -546,7 +557,7 @@ def panel_context(client, form_action: str) -> dict | None:
     return {
         "form": form,
         "clear_form": ClearScenariosForm(formdata=None, prefix=CLEAR_PREFIX, next=form_action),
-        "armed": [scenario_to_dict(row) for row in list_scenarios(g.issuer, False)],
+        "armed": [row._asdict() for row in db.session.execute(_PANEL_ARMED, {"issuer": g.issuer})],
         "client_id": client.client_id,
     }
 

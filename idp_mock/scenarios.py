@@ -485,15 +485,21 @@ def encode_unsigned(encode):
 # --------------------------------------------------------------------------
 
 
+# The scenario that changed the id_token of a token's flow, if any (built once).
+_FAULT_OF_TOKEN = (
+    db.select(FaultScenario.name)
+    .join(FaultHit, FaultHit.scenario_id == FaultScenario.id)
+    .where(FaultHit.token_id == db.bindparam("token_id"), FaultHit.issuer == db.bindparam("issuer"))
+    .limit(1)
+)
+
+
 def adjust_userinfo(issuer: str, claims: dict, token: Token | None, user: Account) -> dict:
     """Apply a flow's id_token fault that also shapes userinfo, then any
     ``userinfo`` scenario."""
     if token is not None:
-        carried = db.session.scalar(
-            db.select(FaultScenario.name)
-            .join(FaultHit, FaultHit.scenario_id == FaultScenario.id)
-            .where(FaultHit.token_id == token.id, FaultHit.issuer == issuer)
-        )
+        carried = db.session.execute(
+            _FAULT_OF_TOKEN, {"token_id": token.id, "issuer": issuer}).scalar()
         if carried == "id_token_mcid_missing":
             claims.pop("mcid", None)
     scenario = hit(issuer, "userinfo", token.client_id if token else None, user.email)

@@ -49,10 +49,14 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+# Built once: every sign-in looks the account up.
+_ACCOUNT_BY_EMAIL = db.select(Account).where(
+    Account.issuer == db.bindparam("issuer"), Account.email == db.bindparam("email"))
+
+
 def find_account(issuer: str, email: str) -> Account | None:
     return db.session.scalar(
-        db.select(Account).filter_by(issuer=issuer, email=normalize_email(email))
-    )
+        _ACCOUNT_BY_EMAIL, {"issuer": issuer, "email": normalize_email(email)})
 
 
 def find_account_by_subject(issuer: str, subject: str) -> Account | None:
