@@ -22,6 +22,7 @@ from flask import redirect
 from flask import request
 from flask import url_for
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from sqlalchemy.exc import IntegrityError
 from wtforms import HiddenField
 from wtforms import IntegerField
@@ -31,6 +32,7 @@ from wtforms import SubmitField
 from wtforms.validators import DataRequired
 from wtforms.validators import NumberRange
 from wtforms.validators import Optional
+from wtforms.widgets import Select
 
 from .catalog import gettext as _
 from .catalog import lazy_gettext as _l
@@ -510,8 +512,42 @@ PANEL_PREFIX = "qa"
 CLEAR_PREFIX = "qa-clear"
 
 
+class RenderedOnceSelect(Select):
+    """A select whose markup is kept per process for each set of options and attributes.
+
+    The panel's scenario list is the same two dozen options on every sign-in and consent page
+    of one issuer and language, and WTForms would build every option's attributes again on
+    each page. The key holds everything the markup depends on (the options with their
+    translated labels and groups, the selected value, the attributes, the field's flags)."""
+
+    MAX_KEPT = 64
+
+    def __init__(self, multiple: bool = False):
+        super().__init__(multiple)
+        self._kept: dict[tuple, Markup] = {}
+
+    def __call__(self, field, **kwargs):
+        try:
+            key = (
+                field.id, field.name, field.data, tuple(sorted(kwargs.items())),
+                tuple(sorted(vars(field.flags).items())),
+                tuple((c.value, str(c.label), c.optgroup, tuple(sorted(c.render_kw.items())))
+                      for c in map(SelectChoice.from_input, field.choices or ())),
+            )
+            hash(key)
+        except (TypeError, AttributeError):  # something unhashable: render as usual
+            return super().__call__(field, **kwargs)
+        markup = self._kept.get(key)
+        if markup is None:
+            if len(self._kept) >= self.MAX_KEPT:
+                self._kept.clear()
+            markup = self._kept[key] = super().__call__(field, **kwargs)
+        return markup
+
+
 class ScenarioPanelForm(FlaskForm):
-    scenario = SelectField(_l("Scenario"), validators=[DataRequired()])
+    scenario = SelectField(_l("Scenario"), validators=[DataRequired()],
+                           widget=RenderedOnceSelect())
     scope = SelectField(_l("Applies to"), choices=[
         SelectChoice("next-flow", _l("The next flow of this app")),
         SelectChoice("until-cleared", _l("Every flow of this app until cleared")),

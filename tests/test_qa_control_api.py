@@ -264,6 +264,32 @@ def test_rotate_key_validation(control, body, field):
 # ---------------------------------------------------------------- panel and QA mode
 
 
+def test_panel_scenario_list_follows_issuer_and_language(idp):
+    """The list's markup is kept per process: each issuer and language still gets its own."""
+    import re
+
+    def scenario_select(issuer, client_id, lang):
+        url = (f"{idp.url}/{issuer}/authorize?response_type=code&client_id={client_id}"
+               f"&redirect_uri=http%3A%2F%2Flocalhost%2Flink%2F{issuer}%2Fcallback&scope=openid"
+               "&state=s1&nonce=n1&code_challenge=" + "a" * 43
+               + f"&code_challenge_method=S256&lang={lang}")
+        page = ProviderBrowser().get(url)
+        assert page.status_code == 200
+        return html.unescape(re.search(r'<select[^>]*id="qa-scenario".*?</select>', page.text,
+                                       re.S).group(0))
+
+    for _round in range(2):
+        learn_en = scenario_select("learn", "partner-center-learn", "en")
+        learn_fr = scenario_select("learn", "partner-center-learn", "fr")
+        pu_zh = scenario_select("partner-university", "partner-center-pu", "zh_Hant_TW")
+        assert '<optgroup label="In the ID token">' in learn_en
+        assert '<optgroup label="Dans le jeton d\'ID">' in learn_fr
+        assert '<optgroup label="於識別碼權杖中">' in pu_zh
+        assert 'value="id_token_mcid_missing"' in learn_en and 'value="id_token_mcid_missing"' in learn_fr
+        assert 'value="id_token_mcid_missing"' not in pu_zh  # a Learn-only scenario
+        assert 'value="id_token_wrong_iss"' in pu_zh and "selected" not in learn_en
+
+
 def test_sign_in_page_panel_arms_and_clears_a_scenario(idp, control):
     from tests.idp_helpers import csrf_token
 
