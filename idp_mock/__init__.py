@@ -117,7 +117,7 @@ def _client_metadata_stmt():
     from .models import OAuth2Client
     from .models import db
 
-    return db.select(OAuth2Client._client_metadata)
+    return db.select(OAuth2Client.__table__.c.client_metadata)
 
 
 @lru_cache(maxsize=16)

@@ -81,10 +81,11 @@ _TOKEN_WITH_USER = (
            Token.access_token == db.bindparam("access_token"))
     .options(joinedload(Token.user).joinedload(Account.profile))
 )
-_NONCE_USED = db.select(AuthorizationCode.id).where(
-    AuthorizationCode.issuer == db.bindparam("issuer"),
-    AuthorizationCode.client_id == db.bindparam("client_id"),
-    AuthorizationCode.nonce == db.bindparam("nonce"),
+_CODES = AuthorizationCode.__table__.c
+_NONCE_USED = db.select(_CODES.id).where(
+    _CODES.issuer == db.bindparam("issuer"),
+    _CODES.client_id == db.bindparam("client_id"),
+    _CODES.nonce == db.bindparam("nonce"),
 ).limit(1)
 
 # Writes of every exchange, as plain INSERT/UPDATE statements on the tables (the column
@@ -94,8 +95,7 @@ _INSERT_TOKEN = db.insert(Token.__table__)
 # Claims an unused code: of two exchanges racing with one code, one updates the row.
 _CLAIM_CODE = (
     db.update(AuthorizationCode.__table__)
-    .where(AuthorizationCode.__table__.c.id == db.bindparam("code_id"),
-           AuthorizationCode.__table__.c.used_at.is_(None))
+    .where(_CODES.id == db.bindparam("code_id"), _CODES.used_at.is_(None))
     .values(used_at=db.bindparam("now"))
 )
 

@@ -575,11 +575,12 @@ def scenario_choices(issuer: str) -> list[SelectChoice]:
 
 # The armed scenarios as the panel lists them, oldest first (built once: the panel is on
 # every sign-in and consent page in QA mode).
+_SCENARIOS = FaultScenario.__table__.c
 _PANEL_ARMED = (
-    db.select(FaultScenario.name.label("scenario"), FaultScenario.scope,
-              FaultScenario.client_id, FaultScenario.account_email.label("account"))
-    .where(FaultScenario.issuer == db.bindparam("issuer"), FaultScenario.consumed.is_(False))
-    .order_by(FaultScenario.id)
+    db.select(_SCENARIOS.name.label("scenario"), _SCENARIOS.scope, _SCENARIOS.client_id,
+              _SCENARIOS.account_email.label("account"))
+    .where(_SCENARIOS.issuer == db.bindparam("issuer"), _SCENARIOS.consumed.is_(False))
+    .order_by(_SCENARIOS.id)
 )
 
 

@@ -290,9 +290,11 @@ def armed_stages(issuer: str) -> set[str]:
 
 
 # Built once, run with parameters: nearly every provider request asks (see armed_stages).
+# Plain Core on the table's columns: no ORM statement handling for a list of names.
+_SCENARIOS = FaultScenario.__table__.c
 _ARMED_NAMES = (
-    db.select(FaultScenario.name)
-    .where(FaultScenario.issuer == db.bindparam("issuer"), FaultScenario.consumed.is_(False))
+    db.select(_SCENARIOS.name)
+    .where(_SCENARIOS.issuer == db.bindparam("issuer"), _SCENARIOS.consumed.is_(False))
     .distinct()
 )
 
@@ -486,10 +488,11 @@ def encode_unsigned(encode):
 
 
 # The scenario that changed the id_token of a token's flow, if any (built once).
+_HITS = FaultHit.__table__.c
 _FAULT_OF_TOKEN = (
-    db.select(FaultScenario.name)
-    .join(FaultHit, FaultHit.scenario_id == FaultScenario.id)
-    .where(FaultHit.token_id == db.bindparam("token_id"), FaultHit.issuer == db.bindparam("issuer"))
+    db.select(_SCENARIOS.name)
+    .join_from(FaultScenario.__table__, FaultHit.__table__, _HITS.scenario_id == _SCENARIOS.id)
+    .where(_HITS.token_id == db.bindparam("token_id"), _HITS.issuer == db.bindparam("issuer"))
     .limit(1)
 )
 
