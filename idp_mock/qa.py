@@ -548,7 +548,7 @@ class RenderedOnceSelect(Select):
 class ScenarioPanelForm(FlaskForm):
     scenario = SelectField(_l("Scenario"), validators=[DataRequired()],
                            widget=RenderedOnceSelect())
-    scope = SelectField(_l("Applies to"), choices=[
+    scope = SelectField(_l("Applies to"), widget=RenderedOnceSelect(), choices=[
         SelectChoice("next-flow", _l("The next flow of this app")),
         SelectChoice("until-cleared", _l("Every flow of this app until cleared")),
     ])
