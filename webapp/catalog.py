@@ -17,6 +17,14 @@ def page_translations():
     return translations
 
 
+def page_locale():
+    """The request's babel Locale (Flask-Babel's, looked up once)."""
+    locale = g.get("_page_locale")
+    if locale is None:
+        locale = g._page_locale = flask_babel.get_locale()
+    return locale
+
+
 def gettext(string: str, **variables) -> str:
     """flask_babel.gettext (same catalog, same %-formatting), minus the per-call lookups."""
     if not has_app_context():

@@ -1,13 +1,14 @@
 """Values and filters every template can use."""
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from babel import dates
 from flask import current_app, g
-from flask_babel import format_date, format_datetime, format_decimal
+from flask_babel import format_decimal, get_timezone, to_user_timezone
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
 from . import services
-from .catalog import gettext as _
+from .catalog import gettext as _, page_locale
 from .models import (END_REASON_MOVED, END_REASON_MOVED_USER, END_REASON_REMOVED, END_REASON_USER_DELETED, LEARN,
                      ROLE_ACCOUNT_ADMIN, ROLE_GLOBAL_ADMIN, ROLE_PARTNER_ADMIN)
 
@@ -28,9 +29,8 @@ def register_template_helpers(app) -> None:
             "END_REASON_MOVED": END_REASON_MOVED,
         }
 
-    app.jinja_env.filters["date"] = lambda value: format_date(value, format="long") if value else ""
-    app.jinja_env.filters["datetime"] = (
-        lambda value: format_datetime(value, format="medium") if value else "")
+    app.jinja_env.filters["date"] = long_date
+    app.jinja_env.filters["datetime"] = medium_datetime
     app.jinja_env.filters["number"] = number
     app.jinja_env.globals["csrf_field"] = csrf_field
 
@@ -44,6 +44,23 @@ def csrf_field() -> Markup:
         field = g._csrf_field = Markup('<input type="hidden" name="%s" value="%s">') % (
             current_app.config["WTF_CSRF_FIELD_NAME"], generate_csrf())
     return field
+
+
+def long_date(value) -> str:
+    """Flask-Babel's format_date(value, "long") (a datetime in the user's timezone first), with
+    the page's Locale read once: pages such as My Learn profile format dozens of dates."""
+    if not value:
+        return ""
+    if isinstance(value, datetime):
+        value = to_user_timezone(value)
+    return dates.format_date(value, "long", locale=page_locale())
+
+
+def medium_datetime(value) -> str:
+    """Flask-Babel's format_datetime(value, "medium"), in the user's timezone."""
+    if not value:
+        return ""
+    return dates.format_datetime(value, "medium", tzinfo=get_timezone(), locale=page_locale())
 
 
 def number(value, digits: int | None = None) -> str:
