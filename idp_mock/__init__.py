@@ -103,12 +103,15 @@ def content_security_policy() -> str:
     Browsers check form-action on the redirects that follow a form submission too: the
     consent form posts to /authorize, which redirects to the client's redirect_uri, so
     the origins of the registered redirect URIs are listed (read per request: clients can
-    be added at run time with the CLI).
+    be added at run time with the CLI). Read once per request.
     """
     from .models import db
 
-    metadata = tuple(db.session.execute(_client_metadata_stmt()).scalars())
-    return _policy_for_clients(metadata)
+    policy = g.get("content_security_policy")
+    if policy is None:
+        metadata = tuple(db.session.execute(_client_metadata_stmt()).scalars())
+        policy = g.content_security_policy = _policy_for_clients(metadata)
+    return policy
 
 
 @cache

@@ -22,6 +22,7 @@ from flask_wtf.csrf import CSRFError
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
+from . import content_security_policy
 from . import scenarios
 from .catalog import gettext as _
 from .config import ISSUERS
@@ -264,6 +265,9 @@ def authorize():
             return server.create_authorization_response(grant_user=None, grant=grant)
         # Allowing needs no form object nor page address: the redirect carries the code.
         if step == "consent" and account is not None and "allow" in request.form:
+            # The redirect's policy header reads the clients now, in this request's open
+            # transaction: the code's commit ends it, and reading later would open another.
+            content_security_policy()
             return scenarios.authorization_response(server, grant, account)
 
     form_action = authorize_path()
