@@ -26,9 +26,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
 
 from observability import init_observability
+from page_catalog import WTFORMS_MESSAGES
+from page_catalog import install_jinja_gettext
 
-from .catalog import WTFORMS_MESSAGES
-from .catalog import install_jinja_gettext
 from .config import ISSUERS
 from .config import REPO_ROOT
 from .config import SUPPORTED_LOCALES

@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from .catalog import lazy_gettext as _l
+from page_catalog import lazy_gettext as _l
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

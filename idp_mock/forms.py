@@ -13,7 +13,7 @@ from wtforms.validators import Email
 from wtforms.validators import EqualTo
 from wtforms.validators import Length
 
-from .catalog import lazy_gettext as _l
+from page_catalog import lazy_gettext as _l
 
 
 class SignInForm(FlaskForm):

@@ -34,8 +34,9 @@ from wtforms.validators import NumberRange
 from wtforms.validators import Optional
 from wtforms.widgets import Select
 
-from .catalog import gettext as _
-from .catalog import lazy_gettext as _l
+from page_catalog import gettext as _
+from page_catalog import lazy_gettext as _l
+
 from .config import ISSUERS
 from .demo import DEMO_PASSWORD
 from .keys import published_keys

@@ -22,9 +22,10 @@ from flask_wtf.csrf import CSRFError
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
+from page_catalog import gettext as _
+
 from . import content_security_policy
 from . import scenarios
-from .catalog import gettext as _
 from .config import ISSUERS
 from .config import SCOPES_SUPPORTED
 from .forms import AttachMsaForm

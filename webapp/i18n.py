@@ -6,17 +6,15 @@ browser's Accept-Language.
 """
 from __future__ import annotations
 
-from functools import cache
 from urllib.parse import urlencode
 
-from babel.support import Translations
 from flask import Flask, has_request_context, request, session
 from flask_babel import get_locale
 from flask_login import current_user
-from wtforms.i18n import messages_path
+
+from page_catalog import WTFORMS_MESSAGES, install_jinja_gettext
 
 from . import services
-from .catalog import page_translations
 from .models import LANGUAGES
 
 SESSION_KEY = "lang"
@@ -89,19 +87,11 @@ def language_after_sign_out(lang: str | None) -> None:
         session[SESSION_KEY] = lang
 
 
-def wtforms_messages_for_taiwan() -> None:
-    """WTForms' own messages (e.g. "This field is required.") in Traditional Chinese.
-
-    Flask-WTF loads WTForms' catalog for the page locale, and for zh_Hant_TW gettext falls back
-    to WTForms' Simplified "zh"; its Traditional catalog is named zh_TW.
-    """
-    if str(get_locale()) == "zh_Hant_TW":
-        request.wtforms_translations = _wtforms_zh_tw()
-
-
-@cache
-def _wtforms_zh_tw() -> Translations:
-    return Translations.load(messages_path(), ["zh_TW"], domain="wtforms")
+def wtforms_messages() -> None:
+    """WTForms' own messages (e.g. "This field is required.") in the page language, each catalog
+    read once per process: Flask-WTF would read it from disk on every request that shows one,
+    and for zh_Hant_TW fall back to WTForms' Simplified "zh" (its Traditional one is zh_TW)."""
+    request.wtforms_translations = WTFORMS_MESSAGES
 
 
 def switch_url(code: str) -> str:
@@ -112,16 +102,8 @@ def switch_url(code: str) -> str:
 
 def init_i18n(app: Flask) -> None:
     app.before_request(remember_requested_language)
-    app.before_request(wtforms_messages_for_taiwan)
-    # Replaces the callables Flask-Babel installed: same catalog and newstyle formatting, with
-    # the catalog looked up once per request (webapp/catalog.py).
-    app.jinja_env.install_gettext_callables(
-        gettext=lambda s: page_translations().ugettext(s),
-        ngettext=lambda s, p, n: page_translations().ungettext(s, p, n),
-        pgettext=lambda c, s: page_translations().upgettext(c, s),
-        npgettext=lambda c, s, p, n: page_translations().unpgettext(c, s, p, n),
-        newstyle=True,
-    )
+    app.before_request(wtforms_messages)
+    install_jinja_gettext(app)  # the templates' gettext reads the request's catalog once
 
     @app.context_processor
     def inject_languages():

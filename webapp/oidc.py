@@ -29,8 +29,8 @@ from joserfc.jws import JWSRegistry
 from joserfc.jwt import JWTClaimsRegistry
 
 from observability import REQUEST_ID_HEADER, current_request_id
+from page_catalog import gettext as _
 
-from .catalog import gettext as _
 from .models import LEARN, PARTNER_UNIVERSITY
 from .services import PersonalAccount, provider_label, real_now
 

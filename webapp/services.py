@@ -23,7 +23,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import aliased, contains_eager, defer
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .catalog import gettext as _
+from page_catalog import gettext as _
+
 from .extensions import db
 from .models import (
     ACHIEVEMENT_KINDS,

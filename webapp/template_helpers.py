@@ -7,8 +7,9 @@ from flask_babel import format_decimal, get_timezone, to_user_timezone
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
+from page_catalog import gettext as _, page_locale
+
 from . import services
-from .catalog import gettext as _, page_locale
 from .models import (END_REASON_MOVED, END_REASON_MOVED_USER, END_REASON_REMOVED, END_REASON_USER_DELETED, LEARN,
                      ROLE_ACCOUNT_ADMIN, ROLE_GLOBAL_ADMIN, ROLE_PARTNER_ADMIN)
 

@@ -8,8 +8,9 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import format_date
 from flask_login import current_user, login_required
 
+from page_catalog import gettext as _
+
 from .. import services
-from ..catalog import gettext as _
 from ..models import ROLE_GLOBAL_ADMIN
 from ..template_helpers import role_label
 from .forms import AdvanceClockForm, CreateUserForm, DeleteUserForm, ResetClockForm, SetClockForm

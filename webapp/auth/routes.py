@@ -2,8 +2,9 @@
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
+from page_catalog import gettext as _
+
 from .. import i18n, services
-from ..catalog import gettext as _
 from ..safe_urls import safe_next_url
 from .forms import LoginForm, LogoutForm
 

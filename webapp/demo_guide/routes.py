@@ -4,8 +4,9 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from idp_mock.demo import DEMO_ACCOUNTS
 
+from page_catalog import gettext as _
+
 from .. import services
-from ..catalog import gettext as _
 from ..demo import DEMO_ORGANIZATIONS, DEMO_PASSWORD, DEMO_WORK_USERS
 from ..models import ROLE_GLOBAL_ADMIN
 from .forms import ResetDemoForm

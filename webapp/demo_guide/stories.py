@@ -16,8 +16,9 @@ from sqlalchemy import select
 from idp_mock.demo import DEMO_ACCOUNTS
 from idp_mock.services import CATALOG
 
+from page_catalog import gettext as _
+
 from .. import services
-from ..catalog import gettext as _
 from ..demo import DEMO_LINKS, DEMO_ORGANIZATIONS, DEMO_WORK_USERS
 from ..extensions import db
 from ..models import LEARN, PARTNER_UNIVERSITY, ROLE_GLOBAL_ADMIN, WorkUser

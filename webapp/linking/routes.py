@@ -2,8 +2,9 @@
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
+from page_catalog import gettext as _
+
 from .. import oidc, services
-from ..catalog import gettext as _
 from ..extensions import db
 from ..main.forms import LinkForm, RemoveLinkForm
 from ..models import PROVIDERS, LinkAttempt

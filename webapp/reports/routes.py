@@ -3,8 +3,9 @@ from flask import (Blueprint, Response, abort, flash, redirect, render_template,
                    stream_with_context, url_for)
 from flask_login import current_user, login_required
 
+from page_catalog import gettext as _
+
 from .. import services
-from ..catalog import gettext as _
 from .forms import RefreshForm
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")

@@ -5,8 +5,9 @@ from datetime import datetime, timezone
 from flask import Blueprint, Response, abort, render_template, request
 from flask_login import current_user, login_required
 
+from page_catalog import gettext as _
+
 from .. import services
-from ..catalog import gettext as _
 from ..extensions import db
 from ..models import ROLE_GLOBAL_ADMIN, LinkAttempt
 

@@ -1,10 +1,10 @@
-"""The providers' message catalogs, looked up once per request.
+"""The request's message catalog and Locale, looked up once; shared by both apps.
 
 Flask-Babel resolves the domain, the locale and the catalog again on every gettext call
-(several context lookups and a Locale-to-string each time), and a provider page makes dozens
-of calls: labels, buttons, the QA panel. The catalog is the same for the whole request, so it
-is looked up once and kept on ``g``. Same catalogs, same %-formatting; ``_`` and ``_l`` keep
-their names, so ``pybabel extract -k _l`` finds the same messages.
+(several context lookups and a Locale-to-string each time), and a page makes dozens of calls:
+labels, buttons, flash messages, the providers' QA panel. The catalog is the same for the whole
+request, so it is looked up once and kept on ``g``. Same catalogs, same %-formatting; ``_`` and
+``_l`` keep their names, so ``pybabel extract -k _l`` finds the same messages.
 
 WTForms' own messages (validation errors) come from its catalogs, which Flask-WTF would read
 from disk again on every request that shows one: here they are loaded once per process and
@@ -26,10 +26,18 @@ from wtforms.i18n import messages_path
 
 
 def page_translations() -> NullTranslations:
-    translations = g.get("_idp_page_translations")
+    translations = g.get("_page_translations")
     if translations is None:
-        translations = g._idp_page_translations = flask_babel.get_translations()
+        translations = g._page_translations = flask_babel.get_translations()
     return translations
+
+
+def page_locale():
+    """The request's babel Locale (Flask-Babel's, looked up once)."""
+    locale = g.get("_page_locale")
+    if locale is None:
+        locale = g._page_locale = get_locale()
+    return locale
 
 
 def gettext(string: str, **variables) -> str:
