@@ -21,6 +21,7 @@ from sqlalchemy import (String, and_, bindparam, case, cast, delete, func, or_, 
                         update)
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import aliased, contains_eager, defer
+from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from page_catalog import gettext as _
@@ -533,6 +534,8 @@ def _associate_once(work_user: WorkUser, account: PersonalAccount,
             raise LinkRefused("concurrent", _(
                 "Another association of this account was completed at the same moment. "
                 "Reload your profile to see it."))
+        # The object keeps what the row now holds (the commit below does not expire it).
+        set_committed_value(identity, "association_count", seen_count + 1)
 
         # An MCID belongs to one organization (and one work user) at a time: end the others.
         for other in db.session.scalars(_other_active_links_stmt(), {
@@ -562,7 +565,7 @@ def _associate_once(work_user: WorkUser, account: PersonalAccount,
         record_audit(AUDIT_LINK_ADDED, organization_id=work_user.organization_id, actor=work_user,
                      target=_audit_target(link),
                      detail={"provider": link.provider, "email": link.email, "subject": link.subject})
-        db.session.commit()
+        commit_keeping_loaded_values()
         return link
     except LinkRefused:
         db.session.rollback()
@@ -587,8 +590,25 @@ def remove_link(work_user: WorkUser, provider: str) -> LinkedAccount | None:
     link.end_reason = END_REASON_REMOVED
     record_audit(AUDIT_LINK_REMOVED, organization_id=link.organization_id, actor=work_user,
                  target=_audit_target(link), detail={"provider": provider, "email": link.email})
-    db.session.commit()
+    commit_keeping_loaded_values()
     return link
+
+
+def commit_keeping_loaded_values() -> None:
+    """Commit without expiring the session's objects.
+
+    After a link is recorded or ended, the request goes on to read it, the flow's trace and the
+    signed-in user (the trace, the message); a normal commit expires them all, and each first
+    read then reloads its row with one more query. Use it only where every object of the session
+    holds what its row holds: values written through the ORM, not by a bulk UPDATE.
+    """
+    session = db.session()
+    keep = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = keep
 
 
 MOVED_REASONS = (END_REASON_MOVED, END_REASON_MOVED_USER)
