@@ -1,5 +1,6 @@
 """Values and filters every template can use."""
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from babel import dates
 from flask import current_app, g
@@ -48,20 +49,31 @@ def csrf_field() -> Markup:
 
 
 def long_date(value) -> str:
-    """Flask-Babel's format_date(value, "long") (a datetime in the user's timezone first), with
-    the page's Locale read once: pages such as My Learn profile format dozens of dates."""
+    """Flask-Babel's format_date(value, "long") (a datetime in the user's timezone first)."""
     if not value:
         return ""
     if isinstance(value, datetime):
-        value = to_user_timezone(value)
-    return dates.format_date(value, "long", locale=page_locale())
+        value = to_user_timezone(value).date()
+    return _formatted_date(value, page_locale())
 
 
 def medium_datetime(value) -> str:
     """Flask-Babel's format_datetime(value, "medium"), in the user's timezone."""
     if not value:
         return ""
-    return dates.format_datetime(value, "medium", tzinfo=get_timezone(), locale=page_locale())
+    return _formatted_datetime(value, get_timezone(), page_locale())
+
+
+# Pages show the same dates again and again (a user's links, achievements, attempts), and
+# Babel's pattern formatting is a large part of rendering them: the strings are kept.
+@lru_cache(maxsize=8192)
+def _formatted_date(value: date, locale) -> str:
+    return dates.format_date(value, "long", locale=locale)
+
+
+@lru_cache(maxsize=8192)
+def _formatted_datetime(value: datetime, tzinfo, locale) -> str:
+    return dates.format_datetime(value, "medium", tzinfo=tzinfo, locale=locale)
 
 
 def number(value, digits: int | None = None) -> str:
