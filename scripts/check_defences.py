@@ -69,7 +69,7 @@ M = [
   "tests/test_audit_log.py::test_audit_log_cannot_be_changed_in_the_database"),
  ("audit event in the same transaction", "webapp/services.py", "        record_audit(AUDIT_LINK_ADDED, organization_id=work_user.organization_id, actor=work_user,", "        db.session.commit()\n        record_audit(AUDIT_LINK_ADDED, organization_id=work_user.organization_id, actor=work_user,",
   "tests/test_audit_log.py::test_the_event_is_written_in_the_same_transaction_as_the_change"),
- ("compare-and-set association counter", "webapp/services.py", "            .where(LearningIdentity.id == identity.id,\n                   LearningIdentity.association_count == seen_count)", "            .where(LearningIdentity.id == identity.id)",
+ ("compare-and-set association counter", "webapp/services.py", "            .where(LearningIdentity.id == bindparam(\"identity_id\"),\n                   LearningIdentity.association_count == bindparam(\"seen_count\"))", "            .where(LearningIdentity.id == bindparam(\"identity_id\"))",
   "tests/test_faults_and_races.py::test_fifty_concurrent_callbacks_for_one_mcid_link_it_once"),
 ]
 M += [
