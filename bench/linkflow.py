@@ -8,8 +8,12 @@ no clock is moved. Its cost is compared with the same number of requests to a tr
 """
 from __future__ import annotations
 
+import json
+import re
+import statistics
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urljoin
 
 import requests
@@ -293,8 +297,34 @@ def over_http(flows: int, seconds: float, per_flow: dict | None) -> dict:
                                 server_cpu)
     hash_ms = per_flow["hash_calls"] * verify_ms(QA_HASH, 50)
     result["hash_ms"] = hash_ms
+    result["hops"] = hop_times({"webapp": web.log_path, "provider": idp.log_path})
     # The servers' own CPU: the same ratio without the client's share, steadier on a busy machine.
     if result["server_cpu_trivial"] > 0:
         result["cpu_ratio"] = (result["server_cpu_flow"] - hash_ms / 1000 * result["flows"]) \
             / result["server_cpu_trivial"]
     return finish(result, hash_ms / 1000)
+
+
+def hop_times(logs: dict) -> list[tuple[str, float, float]]:
+    """Where a flow's server time goes: each hop's median duration in the servers' own JSON
+    request log (time inside the app, from the first request hook to the response), with how
+    many times a flow makes it. Sign-in, /healthz, discovery and JWKS are left out."""
+    durations: dict[str, list[float]] = {}
+    for server, path in logs.items():
+        for line in Path(path).read_text(errors="replace").splitlines():
+            if not line.startswith("{"):
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            route = entry.get("path", "")
+            if entry.get("message") != "request" or route in ("/healthz", "/login") or \
+                    route.endswith(("/.well-known/openid-configuration", "/jwks.json")):
+                continue
+            route = re.sub(r"^/link/[\w-]+/", "/link/<provider>/", route)
+            durations.setdefault(f"{server} {entry.get('method')} {route}", []).append(
+                float(entry.get("duration_ms", 0)))
+    flows = len(durations.get("webapp GET /link/<provider>/callback", [])) or 1
+    hops = [(label, len(values) / flows, statistics.median(values)) for label, values in durations.items()]
+    return sorted(hops, key=lambda hop: -hop[1] * hop[2])

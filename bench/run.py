@@ -72,6 +72,10 @@ def section_flow(quick: bool) -> list[Row]:
     rows.append(Row("Link flow, HTTP (gunicorn): cost / same number of /healthz requests",
                     f"{http['ratio']:.2f}x ({http['flow_ms']:.1f} ms vs {http['trivial_ms']:.1f} ms)",
                     "<= 3x", http["ratio"] <= 3))
+    for label, per_flow, median_ms in http.get("hops", []):
+        times = f" x {per_flow:.0f} per flow" if round(per_flow) != 1 else ""
+        within = " (waits for the token and userinfo answers)" if label.endswith("/callback") else ""
+        rows.append(Row(f"Link flow, HTTP: {label} (server log)", f"median {median_ms:.1f} ms{times}{within}"))
     qa = linkflow.verify_ms(linkflow.QA_HASH, 50)
     prod = linkflow.verify_ms("scrypt", 5)
     rows.append(Row("Password verification per flow (left out of the ratios)",
