@@ -28,6 +28,7 @@ from sqlalchemy.exc import OperationalError
 from observability import init_observability
 from page_catalog import WTFORMS_MESSAGES
 from page_catalog import install_jinja_gettext
+from sqlite_tuning import tune_sqlite
 
 from .config import ISSUERS
 from .config import REPO_ROOT
@@ -223,8 +224,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     raw_query.install(app)
 
     with app.app_context():
-        from .models import tune_sqlite
-
         tune_sqlite(db.engine)
         # The schema comes from the migrations (`flask --app idp_mock db upgrade`); tests
         # may ask for the quick path of creating the tables straight from the models.

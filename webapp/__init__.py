@@ -9,9 +9,10 @@ from flask_babel import Babel
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from observability import init_observability
+from sqlite_tuning import tune_sqlite
 
 from .config import INSTANCE_DIR, REPO_ROOT, Config
-from .extensions import csrf, db, login_manager, migrate, tune_sqlite
+from .extensions import csrf, db, login_manager, migrate
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 

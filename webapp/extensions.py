@@ -6,7 +6,7 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import DeclarativeBase, joinedload
 
 
@@ -46,18 +46,3 @@ def _work_user_stmt():
     from .models import WorkUser
 
     return select(WorkUser).options(joinedload(WorkUser.organization)).where(WorkUser.id == bindparam("id"))
-
-
-def tune_sqlite(engine) -> None:
-    """SQLite only: write-ahead logging, so a commit appends to the log instead of syncing a
-    rollback journal, and readers in other workers never wait for a writer. synchronous=NORMAL
-    is SQLite's recommended pairing with WAL: a crash never corrupts the database."""
-    if engine.dialect.name != "sqlite":
-        return
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection, _record):
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
