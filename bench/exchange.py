@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import secrets
 import shutil
 import subprocess
@@ -28,7 +27,7 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 import requests
 
 from bench.servers import (QA_HASH, REPO, SECRET, WORK, Deadline, Process, cpu_seconds, free_port,
-                           gunicorn, migrate, running)
+                           gunicorn, migrate)
 
 MOCK_VERSION = "0.3.4"      # the newest oidc-provider-mock that installs on Python 3.11
 NODE_VERSION = "9.13.3"     # oidc-provider

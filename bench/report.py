@@ -11,8 +11,6 @@ import re
 import subprocess
 import time
 
-import requests
-
 from bench import datagen
 from bench.servers import QA_HASH, SECRET, free_port, gunicorn, rss_peak_mb, running
 

@@ -24,8 +24,6 @@ oauth = OAuth()
 
 @login_manager.user_loader
 def load_work_user(user_id: str):
-    from .models import WorkUser
-
     row_id, _sep, created = str(user_id).partition(":")
     try:
         # Most pages name the user's organization: loaded with the user, in the same query.

@@ -11,7 +11,6 @@ import base64
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from urllib.parse import parse_qsl, urlsplit
 
 import requests

@@ -20,7 +20,7 @@ from flask_babel import format_date
 from sqlalchemy import (String, and_, bindparam, case, cast, delete, func, or_, select, text, union_all,
                         update)
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import aliased, contains_eager, defer
+from sqlalchemy.orm import contains_eager, defer
 from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.security import check_password_hash, generate_password_hash
 
