@@ -19,9 +19,11 @@ from flask import flash
 from flask import g
 from flask import jsonify
 from flask import redirect
+from flask import render_template
 from flask import request
 from flask import url_for
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from sqlalchemy.exc import IntegrityError
 from wtforms import HiddenField
@@ -32,10 +34,10 @@ from wtforms import SubmitField
 from wtforms.validators import DataRequired
 from wtforms.validators import NumberRange
 from wtforms.validators import Optional
-from wtforms.widgets import Select
 
 from page_catalog import gettext as _
 from page_catalog import lazy_gettext as _l
+from page_catalog import page_locale
 
 from .config import ISSUERS
 from .demo import DEMO_PASSWORD
@@ -513,43 +515,9 @@ PANEL_PREFIX = "qa"
 CLEAR_PREFIX = "qa-clear"
 
 
-class RenderedOnceSelect(Select):
-    """A select whose markup is kept per process for each set of options and attributes.
-
-    The panel's scenario list is the same two dozen options on every sign-in and consent page
-    of one issuer and language, and WTForms would build every option's attributes again on
-    each page. The key holds everything the markup depends on (the options with their
-    translated labels and groups, the selected value, the attributes, the field's flags)."""
-
-    MAX_KEPT = 64
-
-    def __init__(self, multiple: bool = False):
-        super().__init__(multiple)
-        self._kept: dict[tuple, Markup] = {}
-
-    def __call__(self, field, **kwargs):
-        try:
-            key = (
-                field.id, field.name, field.data, tuple(sorted(kwargs.items())),
-                tuple(sorted(vars(field.flags).items())),
-                tuple((c.value, str(c.label), c.optgroup, tuple(sorted(c.render_kw.items())))
-                      for c in map(SelectChoice.from_input, field.choices or ())),
-            )
-            hash(key)
-        except (TypeError, AttributeError):  # something unhashable: render as usual
-            return super().__call__(field, **kwargs)
-        markup = self._kept.get(key)
-        if markup is None:
-            if len(self._kept) >= self.MAX_KEPT:
-                self._kept.clear()
-            markup = self._kept[key] = super().__call__(field, **kwargs)
-        return markup
-
-
 class ScenarioPanelForm(FlaskForm):
-    scenario = SelectField(_l("Scenario"), validators=[DataRequired()],
-                           widget=RenderedOnceSelect())
-    scope = SelectField(_l("Applies to"), widget=RenderedOnceSelect(), choices=[
+    scenario = SelectField(_l("Scenario"), validators=[DataRequired()])
+    scope = SelectField(_l("Applies to"), choices=[
         SelectChoice("next-flow", _l("The next flow of this app")),
         SelectChoice("until-cleared", _l("Every flow of this app until cleared")),
     ])
@@ -589,15 +557,34 @@ def panel_context(client, form_action: str) -> dict | None:
     """What the panel template needs, or None outside QA mode."""
     if not current_app.config.get("IDP_QA_MODE") or client is None:
         return None
-    form = ScenarioPanelForm(formdata=None, prefix=PANEL_PREFIX, client_id=client.client_id,
-                             next=form_action)
-    form.scenario.choices = scenario_choices(g.issuer)
     return {
-        "form": form,
-        "clear_form": ClearScenariosForm(formdata=None, prefix=CLEAR_PREFIX, next=form_action),
+        "fields": panel_fields(g.issuer, str(page_locale())),
+        "csrf_token": generate_csrf(),
         "armed": [row._asdict() for row in db.session.execute(_PANEL_ARMED, {"issuer": g.issuer})],
         "client_id": client.client_id,
+        "next": form_action,
     }
+
+
+_PANEL_FIELDS: dict[tuple[str, str], Markup] = {}
+
+
+def panel_fields(issuer: str, locale: str) -> Markup:
+    """The panel's scenario, scope and seconds fields and its button, rendered once per issuer
+    and language.
+
+    They are the same on every sign-in and consent page of one issuer and language (an empty
+    form: the panel posts elsewhere and redirects back, so it never shows errors or a choice),
+    and building the form with its two dozen options cost more than the rest of the page. The
+    page writes the inputs that change (CSRF token, client, return address) itself, with the
+    names and ids the form's prefix gives them; the POST is validated by ScenarioPanelForm."""
+    key = (issuer, locale)
+    fields = _PANEL_FIELDS.get(key)
+    if fields is None:
+        form = ScenarioPanelForm(formdata=None, prefix=PANEL_PREFIX, meta={"csrf": False})
+        form.scenario.choices = scenario_choices(issuer)
+        fields = _PANEL_FIELDS[key] = Markup(render_template("idp/_qa_panel_fields.html", form=form))
+    return fields
 
 
 @panel.url_value_preprocessor
