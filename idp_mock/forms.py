@@ -24,15 +24,6 @@ class SignInForm(FlaskForm):
     cancel = SubmitField(_l("Cancel"))
 
 
-class ConsentForm(FlaskForm):
-    allow = SubmitField(_l("Allow"))
-    cancel = SubmitField(_l("Cancel"))
-
-
-class SwitchAccountForm(FlaskForm):
-    switch = SubmitField(_l("Use another account"))
-
-
 class NewPasswordForm(FlaskForm):
     """A new password typed twice; the forms that create an account add their own fields."""
 

@@ -20,6 +20,7 @@ from flask import session
 from flask import url_for
 from flask_wtf.csrf import CSRFError
 from flask_wtf.csrf import validate_csrf
+from sqlalchemy.orm import joinedload
 from wtforms import ValidationError
 
 from page_catalog import gettext as _
@@ -31,11 +32,9 @@ from .config import SCOPES_SUPPORTED
 from .forms import AttachMsaForm
 from .forms import CertificationProfileForm
 from .forms import CompleteItemForm
-from .forms import ConsentForm
 from .forms import SignInForm
 from .forms import SignOutForm
 from .forms import SignUpForm
-from .forms import SwitchAccountForm
 from .keys import public_jwks_body
 from .models import Account
 from .models import db
@@ -94,7 +93,9 @@ def pull_issuer(endpoint, values):
 
 
 # Built once: the signed-in account is read on every authorize request.
-_ACCOUNT_BY_ID = db.select(Account).where(Account.id == db.bindparam("id"))
+# With its profile: the consent page shows the profile's name.
+_ACCOUNT_BY_ID = (db.select(Account).options(joinedload(Account.profile))
+                  .where(Account.id == db.bindparam("id")))
 
 
 def current_account() -> Account | None:
@@ -279,8 +280,8 @@ def authorize():
                 user = authenticate(signin_form)
                 if user is not None:
                     sign_in(user)
-                    # A new form: its CSRF token belongs to the session renewed at sign-in.
-                    return render_consent(client, user, ConsentForm(formdata=None), form_action)
+                    # The page's CSRF token is the one of the session renewed at sign-in.
+                    return render_consent(client, user, form_action)
                 signin_form.password.errors.append(
                     _("That email and password combination is not recognised.")
                 )
@@ -291,7 +292,7 @@ def authorize():
 
     if account is None or getattr(grant, "prompt", None) == "login":
         return render_signin(SignInForm(formdata=None), form_action, client)
-    return render_consent(client, account, ConsentForm(), form_action)
+    return render_consent(client, account, form_action)
 
 
 def describe_authorize_error(error: OAuth2Error) -> str:
@@ -321,11 +322,9 @@ def render_signin(form, form_action, client=None):
     )
 
 
-def render_consent(client, account, form, form_action):
+def render_consent(client, account, form_action):
     return render_template(
         "idp/consent.html",
-        form=form,
-        switch_form=SwitchAccountForm(formdata=None),
         form_action=form_action,
         client=client,
         account=account,

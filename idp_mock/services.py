@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
+from sqlalchemy.orm import joinedload
+
 from .models import Account
 from .models import LearnProfile
 from .models import OAuth2Client
@@ -50,7 +52,8 @@ def normalize_email(email: str) -> str:
 
 
 # Built once: every sign-in looks the account up.
-_ACCOUNT_BY_EMAIL = db.select(Account).where(
+# With its profile: signing in goes on to the consent page, which shows the profile's name.
+_ACCOUNT_BY_EMAIL = db.select(Account).options(joinedload(Account.profile)).where(
     Account.issuer == db.bindparam("issuer"), Account.email == db.bindparam("email"))
 
 
