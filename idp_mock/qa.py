@@ -41,6 +41,7 @@ from page_catalog import page_locale
 
 from .config import ISSUERS
 from .demo import DEMO_PASSWORD
+from .fixed_markup import rendered_once
 from .keys import published_keys
 from .keys import rotate_signing_key
 from .models import Account
@@ -566,25 +567,20 @@ def panel_context(client, form_action: str) -> dict | None:
     }
 
 
-_PANEL_FIELDS: dict[tuple[str, str], Markup] = {}
-
-
 def panel_fields(issuer: str, locale: str) -> Markup:
     """The panel's scenario, scope and seconds fields and its button, rendered once per issuer
     and language.
 
     They are the same on every sign-in and consent page of one issuer and language (an empty
-    form: the panel posts elsewhere and redirects back, so it never shows errors or a choice),
-    and building the form with its two dozen options cost more than the rest of the page. The
-    page writes the inputs that change (CSRF token, client, return address) itself, with the
-    names and ids the form's prefix gives them; the POST is validated by ScenarioPanelForm."""
-    key = (issuer, locale)
-    fields = _PANEL_FIELDS.get(key)
-    if fields is None:
+    form: the panel posts elsewhere and redirects back, so it never shows errors or a choice).
+    The page writes the inputs that change (CSRF token, client, return address) itself, with
+    the names and ids the form's prefix gives them; the POST is validated by ScenarioPanelForm."""
+    def render() -> str:
         form = ScenarioPanelForm(formdata=None, prefix=PANEL_PREFIX, meta={"csrf": False})
         form.scenario.choices = scenario_choices(issuer)
-        fields = _PANEL_FIELDS[key] = Markup(render_template("idp/_qa_panel_fields.html", form=form))
-    return fields
+        return render_template("idp/_qa_panel_fields.html", form=form)
+
+    return rendered_once(("idp/_qa_panel_fields.html", issuer, locale), render)
 
 
 @panel.url_value_preprocessor

@@ -24,6 +24,7 @@ from sqlalchemy.orm import joinedload
 from wtforms import ValidationError
 
 from page_catalog import gettext as _
+from page_catalog import page_locale
 
 from . import content_security_policy
 from . import scenarios
@@ -35,6 +36,7 @@ from .forms import CompleteItemForm
 from .forms import SignInForm
 from .forms import SignOutForm
 from .forms import SignUpForm
+from .fixed_markup import rendered_once
 from .keys import public_jwks_body
 from .models import Account
 from .models import db
@@ -310,11 +312,21 @@ def describe_authorize_error(error: OAuth2Error) -> str:
     )
 
 
+def signin_fields(form: SignInForm):
+    """An empty sign-in form's fields, rendered once per language; None for a form that shows
+    what was typed or an error (rendered with the page)."""
+    if form.errors or form.email.data:
+        return None
+    return rendered_once(("idp/_signin_fields.html", str(page_locale())), lambda: render_template(
+        "idp/_signin_fields.html", form=SignInForm(formdata=None, meta={"csrf": False})))
+
+
 def render_signin(form, form_action, client=None):
     signup_url = url_for("idp.signup", next=form_action)
     return render_template(
         "idp/signin.html",
         form=form,
+        fields=signin_fields(form),
         form_action=form_action,
         client=client,
         signup_url=signup_url,
@@ -356,6 +368,7 @@ def signin():
     return render_template(
         "idp/signin.html",
         form=form,
+        fields=signin_fields(form),
         form_action=form_action,
         client=None,
         signup_url=url_for("idp.signup", next=next_url),

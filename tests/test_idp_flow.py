@@ -174,6 +174,28 @@ def test_wrong_password_stays_on_sign_in(learn):
     assert 'value="signin"' in again.text and "not recognised" in again.text
 
 
+def test_sign_in_form_kept_markup_follows_language_and_errors(learn):
+    """An empty sign-in form's fields are rendered once per language: each language still gets
+    its own labels, and a form with an error shows what was typed and marks the field."""
+    browser = Browser()
+    english = browser.get(learn.authorization_request(ui_locales="en").url).text
+    french = Browser().get(learn.authorization_request(ui_locales="fr").url).text
+    assert '<label class="idp-label" for="email">Email</label>' in english
+    assert 'value="Sign in"' in english and 'value="Se connecter"' in french
+    assert 'value="Sign in"' not in french
+    for page in (english, french):
+        assert '<input autocomplete="username" class="idp-input" id="email"' in page
+        assert 'aria-invalid' not in page and page.count('id="csrf_token"') == 1
+
+    again = browser.submit(browser.get(learn.authorization_request(ui_locales="en").url),
+                           {"step": "signin", "email": "alex.learner@outlook.com",
+                            "password": "nope-nope"}).text
+    assert 'value="alex.learner@outlook.com"' in again
+    assert 'aria-describedby="password-errors" aria-invalid="true"' in again
+    fresh = browser.get(learn.authorization_request(ui_locales="en").url).text
+    assert "alex.learner@outlook.com" not in fresh and "aria-invalid" not in fresh
+
+
 def test_issuers_do_not_share_sessions_or_accounts(learn, pu):
     browser = Browser()
     run_flow(learn, "alex.learner@outlook.com", browser=browser)
