@@ -22,6 +22,7 @@ from flask import g
 from flask import has_app_context
 from flask_babel import get_locale
 from flask_babel.speaklater import LazyString
+from markupsafe import Markup
 from wtforms.i18n import messages_path
 
 
@@ -63,6 +64,17 @@ def install_jinja_gettext(app) -> None:
         npgettext=lambda c, s, p, n: page_translations().unpgettext(c, s, p, n),
         newstyle=True,
     )
+    # A page calls ``_`` dozens of times: called directly instead of through the i18n
+    # extension's alias and newstyle wrapper (a context lookup and a formatting each).
+    app.jinja_env.globals["_"] = template_gettext
+
+
+def template_gettext(string: str, **variables) -> Markup:
+    """What Jinja's newstyle ``_`` returns in an autoescaped template (every template here is
+    HTML): the translation marked safe, %-formatted with its variables, which are escaped.
+    A translation without "%" formats to itself, so it is returned as it is."""
+    text = Markup(page_translations().ugettext(string))
+    return text % variables if variables or "%" in text else text
 
 
 class WtformsMessages:

@@ -373,6 +373,29 @@ def test_numbers_follow_the_locale(app):
         assert app.jinja_env.from_string("{{ 1234567|number }}").render() == "1,234,567"
 
 
+def test_templates_gettext_matches_jinja_newstyle_gettext(app):
+    """Templates call ``_`` directly (page_catalog.template_gettext), not through Jinja's i18n
+    wrapper: the output is the same as Jinja's newstyle gettext under autoescaping."""
+    from jinja2 import Environment
+
+    from page_catalog import page_translations
+
+    reference = Environment(extensions=["jinja2.ext.i18n"], autoescape=True)
+    reference.install_gettext_callables(
+        gettext=lambda s: page_translations().ugettext(s),
+        ngettext=lambda s, p, n: page_translations().ungettext(s, p, n), newstyle=True)
+    sources = ["{{ _('Sign out') }}", "{{ _('Simulated date: %(date)s', date=d) }}",
+               "{{ _('100%% sure') }}", "{{ _('a < b & c') }}", "{{ _('%(n)s%% of %(d)s', n=5, d=d) }}"]
+    for lang in ("en", "fr", "zh_Hant_TW"):
+        with app.test_request_context(f"/?lang={lang}"):
+            for source in sources:
+                ours = app.jinja_env.from_string(source).render(d="<b>x</b>")
+                assert ours == reference.from_string(source).render(d="<b>x</b>"), (lang, source)
+                assert "<b>" not in ours
+            if lang == "fr":
+                assert app.jinja_env.from_string("{{ _('Sign out') }}").render() != "Sign out"
+
+
 def test_form_validation_messages_in_traditional_chinese(browser):
     page = browser.open("/login?lang=zh_Hant_TW")
     page = browser.submit(page, page.form_with(action_contains=""), {"email": "", "password": ""})
