@@ -295,6 +295,8 @@ def over_http(flows: int, seconds: float, per_flow: dict | None) -> dict:
         result = measure_rounds(browser, flows, seconds, forget_provider, trivial,
                                 lambda done: (per_flow["web_requests"], per_flow["idp_requests"]),
                                 server_cpu)
+        result["layout_floor"] = layout_floor(browser.http, f"{web_url}/no-such-page", http,
+                                              f"{web_url}/healthz")
     hash_ms = per_flow["hash_calls"] * verify_ms(QA_HASH, 50)
     result["hash_ms"] = hash_ms
     result["hops"] = hop_times({"webapp": web.log_path, "provider": idp.log_path})
@@ -305,10 +307,34 @@ def over_http(flows: int, seconds: float, per_flow: dict | None) -> dict:
     return finish(result, hash_ms / 1000)
 
 
+def layout_floor(signed_in, page_url: str, anonymous, trivial_url: str,
+                 count: int = 300) -> tuple[float, float]:
+    """Per-request wall time (ms) of a signed-in page that shows nothing but the layout (the
+    404 page: the user, the clock, the navigation, the language switch) and of /healthz, in
+    alternating batches: about the least any page of the flow can cost."""
+    first = signed_in.get(page_url, timeout=10)
+    if first.status_code != 404 or "/logout" not in first.text:
+        raise RuntimeError(f"{page_url} is not the signed-in 404 page ({first.status_code})")
+    batch = max(1, count // ROUNDS)
+    page_seconds = trivial_seconds = 0.0
+    for _ in range(ROUNDS):
+        started = time.perf_counter()
+        for _ in range(batch):
+            signed_in.get(page_url, timeout=10)
+        page_seconds += time.perf_counter() - started
+        started = time.perf_counter()
+        for _ in range(batch):
+            anonymous.get(trivial_url, timeout=10)
+        trivial_seconds += time.perf_counter() - started
+    done = batch * ROUNDS
+    return page_seconds / done * 1000, trivial_seconds / done * 1000
+
+
 def hop_times(logs: dict) -> list[tuple[str, float, float]]:
     """Where a flow's server time goes: each hop's median duration in the servers' own JSON
     request log (time inside the app, from the first request hook to the response), with how
-    many times a flow makes it. Sign-in, /healthz, discovery and JWKS are left out."""
+    many times a flow makes it. Sign-in, /healthz, the layout floor's page, discovery and JWKS
+    are left out."""
     durations: dict[str, list[float]] = {}
     for server, path in logs.items():
         for line in Path(path).read_text(errors="replace").splitlines():
@@ -319,7 +345,7 @@ def hop_times(logs: dict) -> list[tuple[str, float, float]]:
             except ValueError:
                 continue
             route = entry.get("path", "")
-            if entry.get("message") != "request" or route in ("/healthz", "/login") or \
+            if entry.get("message") != "request" or route in ("/healthz", "/login", "/no-such-page") or \
                     route.endswith(("/.well-known/openid-configuration", "/jwks.json")):
                 continue
             route = re.sub(r"^/link/[\w-]+/", "/link/<provider>/", route)

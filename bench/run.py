@@ -72,6 +72,10 @@ def section_flow(quick: bool) -> list[Row]:
     rows.append(Row("Link flow, HTTP (gunicorn): cost / same number of /healthz requests",
                     f"{http['ratio']:.2f}x ({http['flow_ms']:.1f} ms vs {http['trivial_ms']:.1f} ms)",
                     "<= 3x", http["ratio"] <= 3))
+    if "layout_floor" in http:
+        page_ms, trivial_ms = http["layout_floor"]
+        rows.append(Row("Floor, HTTP: signed-in page with the layout only (404) / /healthz",
+                        f"{page_ms / trivial_ms:.2f}x ({page_ms:.2f} ms vs {trivial_ms:.2f} ms per request)"))
     for label, per_flow, median_ms in http.get("hops", []):
         times = f" x {per_flow:.0f} per flow" if round(per_flow) != 1 else ""
         within = " (waits for the token and userinfo answers)" if label.endswith("/callback") else ""
