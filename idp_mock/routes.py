@@ -20,7 +20,6 @@ from flask import session
 from flask import url_for
 from flask_wtf.csrf import CSRFError
 from flask_wtf.csrf import validate_csrf
-from sqlalchemy.orm import joinedload
 from wtforms import ValidationError
 
 from page_catalog import gettext as _
@@ -95,9 +94,9 @@ def pull_issuer(endpoint, values):
 
 
 # Built once: the signed-in account is read on every authorize request.
-# With its profile: the consent page shows the profile's name.
-_ACCOUNT_BY_ID = (db.select(Account).options(joinedload(Account.profile))
-                  .where(Account.id == db.bindparam("id")))
+# Without its profile: most requests of a signed-in account (Allow, the token's code) do not
+# show it; the consent page loads it when it shows the name.
+_ACCOUNT_BY_ID = db.select(Account).where(Account.id == db.bindparam("id"))
 
 
 def current_account() -> Account | None:
