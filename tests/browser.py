@@ -5,6 +5,7 @@ over real HTTP with ``requests``. Each host keeps its own cookies, as in a real 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
@@ -68,6 +69,10 @@ class _FormParser(HTMLParser):
             self._current = None
 
 
+_FORM_RE = re.compile(r"<form\b.*?</form\s*>", re.S | re.I)
+_FORM_START_RE = re.compile(r"<form\b", re.I)
+
+
 @dataclass
 class Page:
     url: str
@@ -78,7 +83,13 @@ class Page:
 
     def forms(self) -> list[Form]:
         parser = _FormParser()
-        parser.feed(self.text)
+        # Only the forms are read: feeding just their markup skips the rest of the page (most
+        # of it); a page whose forms are not all closed is read whole.
+        parts = _FORM_RE.findall(self.text)
+        if len(parts) != len(_FORM_START_RE.findall(self.text)):
+            parts = [self.text]
+        parser.feed("\n".join(parts))
+        parser.close()
         return parser.forms
 
     def form_with(self, *, button: str | None = None, action_contains: str | None = None) -> Form:
@@ -97,6 +108,9 @@ class Browser:
     def __init__(self, client, max_hops: int = 20):
         self.client = client
         self.http = requests.Session()
+        # The servers are on loopback: no proxy settings from the environment, which requests
+        # would otherwise read again for every request and every redirect.
+        self.http.trust_env = False
         self.max_hops = max_hops
         self.hops: list[tuple[str, str, int]] = []
 
