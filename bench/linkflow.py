@@ -157,7 +157,6 @@ def in_process(flows: int, seconds: float) -> dict:
 
         web_counter.count = idp_counter.count = 0
         client, http = app.test_client(), requests.Session()
-        http.trust_env = False  # as the browser's session (tests/browser.py)
 
         def trivial(web_requests: int, idp_requests: int) -> None:
             for _ in range(web_requests):
@@ -283,7 +282,6 @@ def over_http(flows: int, seconds: float, per_flow: dict | None) -> dict:
         run_flows(browser, flows, 3, 60, forget_provider)
         per_flow = per_flow or {"web_requests": 7, "idp_requests": 5, "hash_calls": 2}
         http = requests.Session()
-        http.trust_env = False  # as the browser's session (tests/browser.py)
 
         def trivial(web_requests: int, idp_requests: int) -> None:
             for _ in range(web_requests):

@@ -108,9 +108,6 @@ class Browser:
     def __init__(self, client, max_hops: int = 20):
         self.client = client
         self.http = requests.Session()
-        # The servers are on loopback: no proxy settings from the environment, which requests
-        # would otherwise read again for every request and every redirect.
-        self.http.trust_env = False
         self.max_hops = max_hops
         self.hops: list[tuple[str, str, int]] = []
 
