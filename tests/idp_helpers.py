@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from urllib.parse import urljoin
 from urllib.parse import urlsplit
 
+import pytest
 import requests
 from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jwt
@@ -234,3 +235,24 @@ def run_flow(rp: RelyingParty, email: str, password: str = "Passw0rd!",
     token = rp.exchange(params["code"], auth.code_verifier)
     claims = rp.validate_id_token(token["id_token"], auth.nonce)
     return token, claims, auth
+
+
+# Module-scoped fixtures shared by the provider test modules (imported there by name).
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """Both demo providers on a loopback port, for one test module."""
+    from idp_mock import create_app
+    from idp_mock.demo import seed_demo
+
+    app = create_app(make_config(tmp_path_factory.mktemp("idp") / "idp.sqlite"))
+    with app.app_context():
+        seed_demo()
+    server = LiveServer(app).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def learn(live):
+    return RelyingParty(live.url, "learn")

@@ -17,36 +17,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from idp_helpers import RP_POST_LOGOUT  # noqa: E402
 from idp_helpers import Browser  # noqa: E402
-from idp_helpers import LiveServer  # noqa: E402
+from idp_helpers import learn, live  # noqa: E402,F401  (module fixtures)
 from idp_helpers import RelyingParty  # noqa: E402
 from idp_helpers import csrf_token  # noqa: E402
-from idp_helpers import make_config  # noqa: E402
 from idp_helpers import query_of  # noqa: E402
 from idp_helpers import run_flow  # noqa: E402
 
-from idp_mock import create_app  # noqa: E402
-from idp_mock.demo import seed_demo  # noqa: E402
 from idp_mock.models import Account  # noqa: E402
 from idp_mock.models import AuthorizationCode  # noqa: E402
 from idp_mock.models import db  # noqa: E402
 
 ISSUERS = ("learn", "partner-university")
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory):
-    db_path = tmp_path_factory.mktemp("idp") / "idp.sqlite"
-    app = create_app(make_config(db_path))
-    with app.app_context():
-        seed_demo()
-    server = LiveServer(app).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def learn(live):
-    return RelyingParty(live.url, "learn")
 
 
 @pytest.fixture(scope="module")

@@ -7,24 +7,8 @@ import pytest
 import requests
 
 from idp_mock import create_app
-from idp_mock.demo import seed_demo
 from idp_mock.models import AuthorizationCode, Token, db
-from tests.idp_helpers import RP_REDIRECTS, Browser, LiveServer, RelyingParty, make_config, query_of
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory):
-    app = create_app(make_config(tmp_path_factory.mktemp("idp") / "idp.sqlite"))
-    with app.app_context():
-        seed_demo()
-    server = LiveServer(app).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def learn(live):
-    return RelyingParty(live.url, "learn")
+from tests.idp_helpers import RP_REDIRECTS, Browser, learn, live, make_config, query_of  # noqa: F401  (fixtures)
 
 
 def _code_for(rp, email="alex.learner@outlook.com"):
