@@ -106,13 +106,14 @@ def one_flow(browser, i: int) -> None:
         raise RuntimeError(f"flow {i} did not remove: {page.url}")
 
 
-def run_flows(browser, first: int, count: int, seconds: float, forget_provider) -> tuple[int, float]:
+def run_flows(browser, first: int, count: int, seconds: float, forget_provider,
+              flow=one_flow) -> tuple[int, float]:
     deadline = Deadline(seconds)
     done = 0
     started = time.perf_counter()
     for i in range(first, first + count):
         forget_provider()
-        one_flow(browser, i)
+        flow(browser, i)
         done += 1
         if deadline.over():
             break
@@ -181,7 +182,7 @@ ROUNDS = 15
 
 
 def measure_rounds(browser, flows: int, seconds: float, forget_provider, trivial, per_flow,
-                   server_cpu=None) -> dict:
+                   server_cpu=None, flow=one_flow) -> dict:
     """Alternate batches of flows with batches of as many trivial requests, so that load from
     other processes hits both alike; the ratio is the median over the rounds."""
     batch = max(1, flows // ROUNDS)
@@ -191,7 +192,7 @@ def measure_rounds(browser, flows: int, seconds: float, forget_provider, trivial
     flow_cpu = trivial_cpu = 0.0
     for round_no in range(ROUNDS):
         cpu = cpu_probe()
-        n, elapsed = run_flows(browser, done, batch, seconds / ROUNDS, forget_provider)
+        n, elapsed = run_flows(browser, done, batch, seconds / ROUNDS, forget_provider, flow)
         flow_cpu += cpu_probe() - cpu
         web, idp = per_flow(done + n)
         cpu = cpu_probe()
@@ -239,16 +240,42 @@ class HttpBrowser:
         return _HttpBrowser(client=None)
 
 
-def over_http(flows: int, seconds: float, per_flow: dict | None) -> dict:
-    """The same flows against gunicorn: the webapp on 127.0.0.1, the providers on localhost."""
+class HttpStack:
+    """Both apps under gunicorn (the webapp on 127.0.0.1, the providers on localhost), their
+    databases built as in production, and a browser signed in at the webapp."""
+
+    def __init__(self, browser, web_url: str, idp_url: str, web, idp):
+        self.browser, self.web_url, self.idp_url, self.web, self.idp = browser, web_url, idp_url, web, idp
+        self.http = requests.Session()
+
+    def forget_provider(self) -> None:
+        """A new sign-in at the provider for every flow: drop its cookies, keep the webapp's."""
+        jar = self.browser.http.cookies
+        for cookie in list(jar):
+            if cookie.domain.startswith("localhost"):
+                jar.clear(cookie.domain, cookie.path, cookie.name)
+
+    def trivial(self, web_requests: int, idp_requests: int) -> None:
+        for _ in range(web_requests):
+            self.http.get(f"{self.web_url}/healthz", timeout=10)
+        for _ in range(idp_requests):
+            self.http.get(f"{self.idp_url}/healthz", timeout=10)
+
+    def server_cpu(self) -> float:
+        return cpu_seconds([self.idp.proc.pid, self.web.proc.pid] + self.idp.children() + self.web.children())
+
+
+@contextmanager
+def http_stack(name: str, accounts: int, web_spec: str = "wsgi:app", idp_spec: str = "wsgi:idp_app"):
     import idp_mock
+    from bench.bare_flow import PEER_URL
     from idp_mock.demo import seed_demo as seed_idp
     from tests.conftest import webapp_clients
     from tests.flows import sign_in
     from webapp import create_app
     from webapp.demo import seed_demo as seed_webapp
 
-    folder = WORK / "flow-http"
+    folder = WORK / name
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.sqlite"):
         old.unlink()
@@ -263,49 +290,50 @@ def over_http(flows: int, seconds: float, per_flow: dict | None) -> dict:
                                    "IDP_CLIENTS": clients, "IDP_PASSWORD_HASH": QA_HASH})
     with idp_app.app_context():
         seed_idp()
-        seed_personal_accounts(flows + 5)
+        seed_personal_accounts(accounts)
     app = create_app({"SQLALCHEMY_DATABASE_URI": web_db, "PASSWORD_HASH_METHOD": QA_HASH})
     with app.app_context():
         seed_webapp()
 
-    idp = gunicorn("flow-idp", "wsgi:idp_app", idp_port, idp_env(idp_db, idp_url, clients))
-    web = gunicorn("flow-webapp", "wsgi:app", web_port, env)
+    idp = gunicorn(f"{name}-idp", idp_spec, idp_port,
+                   {**idp_env(idp_db, idp_url, clients), PEER_URL: web_url})
+    web = gunicorn(f"{name}-webapp", web_spec, web_port, {**env, PEER_URL: idp_url})
     with running(idp, f"{idp_url}/healthz"), running(web, f"{web_url}/login"):
         browser = HttpBrowser(web_url)
         sign_in(browser, "alex@contoso.com")
+        yield HttpStack(browser, web_url, idp_url, web, idp)
 
-        def forget_provider():
-            jar = browser.http.cookies
-            for cookie in list(jar):
-                if cookie.domain.startswith("localhost"):
-                    jar.clear(cookie.domain, cookie.path, cookie.name)
 
-        run_flows(browser, flows, 3, 60, forget_provider)
-        per_flow = per_flow or {"web_requests": 7, "idp_requests": 5, "hash_calls": 2}
-        http = requests.Session()
-
-        def trivial(web_requests: int, idp_requests: int) -> None:
-            for _ in range(web_requests):
-                http.get(f"{web_url}/healthz", timeout=10)
-            for _ in range(idp_requests):
-                http.get(f"{idp_url}/healthz", timeout=10)
-
-        def server_cpu() -> float:
-            return cpu_seconds([idp.proc.pid, web.proc.pid] + idp.children() + web.children())
-
-        result = measure_rounds(browser, flows, seconds, forget_provider, trivial,
+def over_http(flows: int, seconds: float, per_flow: dict | None) -> dict:
+    """The same flows against gunicorn, with the production entry points."""
+    per_flow = per_flow or {"web_requests": 7, "idp_requests": 5, "hash_calls": 2}
+    with http_stack("flow-http", flows + 5) as stack:
+        run_flows(stack.browser, flows, 3, 60, stack.forget_provider)  # warm-up: discovery, JWKS
+        result = measure_rounds(stack.browser, flows, seconds, stack.forget_provider, stack.trivial,
                                 lambda done: (per_flow["web_requests"], per_flow["idp_requests"]),
-                                server_cpu)
-        result["layout_floor"] = layout_floor(browser.http, f"{web_url}/no-such-page", http,
-                                              f"{web_url}/healthz")
+                                stack.server_cpu)
+        result["layout_floor"] = layout_floor(stack.browser.http, f"{stack.web_url}/no-such-page",
+                                              stack.http, f"{stack.web_url}/healthz")
     hash_ms = per_flow["hash_calls"] * verify_ms(QA_HASH, 50)
     result["hash_ms"] = hash_ms
-    result["hops"] = hop_times({"webapp": web.log_path, "provider": idp.log_path})
+    result["hops"] = hop_times({"webapp": stack.web.log_path, "provider": stack.idp.log_path})
     # The servers' own CPU: the same ratio without the client's share, steadier on a busy machine.
     if result["server_cpu_trivial"] > 0:
         result["cpu_ratio"] = (result["server_cpu_flow"] - hash_ms / 1000 * result["flows"]) \
             / result["server_cpu_trivial"]
     return finish(result, hash_ms / 1000)
+
+
+def bare_over_http(flows: int, seconds: float) -> dict:
+    """The flow's floor (bench/bare_flow.py): its hops doing nothing else, measured like the
+    flow against as many /healthz requests, on the same apps with the bare routes added."""
+    from bench.bare_flow import one_bare_flow
+
+    with http_stack("bare-http", 0, "bench.bare_flow:web_app", "bench.bare_flow:idp_app") as stack:
+        run_flows(stack.browser, 0, 3, 60, stack.forget_provider, one_bare_flow)  # warm-up
+        result = measure_rounds(stack.browser, flows, seconds, stack.forget_provider, stack.trivial,
+                                lambda done: (7, 5), stack.server_cpu, one_bare_flow)
+    return finish(result, 0.0)
 
 
 def layout_floor(signed_in, page_url: str, anonymous, trivial_url: str,

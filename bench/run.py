@@ -76,6 +76,12 @@ def section_flow(quick: bool) -> list[Row]:
         page_ms, trivial_ms = http["layout_floor"]
         rows.append(Row("Floor, HTTP: signed-in page with the layout only (404) / /healthz",
                         f"{page_ms / trivial_ms:.2f}x ({page_ms:.2f} ms vs {trivial_ms:.2f} ms per request)"))
+    bare = linkflow.bare_over_http(count, seconds=60 if quick else 120)
+    bare_cpu = bare["server_cpu_flow"] / bare["server_cpu_trivial"] if bare["server_cpu_trivial"] else 0
+    rows.append(Row("Floor, HTTP: the flow's 12 hops doing nothing else (bare_flow.py) / /healthz",
+                    f"{bare['ratio']:.2f}x ({bare['flow_ms']:.1f} ms vs {bare['trivial_ms']:.1f} ms); "
+                    f"servers' CPU {bare_cpu:.2f}x; the link flow's own work: "
+                    f"{http['ratio'] - bare['ratio']:.2f}x"))
     for label, per_flow, median_ms in http.get("hops", []):
         times = f" x {per_flow:.0f} per flow" if round(per_flow) != 1 else ""
         within = " (waits for the token and userinfo answers)" if label.endswith("/callback") else ""
