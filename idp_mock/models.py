@@ -295,7 +295,9 @@ class FaultHit(db.Model):
     __tablename__ = "idp_fault_hits"
     # A token-stage fault fires at most once per authorization code (a slow answer holds
     # one worker per flow, however often the code is sent).
-    __table_args__ = (UniqueConstraint("scenario_id", "code_id", name="uq_fault_hit_scenario_code"),)
+    __table_args__ = (
+        UniqueConstraint("scenario_id", "code_id", name="uq_fault_hit_scenario_code"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     scenario_id: Mapped[int] = mapped_column(
