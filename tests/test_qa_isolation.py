@@ -193,3 +193,33 @@ def test_slow_fault_delays_one_request_per_code(qa_live, rp, control):
         assert db.session.scalar(db.select(db.func.count()).select_from(FaultHit)
                                  .where(FaultHit.stage == "token")) == 1
         db.session.remove()
+
+
+def test_panel_token_and_userinfo_faults_follow_that_browsers_codes(qa_live, rp, control):
+    visitor = Browser()
+    auth = rp.authorization_request()
+    page = visitor.get(auth.url)
+    page = arm_from_panel(visitor, qa_live.url, page, "token_http_500", scope="next-flow")
+    page = arm_from_panel(visitor, qa_live.url, page, "userinfo_sub_mismatch", scope="next-flow")
+
+    # Another browser's code is exchanged and its userinfo answered normally.
+    params, other_auth = _code_for(rp)
+    token = rp.exchange(params["code"], other_auth.code_verifier)
+    claims = rp.validate_id_token(token["id_token"], other_auth.nonce)
+    info = requests.get(rp.metadata["userinfo_endpoint"], timeout=5,
+                        headers={"Authorization": f"Bearer {token['access_token']}"}).json()
+    assert info["sub"] == claims["sub"]
+
+    # The visitor's own code meets token_http_500, the next one the userinfo fault.
+    params, own = _code_for(rp, visitor, "mia.mover@outlook.com")
+    assert rp.raw_token_request(_exchange_body(rp, params["code"], own)).status_code == 500
+    second = rp.authorization_request()
+    location = visitor.submit(visitor.get(second.url), {"step": "consent", "allow": "Allow"})
+    code = query_of(location.headers["Location"])["code"]
+    token = rp.exchange(code, second.code_verifier)
+    claims = rp.validate_id_token(token["id_token"], second.nonce)
+    info = requests.get(rp.metadata["userinfo_endpoint"], timeout=5,
+                        headers={"Authorization": f"Bearer {token['access_token']}"}).json()
+    assert info["sub"] != claims["sub"]
+    assert {row["scenario"]: row["hits"] for row in control.scenarios("learn")} == {
+        "token_http_500": 1, "userinfo_sub_mismatch": 1}
