@@ -111,8 +111,9 @@ def config_from_env() -> dict:
         "IDP_KEY_ROTATION_GRACE_SECONDS": int(
             os.environ.get("IDP_KEY_ROTATION_GRACE_SECONDS", "86400")
         ),
-        # QA/demo mode: the "Test scenario" panel and the JSON control API.
-        "IDP_QA_MODE": os.environ.get("IDP_QA_MODE", "1").strip().lower()
+        # QA/demo mode: the "Test scenario" panel and the JSON control API. Off unless
+        # configured (scripts/run.sh turns it on for the trainer/QA demo).
+        "IDP_QA_MODE": os.environ.get("IDP_QA_MODE", "").strip().lower()
         in ("1", "true", "yes", "on"),
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_TRANSLATION_DIRECTORIES": str(REPO_ROOT / "translations"),

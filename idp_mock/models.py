@@ -229,6 +229,8 @@ class AuthorizationCode(db.Model, OAuth2AuthorizationCodeMixin):
     # Set when the code is exchanged. The row is kept (not deleted) so that a second
     # exchange is recognised as a replay and the tokens it issued can be revoked.
     used_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The browser's Test scenario panel id (QA mode): panel-armed faults follow this code.
+    qa_panel_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     user: Mapped[Account] = relationship()
 
@@ -274,6 +276,9 @@ class FaultScenario(db.Model):
     scope: Mapped[str] = mapped_column(String(20), default="next-flow")
     client_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     account_email: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Set when armed from a browser's Test scenario panel: then only that browser's flows
+    # see it. None when armed through the token-protected control API.
+    panel_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     params_json: Mapped[str] = mapped_column(Text, default="{}")
     consumed: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
@@ -288,6 +293,11 @@ class FaultHit(db.Model):
     """One flow that a scenario changed: what QA sees as "it fired"."""
 
     __tablename__ = "idp_fault_hits"
+    # A token-stage fault fires at most once per authorization code (a slow answer holds
+    # one worker per flow, however often the code is sent).
+    __table_args__ = (
+        UniqueConstraint("scenario_id", "code_id", name="uq_fault_hit_scenario_code"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     scenario_id: Mapped[int] = mapped_column(
@@ -299,6 +309,8 @@ class FaultHit(db.Model):
     account_email: Mapped[str | None] = mapped_column(String(255), nullable=True)
     # Set when the fault must follow the flow to a later hop (userinfo after the id_token).
     token_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    # The authorization code of a token-stage hit.
+    code_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
     scenario: Mapped[FaultScenario] = relationship(back_populates="hits")

@@ -160,6 +160,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             "issued_at": now,
             "code_challenge": request.payload.data.get("code_challenge"),
             "code_challenge_method": request.payload.data.get("code_challenge_method"),
+            "qa_panel_id": scenarios.session_panel_id(),
         })
         db.session.commit()
 
@@ -241,7 +242,8 @@ class IssuerOpenIDCode(OpenIDCode):
         # An armed id_token scenario (idp_mock.scenarios) shapes the hooks below
         # for this one token; Authlib still assembles and signs the token.
         fault = scenarios.begin_id_token(
-            self.issuer, request.client.client_id, request.user, token.get("access_token")
+            self.issuer, request.client.client_id, request.user, token.get("access_token"),
+            getattr(request, "authorization_code", None),
         )
         try:
             if fault == "id_token_alg_none":
@@ -382,7 +384,8 @@ def init_oauth(app) -> dict[str, IssuerAuthorizationServer]:
         server = IssuerAuthorizationServer(issuer, app)
         server.register_grant(
             AuthorizationCodeGrant,
-            [S256CodeChallenge(required=True), IssuerOpenIDCode(issuer)],
+            [S256CodeChallenge(required=True), IssuerOpenIDCode(issuer),
+             scenarios.TokenFaults()],
         )
         server.register_grant(ClientCredentialsGrant)
         server.register_endpoint(IssuerUserInfoEndpoint(resource_protector=require_oauth))

@@ -3,8 +3,9 @@
 Both exist only when ``IDP_QA_MODE`` is on (see :func:`register_qa`); the API also
 needs ``IDP_CONTROL_TOKEN`` to be configured (404 otherwise). The API is for
 automated suites: bearer token, JSON in and out, validation errors as
-``400 {"error": ..., "field": ...}``. The panel is a
-CSRF-protected form on the provider's own sign-in and consent pages.
+``400 {"error": ..., "field": ...}``; what it arms reaches every flow its filters name. The
+panel is a CSRF-protected form on the provider's own sign-in and consent pages, open to any
+visitor: what it arms, lists and clears belongs to the browser session that armed it only.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from .scenarios import arm_scenario
 from .scenarios import clear_scenarios
 from .scenarios import list_scenarios
 from .scenarios import scenario_to_dict
+from .scenarios import session_panel_id
 from .services import CATALOG as COURSE_CATALOG
 from .services import KINDS
 from .services import LEVELS
@@ -543,13 +545,14 @@ def scenario_choices(issuer: str) -> list[SelectChoice]:
     ]
 
 
-# The armed scenarios as the panel lists them, oldest first (built once: the panel is on
-# every sign-in and consent page in QA mode).
+# This browser's armed scenarios as the panel lists them, oldest first (built once: the
+# panel is on every sign-in and consent page in QA mode). Others' scenarios are not shown.
 _SCENARIOS = FaultScenario.__table__.c
 _PANEL_ARMED = (
     db.select(_SCENARIOS.name.label("scenario"), _SCENARIOS.scope, _SCENARIOS.client_id,
               _SCENARIOS.account_email.label("account"))
-    .where(_SCENARIOS.issuer == db.bindparam("issuer"), _SCENARIOS.consumed.is_(False))
+    .where(_SCENARIOS.issuer == db.bindparam("issuer"), _SCENARIOS.consumed.is_(False),
+           _SCENARIOS.panel_id == db.bindparam("panel_id"))
     .order_by(_SCENARIOS.id)
 )
 
@@ -558,10 +561,13 @@ def panel_context(client, form_action: str) -> dict | None:
     """What the panel template needs, or None outside QA mode."""
     if not current_app.config.get("IDP_QA_MODE") or client is None:
         return None
+    panel_id = session_panel_id()
+    armed = db.session.execute(_PANEL_ARMED, {"issuer": g.issuer, "panel_id": panel_id}) \
+        if panel_id else ()
     return {
         "fields": panel_fields(g.issuer, str(page_locale())),
         "csrf_token": generate_csrf(),
-        "armed": [row._asdict() for row in db.session.execute(_PANEL_ARMED, {"issuer": g.issuer})],
+        "armed": [row._asdict() for row in armed],
         "client_id": client.client_id,
         "next": form_action,
     }
@@ -617,7 +623,8 @@ def panel_arm():
         params["seconds"] = form.seconds.data
     try:
         arm_scenario(g.issuer, form.scenario.data, scope=form.scope.data,
-                     client_id=form.client_id.data or None, params=params)
+                     client_id=form.client_id.data or None, params=params,
+                     panel_id=session_panel_id(create=True))
     except ScenarioError as error:
         flash(error.message, "error")
     else:
@@ -629,6 +636,7 @@ def panel_arm():
 def panel_clear():
     form = ClearScenariosForm(prefix=CLEAR_PREFIX)
     if form.validate_on_submit():
-        count = clear_scenarios(g.issuer)
+        panel_id = session_panel_id()
+        count = clear_scenarios(g.issuer, panel_id=panel_id) if panel_id else 0
         flash(_("%(count)d test scenario(s) cleared.", count=count), "success")
     return _back(form.next.data)

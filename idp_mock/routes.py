@@ -114,12 +114,14 @@ def sign_in(account: Account) -> None:
     """A fresh session at sign-in: nothing set before it (CSRF token, flashes) survives.
 
     The other issuer's sign-in and the language choice are kept: the two providers only
-    share a cookie because they are served by one app.
+    share a cookie because they are served by one app. So is the Test scenario panel id: a
+    scenario armed on the sign-in page applies to this browser's flow once signed in.
     """
     from . import LANG_SESSION_KEY
 
     kept = {k: v for k, v in session.items()
-            if (k.startswith("account:") and k != session_key(g.issuer)) or k == LANG_SESSION_KEY}
+            if (k.startswith("account:") and k != session_key(g.issuer))
+            or k in (LANG_SESSION_KEY, scenarios.PANEL_SESSION_KEY)}
     session.clear()
     session.update(kept)
     g.pop("csrf_token", None)  # Flask-WTF caches the token of the old session per request

@@ -14,6 +14,13 @@ Armed scenarios live in the ``idp_fault_scenarios`` table, never in process
 memory, so every worker process of the providers applies the same ones. The
 "next-flow" scope is consumed with one conditional UPDATE: of two concurrent
 flows only one gets it.
+
+Who a scenario reaches: one armed through the control API (bearer token) reaches every
+flow of its client/account filters; one armed from a page's panel reaches only the flows of
+the browser session that armed it (a random panel id kept in that session, copied onto
+the codes it is given), so a visitor cannot break anyone else's sign-in. Token faults fire
+only after Authlib authenticated the client and checked the code and PKCE verifier, and at
+most once per code.
 """
 
 from __future__ import annotations
@@ -37,9 +44,10 @@ from authlib.oidc.core.errors import ConsentRequiredError
 from authlib.oidc.core.errors import LoginRequiredError
 from flask import Response
 from flask import g
-from flask import request
+from flask import session
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import RSAKey
+from sqlalchemy.exc import IntegrityError
 
 from .config import ISSUERS
 from .models import Account
@@ -54,8 +62,11 @@ from .services import normalize_email
 
 STAGES = ("authorize", "token", "id_token", "userinfo")
 SCOPES = ("next-flow", "until-cleared")
-#: The longest a "slow token endpoint" may stall, so no worker hangs for long.
-MAX_SLOW_SECONDS = 60
+#: The longest a "slow token endpoint" may stall: past the webapp's 10 s deadline, well
+#: within gunicorn's 60 s worker timeout.
+MAX_SLOW_SECONDS = 30
+#: Session key of the browser's panel id (kept across sign-in, see routes.sign_in).
+PANEL_SESSION_KEY = "qa_panel"
 
 
 @dataclass(frozen=True)
@@ -202,8 +213,10 @@ def arm_scenario(
     client_id: str | None = None,
     account_email: str | None = None,
     params: dict | None = None,
+    panel_id: str | None = None,
 ) -> FaultScenario:
-    """Validate and store one scenario; returns the new row."""
+    """Validate and store one scenario; returns the new row. ``panel_id`` limits it to the
+    flows of the browser session with that panel id."""
     spec = CATALOG.get(name) if isinstance(name, str) else None
     if spec is None:
         raise ScenarioError("Unknown scenario; see GET /qa/scenarios/catalog.", "scenario")
@@ -223,6 +236,7 @@ def arm_scenario(
         account_email=normalize_email(account_email) if account_email else None,
         params_json=json.dumps(validate_params(spec, params), sort_keys=True),
         consumed=False,
+        panel_id=panel_id,
     )
     db.session.add(row)
     db.session.commit()
@@ -236,11 +250,15 @@ def list_scenarios(issuer: str, include_consumed: bool = True) -> list[FaultScen
     return list(db.session.scalars(stmt))
 
 
-def clear_scenarios(issuer: str, scenario_id: int | None = None) -> int:
-    """Delete one scenario (by id) or all of ``issuer``; returns how many went."""
+def clear_scenarios(issuer: str, scenario_id: int | None = None,
+                    panel_id: str | None = None) -> int:
+    """Delete one scenario (by id), those of one panel id, or all of ``issuer``; returns how
+    many went."""
     stmt = db.select(FaultScenario).filter_by(issuer=issuer)
     if scenario_id is not None:
         stmt = stmt.filter_by(id=scenario_id)
+    if panel_id is not None:
+        stmt = stmt.filter_by(panel_id=panel_id)
     rows = list(db.session.scalars(stmt))
     for row in rows:
         db.session.delete(row)
@@ -261,6 +279,7 @@ def scenario_to_dict(row: FaultScenario) -> dict:
         "scope": row.scope,
         "client_id": row.client_id,
         "account": row.account_email,
+        "armed_from": "panel" if row.panel_id else "api",
         "params": scenario_params(row),
         "consumed": row.consumed,
         "created_at": _iso(row.created_at),
@@ -271,6 +290,16 @@ def scenario_to_dict(row: FaultScenario) -> dict:
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") + "Z" if value else None
+
+
+def session_panel_id(create: bool = False) -> str | None:
+    """This browser session's panel id; a new random one (never reused) when ``create``."""
+    value = session.get(PANEL_SESSION_KEY)
+    if not isinstance(value, str):
+        value = None
+    if value is None and create:
+        value = session[PANEL_SESSION_KEY] = secrets.token_urlsafe(32)
+    return value
 
 
 # --------------------------------------------------------------------------
@@ -305,11 +334,15 @@ def hit(
     client_id: str | None,
     account_email: str | None,
     token_id: int | None = None,
+    panel_id: str | None = None,
+    code_id: int | None = None,
 ) -> FaultScenario | None:
     """The scenario that applies to this hop of a flow, if any (oldest first).
 
-    A "next-flow" scenario is claimed with ``UPDATE … WHERE consumed = false``:
-    when another worker claimed it first the rowcount is 0 and we look further."""
+    ``panel_id`` is the flow's browser panel id: panel-armed scenarios of other browsers
+    never apply. A "next-flow" scenario is claimed with ``UPDATE … WHERE consumed = false``:
+    when another worker claimed it first the rowcount is 0 and we look further. With
+    ``code_id`` a scenario fires once per code: the hit's row is unique per (scenario, code)."""
     if stage not in armed_stages(issuer):
         return None
     names = [name for name, spec in CATALOG.items() if spec.stage == stage]
@@ -321,6 +354,8 @@ def hit(
         .filter(db.or_(FaultScenario.client_id.is_(None), FaultScenario.client_id == client_id))
         .filter(db.or_(FaultScenario.account_email.is_(None),
                        FaultScenario.account_email == email))
+        .filter(db.or_(FaultScenario.panel_id.is_(None), FaultScenario.panel_id == panel_id)
+                if panel_id else FaultScenario.panel_id.is_(None))
         .order_by(FaultScenario.id)
     )
     for row in db.session.scalars(stmt).all():
@@ -335,8 +370,12 @@ def hit(
                 continue  # another flow claimed it first
         db.session.add(FaultHit(scenario_id=row.id, issuer=issuer, stage=stage,
                                 client_id=client_id, account_email=email,
-                                token_id=token_id))
-        db.session.commit()
+                                token_id=token_id, code_id=code_id))
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            continue  # this code met this scenario already (a repeated or concurrent request)
         return row
     return None
 
@@ -351,7 +390,8 @@ def _replace_query_param(url: str, key: str, value: str) -> str:
 def authorization_response(server, grant, account: Account):
     """The authorize endpoint's answer once the user allowed: normally a code,
     or the fault an armed ``authorize`` scenario asks for."""
-    scenario = hit(server.issuer, "authorize", grant.client.client_id, account.email)
+    scenario = hit(server.issuer, "authorize", grant.client.client_id, account.email,
+                   panel_id=session_panel_id())
     if scenario is None:
         return server.create_authorization_response(grant_user=account, grant=grant)
     if scenario.name == "authorize_wrong_state":
@@ -369,38 +409,54 @@ def authorization_response(server, grant, account: Account):
     return server.handle_error_response(grant.request, error)
 
 
+class ScenarioResponse(Exception):
+    """A token fault's own answer (not an OAuth error), raised from the grant's hook."""
+
+    def __init__(self, response: Response):
+        super().__init__(response.status)
+        self.response = response
+
+
+class TokenFaults:
+    """Grant extension: fires an armed ``token`` scenario from Authlib's
+    ``before_create_token_response`` hook, i.e. once the client is authenticated and the
+    code, redirect_uri and PKCE verifier are checked, before the code is claimed. Nobody
+    without the client's credentials and a live code can set a fault off."""
+
+    def __call__(self, grant):
+        grant.register_hook("before_create_token_response", self.fire)
+
+    def fire(self, grant):
+        issuer = grant.server.issuer
+        if "token" not in armed_stages(issuer):
+            return
+        code = grant.request.authorization_code
+        scenario = hit(issuer, "token", code.client_id, code.user.email if code.user else None,
+                       panel_id=code.qa_panel_id, code_id=code.id)
+        name = scenario.name if scenario else None
+        if name == "token_http_500":
+            raise ScenarioResponse(Response(
+                "Internal Server Error (test scenario token_http_500)\n",
+                status=500, mimetype="text/plain"))
+        if name == "token_slow":
+            # Fires once per code (see hit): one worker per flow at most, for a bounded time.
+            time.sleep(min(scenario_params(scenario).get("seconds", 2), MAX_SLOW_SECONDS))
+        elif name == "token_invalid_grant":
+            raise InvalidGrantError("Test scenario token_invalid_grant")
+        elif name == "token_code_reused":
+            # As if this code had been redeemed a moment ago: the grant's single-use claim
+            # (authenticate_user) then refuses it for real.
+            db.session.execute(db.update(AuthorizationCode).where(AuthorizationCode.id == code.id)
+                               .values(used_at=int(time.time())))
+
+
 def token_response(server):
-    """The token endpoint's answer, after any armed ``token`` scenario."""
-    if request.form.get("grant_type") != "authorization_code" \
-            or "token" not in armed_stages(server.issuer):
+    """The token endpoint's answer (Authlib's), or the one a token fault sends instead."""
+    try:
         return server.create_token_response()
-    code_row = db.session.scalar(
-        db.select(AuthorizationCode).filter_by(issuer=server.issuer,
-                                               code=request.form.get("code", ""))
-    )
-    if code_row is not None:
-        client_id = code_row.client_id
-        email = code_row.user.email if code_row.user else None
-    else:
-        client_id = (request.authorization.username if request.authorization
-                     else request.form.get("client_id"))
-        email = None
-    scenario = hit(server.issuer, "token", client_id, email)
-    name = scenario.name if scenario else None
-    if name == "token_http_500":
-        return Response("Internal Server Error (test scenario token_http_500)\n",
-                        status=500, mimetype="text/plain")
-    if name == "token_slow":
-        time.sleep(scenario_params(scenario).get("seconds", 2))
-    elif name == "token_invalid_grant":
-        return server.handle_error_response(
-            None, InvalidGrantError("Test scenario token_invalid_grant"))
-    elif name == "token_code_reused" and code_row is not None:
-        # As if this code had been redeemed a moment ago: the single-use check
-        # of the grant then refuses it for real.
-        db.session.delete(code_row)
-        db.session.commit()
-    return server.create_token_response()
+    except ScenarioResponse as fault:
+        db.session.rollback()
+        return fault.response
 
 
 # --------------------------------------------------------------------------
@@ -413,8 +469,9 @@ def id_token_fault() -> str | None:
     return g.get("qa_id_token_fault")
 
 
-def begin_id_token(issuer: str, client_id: str, user: Account, access_token: str | None):
-    """Pick the id_token scenario of this token response, if any."""
+def begin_id_token(issuer: str, client_id: str, user: Account, access_token: str | None,
+                   code: AuthorizationCode | None = None):
+    """Pick the id_token scenario of this token response (``code``'s flow), if any."""
     if "id_token" not in armed_stages(issuer):
         g.qa_id_token_fault = None
         return None
@@ -422,7 +479,8 @@ def begin_id_token(issuer: str, client_id: str, user: Account, access_token: str
     if access_token:
         token_id = db.session.scalar(
             db.select(Token.id).filter_by(issuer=issuer, access_token=access_token))
-    scenario = hit(issuer, "id_token", client_id, user.email, token_id=token_id)
+    scenario = hit(issuer, "id_token", client_id, user.email, token_id=token_id,
+                   panel_id=code.qa_panel_id if code is not None else None)
     g.qa_id_token_fault = scenario.name if scenario else None
     return g.qa_id_token_fault
 
@@ -505,7 +563,12 @@ def adjust_userinfo(issuer: str, claims: dict, token: Token | None, user: Accoun
             _FAULT_OF_TOKEN, {"token_id": token.id, "issuer": issuer}).scalar()
         if carried == "id_token_mcid_missing":
             claims.pop("mcid", None)
-    scenario = hit(issuer, "userinfo", token.client_id if token else None, user.email)
+    panel_id = None
+    if token is not None and token.authorization_code_id and "userinfo" in armed_stages(issuer):
+        panel_id = db.session.scalar(db.select(AuthorizationCode.qa_panel_id).filter_by(
+            id=token.authorization_code_id))
+    scenario = hit(issuer, "userinfo", token.client_id if token else None, user.email,
+                   panel_id=panel_id)
     if scenario is not None and scenario.name == "userinfo_sub_mismatch":
         claims["sub"] = new_subject()
     return claims

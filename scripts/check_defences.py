@@ -84,6 +84,16 @@ M += [
   "tests/test_web_hardening.py -k provider_next"),
  ("provider Secure cookie flag", "idp_mock/config.py", '        "SESSION_COOKIE_SECURE":', '        "SESSION_COOKIE_SECURE_UNUSED":',
   "tests/test_web_hardening.py::test_secure_cookie_flag_comes_from_the_environment"),
+ ("provider QA mode off unless configured", "idp_mock/config.py", 'os.environ.get("IDP_QA_MODE", "")', 'os.environ.get("IDP_QA_MODE", "1")',
+  "tests/test_qa_isolation.py::test_qa_mode_is_off_unless_configured"),
+ ("panel scenarios reach only the arming browser", "idp_mock/scenarios.py", "        .filter(db.or_(FaultScenario.panel_id.is_(None), FaultScenario.panel_id == panel_id)\n                if panel_id else FaultScenario.panel_id.is_(None))\n", "",
+  "tests/test_qa_isolation.py::test_panel_scenario_applies_only_to_the_browser_that_armed_it"),
+ ("panel clears only its own scenarios", "idp_mock/qa.py", "count = clear_scenarios(g.issuer, panel_id=panel_id) if panel_id else 0", "count = clear_scenarios(g.issuer)",
+  "tests/test_qa_isolation.py::test_panel_lists_and_clears_only_its_own_scenarios"),
+ ("token faults only after client authentication", "idp_mock/scenarios.py", 'grant.register_hook("before_create_token_response", self.fire)|||        code = grant.request.authorization_code\n', 'grant.register_hook("before_validate_token_request", self.fire)|||        code = db.session.scalar(db.select(AuthorizationCode).filter_by(code=grant.request.form.get("code", ""))) or AuthorizationCode()\n',
+  "tests/test_qa_isolation.py::test_unauthenticated_token_requests_do_not_set_off_a_slow_fault"),
+ ("token fault once per code", "idp_mock/scenarios.py", "token_id=token_id, code_id=code_id))", "token_id=token_id))",
+  "tests/test_qa_isolation.py::test_slow_fault_delays_one_request_per_code"),
 ]
 only = sys.argv[1:]
 for name, path, old, new, tests in M:

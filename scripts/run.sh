@@ -13,9 +13,9 @@ export IDP_PORT=${IDP_PORT:-5001}
 export IDP_PUBLIC_URL=${IDP_PUBLIC_URL:-http://localhost:$IDP_PORT}
 export WEBAPP_URL=${WEBAPP_URL:-http://127.0.0.1:$PORT}
 
-# QA/demo mode: the providers' Test scenario panel and JSON control API. Both apps share the
-# control token (the webapp's "Reset demo" calls the providers with it): the documented
-# development default unless IDP_CONTROL_TOKEN is set.
+# QA/demo mode (the providers' own default is off): the Test scenario panel and the JSON
+# control API. Both apps share the control token (the webapp's "Reset demo" calls the providers
+# with it): the documented development default unless IDP_CONTROL_TOKEN is set.
 export IDP_QA_MODE=${IDP_QA_MODE:-true}
 export IDP_CONTROL_TOKEN=${IDP_CONTROL_TOKEN:-dev-qa-control-token}
 

@@ -152,6 +152,7 @@ def control_idp(tmp_path_factory):
         "WEBAPP_URL": WEBAPP_ORIGIN,
         "IDP_CLIENTS": webapp_clients(),
         "IDP_PASSWORD_HASH": FAST_HASH,
+        "IDP_QA_MODE": True,  # the control API (POST /qa/reset) exists in QA mode only
         "IDP_CONTROL_TOKEN": CONTROL_TOKEN,
     })
     with app.app_context():
@@ -351,6 +352,7 @@ def test_provider_reset_command_and_control_api(tmp_path):
         "TESTING": True, "SQLALCHEMY_DATABASE_URI": provider_database_url(tmp_path / "idp.sqlite"),
         "CREATE_TABLES_WITHOUT_MIGRATIONS": True,
         "WEBAPP_URL": WEBAPP_ORIGIN, "IDP_CLIENTS": webapp_clients(), "IDP_PASSWORD_HASH": FAST_HASH,
+        "IDP_QA_MODE": True,
     })
     with app.app_context():
         seed_demo()
