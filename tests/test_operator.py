@@ -193,7 +193,18 @@ def test_an_admins_refresh_touches_only_their_organization_and_names_only_its_us
     done = frank.submit(page, page.form_with(action_contains="/reports/refresh"))
     assert "Data refreshed from 1 linked accounts" in done.text and "mia@fabrikam.com:" in done.text
     assert "contoso" not in done.text.lower()
-    assert _achievements_by_org(app)[FABRIKAM] > 0
+    fabrikam_achievements = _achievements_by_org(app)[FABRIKAM]
+    assert fabrikam_achievements > 0
+
+    # Mia removes her Fabrikam link: her achievements leave at Fabrikam's next refresh, not at
+    # Contoso's (which must neither touch nor mention them).
+    with app.app_context():
+        mia = db.session.scalar(select(WorkUser).where(WorkUser.email == "mia@fabrikam.com"))
+        services.remove_link(mia, "learn")
+    page = gloria.open("/reports/skills")
+    done = gloria.submit(page, page.form_with(action_contains="/reports/refresh"))
+    assert "fabrikam" not in done.text.lower() and "no changes" in done.text
+    assert _achievements_by_org(app)[FABRIKAM] == fabrikam_achievements
 
 
 def test_the_operators_refresh_covers_every_organization_and_names_nobody(app, idp):
