@@ -26,6 +26,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from page_catalog import gettext as _
 
+from . import work_emails
 from .extensions import db
 from .models import (
     ACHIEVEMENT_KINDS,
@@ -313,50 +314,20 @@ def create_work_user(organization: Organization, email: str, display_name: str,
     return user
 
 
-# Characters that show nothing (zero-width space and joiners, word joiner, soft hyphen, BOM,
-# bidi controls...): Unicode's "format" and "control" categories.
-_INVISIBLE_CATEGORIES = ("Cf", "Cc")
-
-
 def normalize_email(email: str | None) -> str:
-    """One spelling per address: NFKC (full-width and compatibility forms folded), lower case.
-
-    An address with an invisible character is refused, not silently cleaned: it would be a second
-    account that looks exactly like the first.
-    """
-    import unicodedata
-
-    email = unicodedata.normalize("NFKC", (email or "").strip()).lower()
-    if any(unicodedata.category(c) in _INVISIBLE_CATEGORIES for c in email):
+    """One spelling per address (see work_emails); an invisible character is refused."""
+    email = work_emails.normalize(email)
+    if work_emails.has_invisible_character(email):
         raise ValidationError(_("The email address contains an invisible character (such as a "
                                 "zero-width space). Type the address again."), "email")
     return email
 
 
-def email_skeleton(email: str) -> str:
-    """The address with every character that looks like a Latin one replaced by it (Unicode TR39
-    confusables): two addresses with the same skeleton look the same on screen."""
-    from confusable_homoglyphs import confusables
-
-    out = []
-    for char in email:
-        found = confusables.is_confusable(char, preferred_aliases=["latin"], greedy=True) \
-            if not char.isascii() else False
-        latin = [h["c"] for f in (found or []) for h in f["homoglyphs"] if h["c"].isascii()]
-        out.append(latin[0].lower() if latin else char)
-    return "".join(out)
-
-
 def refuse_look_alike_email(email: str) -> None:
-    """Refuse an address that mixes scripts in one part (e.g. a Cyrillic "о" among Latin letters)
-    and looks like an existing address."""
-    from confusable_homoglyphs import confusables
-
-    local, _at, domain = email.partition("@")
-    parts = [local, *domain.split(".")]
-    if not any(confusables.is_mixed_script(part) for part in parts):
+    """Refuse an address that mixes scripts in one part and looks like an existing address."""
+    if not work_emails.mixes_scripts(email):
         return
-    skeleton = email_skeleton(email)
+    skeleton = work_emails.skeleton(email)
     if skeleton != email and db.session.scalar(
             select(WorkUser.id).where(WorkUser.email == skeleton).limit(1)) is not None:
         raise ValidationError(_("This address mixes letters of different alphabets (for example a "
@@ -953,11 +924,6 @@ def _empty_tables(tables, dialect) -> None:
             "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'")).first():
         db.session.execute(text(
             "DELETE FROM sqlite_sequence WHERE name != :kept"), {"kept": AuditEvent.__tablename__})
-
-
-def active_work_user_by_email(email: str) -> WorkUser | None:
-    return db.session.scalar(select(WorkUser).where(
-        WorkUser.email == (email or "").strip().lower(), WorkUser.deleted_at.is_(None)))
 
 
 @dataclass
