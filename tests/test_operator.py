@@ -144,6 +144,12 @@ def test_operator_actions_are_allowed_to_the_operator(app, method, path, data):
     assert "/login" not in page.url or path == "/demo/reset"
 
 
+def test_demo_guide_says_when_no_operator_is_configured(app, client):
+    assert 'data-field="no-operator"' not in client.get("/demo").get_data(as_text=True)
+    app.config["OPERATORS"] = frozenset()
+    assert "No installation operator is configured (LEARNLINK_OPERATORS)" in client.get("/demo").get_data(as_text=True)
+
+
 def test_operator_is_configured_by_environment(monkeypatch):
     monkeypatch.setenv("LEARNLINK_OPERATORS", " Trainer@Contoso.com , qa.lead@fabrikam.com,")
     import importlib

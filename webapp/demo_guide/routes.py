@@ -31,7 +31,8 @@ def guide():
         "demo/guide.html", stories=stories(), password=DEMO_PASSWORD,
         work_users=[{"organization": organizations[pid], "email": email, "name": name, "roles": roles,
                      "purpose": purpose} for pid, email, name, roles, purpose in DEMO_WORK_USERS],
-        provider_accounts=DEMO_ACCOUNTS, provider_url=provider_url, can_reset=_can_reset())
+        provider_accounts=DEMO_ACCOUNTS, provider_url=provider_url, can_reset=_can_reset(),
+        operators_configured=bool(current_app.config.get("OPERATORS")))
 
 
 @bp.route("/reset", methods=["GET", "POST"])
