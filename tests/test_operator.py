@@ -72,6 +72,20 @@ def test_reset_by_any_operator_reseeds_and_ends_their_session(app, operator):
     assert "Gloria Global" in as_user(app, "gloria.global@contoso.com").open("/profile").text
 
 
+def test_providers_that_do_not_answer_are_reported_after_the_webapp_reset(app):
+    """The providers are called after the commit: their failure is a message, not a 500."""
+    app.config.update(IDP_CONTROL_TOKEN="some-control-token", IDP_CONTROL_URL="http://127.0.0.1:9")
+    with app.app_context():
+        services.set_clock_offset(services.timedelta(days=4))
+    done = press_reset(as_user(app, "gloria.global@contoso.com"))
+    assert done.status == 200 and done.url == "http://localhost/login"
+    assert "The demo was reset to its seeded state" in done.text
+    assert "The identity providers were not reset (ConnectionError)" in done.text
+    assert "some-control-token" not in done.text
+    with app.app_context():
+        assert services.clock_offset() == services.timedelta(0)
+
+
 def test_a_failure_while_seeding_again_leaves_the_database_as_it_was(app, monkeypatch):
     make_global_admin(app, "grace.global@contoso.com")
     app.config["OPERATORS"] = frozenset({"frank.global@fabrikam.com"})
