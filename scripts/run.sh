@@ -19,6 +19,10 @@ export WEBAPP_URL=${WEBAPP_URL:-http://127.0.0.1:$PORT}
 export IDP_QA_MODE=${IDP_QA_MODE:-true}
 export IDP_CONTROL_TOKEN=${IDP_CONTROL_TOKEN:-dev-qa-control-token}
 
+# The installation operator (moves the clock, resets the demo, refreshes every organization):
+# the demo guide's trainer account. Comma-separated work-user emails; none by default elsewhere.
+export LEARNLINK_OPERATORS=${LEARNLINK_OPERATORS:-gloria.global@contoso.com}
+
 export WORKERS=${WORKERS:-2}
 
 .venv/bin/flask --app idp_mock db upgrade

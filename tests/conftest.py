@@ -125,6 +125,8 @@ def webapp_config(idp_url: str, database_url: str) -> dict:
         "PARTNER_UNIVERSITY_CLIENT_ID": "partner-center-pu",
         "PARTNER_UNIVERSITY_CLIENT_SECRET": "test-pu-secret",
         "OIDC_HTTP_TIMEOUT": 5,
+        # The installation operator, as scripts/run.sh names it for the demo.
+        "OPERATORS": frozenset({"gloria.global@contoso.com"}),
         # Tests build the schema straight from the models (tests/test_migrations.py checks
         # that the migrations build the same one).
         "CREATE_TABLES_WITHOUT_MIGRATIONS": True,

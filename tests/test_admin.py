@@ -408,3 +408,33 @@ def test_work_user_list_is_paginated(app):
     assert "Page 1 of 2" in text(first) and "Page 2 of 2" in text(second)
     # Out-of-range pages show the last page rather than an error.
     assert re.findall(r'data-user="([^"]+)"', gloria.open("/admin/users?page=99").text) == rows_second
+
+
+# --------------------------------------------------------------------------- look-alike addresses
+
+LOOK_ALIKES = [
+    # (typed address, message) next to the existing alex@contoso.com
+    ("alex@contoso.com\u200b", "contains an invisible character"),
+    ("al\u200dex@contoso.com", "contains an invisible character"),
+    ("alex@c\u043entoso.com", "mixes letters of different alphabets"),   # Cyrillic о
+    ("\u0430lex@contoso.com", "mixes letters of different alphabets"),   # Cyrillic а
+    ("\uff41lex@contoso.com", "A work account with the email alex@contoso.com already exists"),  # full-width a
+]
+
+
+@pytest.mark.parametrize("email,message", LOOK_ALIKES)
+def test_look_alike_of_an_existing_address_is_refused_with_a_clear_message(app, email, message):
+    browser = as_user(app, "gloria.global@contoso.com")
+    form_page = browser.open("/admin/users/new")
+    before = work_user_count(app)
+    page = browser.submit(form_page, form_page.form_with(button="Create work user"), {**NEW_USER, "email": email})
+    assert page.status == 422 and message in text(page), text(page)[:3000]
+    assert work_user_count(app) == before
+
+
+def test_addresses_are_stored_in_one_normal_form(app_ctx):
+    assert services.normalize_email("  \uff2e\uff45\uff57@Contoso.COM ") == "new@contoso.com"
+    org = db.session.get(WorkUser, user_id(app_ctx, "alex@contoso.com")).organization
+    # A non-Latin address that looks like no existing one is a real address: accepted.
+    created = services.create_work_user(org, "\u0430\u043b\u0435\u043a\u0441@contoso.com", "Алекс", "Welcome-2026")
+    assert created.email == "\u0430\u043b\u0435\u043a\u0441@contoso.com"

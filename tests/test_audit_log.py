@@ -82,10 +82,9 @@ def test_automatic_move_is_recorded_in_the_old_organizations_log(app):
 
 def test_user_creation_is_recorded_with_the_admin_who_did_it(app):
     with app.test_request_context():
-        from flask_login import login_user
-        login_user(user("gloria.global@contoso.com"))
-        org = db.session.scalar(select(Organization).where(Organization.partner_id == "1234567"))
-        services.create_work_user(org, "new.hire@contoso.com", "New Hire", "Passw0rd!long", ["account_admin"])
+        # The actor is an argument: the services never read the signed-in user themselves.
+        services.add_work_user(user("gloria.global@contoso.com"), "new.hire@contoso.com", "New Hire",
+                               "Passw0rd!long", ["account_admin"])
     [created] = events(app, action="user_created", target="new.hire@contoso.com")
     assert created.actor_email == "gloria.global@contoso.com"
     assert created.detail == {"roles": ["account_admin"]}

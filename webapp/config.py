@@ -17,6 +17,10 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _env_emails(name: str) -> frozenset[str]:
+    return frozenset(e.strip().lower() for e in os.environ.get(name, "").split(",") if e.strip())
+
+
 class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-change-me")
     SQLALCHEMY_DATABASE_URI = os.environ.get(
@@ -40,8 +44,11 @@ class Config:
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_TRANSLATION_DIRECTORIES = str(REPO_ROOT / "translations")
 
-    # Demo mode unlocks the movable clock and the demo reset for Global admins.
+    # Demo mode unlocks the movable clock and the demo reset (for the installation operator).
     DEMO_MODE = _env_bool("DEMO_MODE", True)
+    # The installation operators (trainer, QA lead): work-user emails, comma-separated. Only they
+    # move the clock, reset the demo and refresh every organization's data; no one by default.
+    OPERATORS = _env_emails("LEARNLINK_OPERATORS")
 
     # werkzeug hash method; production keeps scrypt, the test suite passes a cheaper one.
     PASSWORD_HASH_METHOD = os.environ.get("PASSWORD_HASH_METHOD", "scrypt")

@@ -26,6 +26,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from page_catalog import gettext as _
 
+from . import work_emails
 from .extensions import db
 from .models import (
     ACHIEVEMENT_KINDS,
@@ -94,7 +95,8 @@ def today() -> date:
     return now().date()
 
 
-def set_clock_offset(offset: timedelta) -> None:
+def set_clock_offset(offset: timedelta, actor: WorkUser | None = None, address: str = "") -> None:
+    """Store the offset and audit the change; ``actor`` is the operator who moved it (None: the CLI)."""
     setting = db.session.get(AppSetting, CLOCK_OFFSET_KEY)
     value = str(int(offset.total_seconds()))
     previous = setting.value if setting is not None else "0"
@@ -102,8 +104,8 @@ def set_clock_offset(offset: timedelta) -> None:
         db.session.add(AppSetting(key=CLOCK_OFFSET_KEY, value=value))
     else:
         setting.value = value
-    record_audit(AUDIT_CLOCK_CHANGED, organization_id=None, target="clock offset",
-                 detail={"from_seconds": int(previous), "to_seconds": int(value)})
+    record_audit(AUDIT_CLOCK_CHANGED, organization_id=None, target="clock offset", actor=actor,
+                 address=address, detail={"from_seconds": int(previous), "to_seconds": int(value)})
     db.session.commit()
     g.pop("clock_offset", None)
 
@@ -271,10 +273,11 @@ def create_work_user(organization: Organization, email: str, display_name: str,
                      password: str, roles: list[str] | tuple[str, ...] = (),
                      actor: WorkUser | None = None) -> WorkUser:
     """Create a work account, as a Global admin or Account admin does in Partner Center."""
-    email = (email or "").strip().lower()
+    email = normalize_email(email)
     display_name = (display_name or "").strip()
     if not EMAIL_RE.match(email) or len(email) > 254:
         raise ValidationError(_("Enter a valid work email address."), "email")
+    refuse_look_alike_email(email)
     if not display_name:
         raise ValidationError(_("Enter a display name."), "display_name")
     if len(display_name) > 200:
@@ -309,6 +312,28 @@ def create_work_user(organization: Organization, email: str, display_name: str,
         raise ValidationError(_("A work account with the email %(email)s already exists.",
                                 email=email), "email")
     return user
+
+
+def normalize_email(email: str | None) -> str:
+    """One spelling per address (see work_emails); an invisible character is refused."""
+    email = work_emails.normalize(email)
+    if work_emails.has_invisible_character(email):
+        raise ValidationError(_("The email address contains an invisible character (such as a "
+                                "zero-width space). Type the address again."), "email")
+    return email
+
+
+def refuse_look_alike_email(email: str) -> None:
+    """Refuse an address that mixes scripts in one part and looks like an existing address."""
+    if not work_emails.mixes_scripts(email):
+        return
+    skeleton = work_emails.skeleton(email)
+    if skeleton != email and db.session.scalar(
+            select(WorkUser.id).where(WorkUser.email == skeleton).limit(1)) is not None:
+        raise ValidationError(_("This address mixes letters of different alphabets (for example a "
+                                "Cyrillic “о” among Latin letters) and looks like the address of an "
+                                "existing work account. Type the address again with one alphabet."),
+                              "email")
 
 
 def set_preferred_language(work_user: WorkUser, language: str) -> None:
@@ -844,40 +869,61 @@ def purge_old_traces_if_due() -> int | None:
 # --------------------------------------------------------------------------- demo reset
 # (the trainer's one-step return to the seeded demo state.)
 
-def reset_demo_data() -> dict:
-    """Empty every webapp table in one transaction (clock offset included), then seed the demo again.
+def reset_demo_data(actor: WorkUser | None = None, address: str = "") -> dict:
+    """Empty every webapp table (clock offset included) and seed the demo again, in ONE transaction.
 
-    Identifiers restart too, so the seeded users get the ids they had after the first seed.
+    Either all of it is committed or nothing is: the seeding code commits as it goes, so the
+    session is joined to an outer transaction on one connection (SQLAlchemy's "join a Session
+    into an external transaction") whose commits do not end it; only the final commit does.
+    ``actor`` is the operator who pressed the button (None: the CLI); only their email is kept,
+    since their row is among those deleted. Identifiers restart too, so the seeded users get
+    the ids they had after the first seed.
     """
+    from sqlalchemy.orm import Session
+
     from .demo import seed_demo  # demo imports services
 
+    actor_email = actor.email if actor is not None else ""
     # The audit log is append-only: it survives the reset, which it records.
     tables = [t for t in db.metadata.sorted_tables if t.name != AuditEvent.__tablename__]
-    dialect = db.session.get_bind().dialect
-    try:
-        if dialect.name == "postgresql":
-            names = ", ".join(dialect.identifier_preparer.format_table(t) for t in tables)
-            db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in reversed(tables):
-                db.session.execute(table.delete())
-            if dialect.name == "sqlite" and db.session.execute(text(
-                    "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'")).first():
-                db.session.execute(text(
-                    "DELETE FROM sqlite_sequence WHERE name != :kept"), {"kept": AuditEvent.__tablename__})
-        record_audit(AUDIT_DEMO_RESET, organization_id=None, target="demo data")
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    g.pop("clock_offset", None)  # the offset row is gone: the clock is real time again
+    # End the request's own transaction first: on PostgreSQL its read locks would make the
+    # TRUNCATE below wait for ever on this very request.
+    db.session.remove()
+    with db.engine.connect() as connection:
+        outer = connection.begin()
+        db.session.registry.set(Session(bind=connection, join_transaction_mode="rollback_only"))
+        try:
+            _empty_tables(tables, connection.dialect)  # first: a write opens SQLite's transaction
+            g.pop("clock_offset", None)  # the offset row is gone: the clock is real time again
+            created = seed_demo()
+            record_audit(AUDIT_DEMO_RESET, organization_id=None, target="demo data",
+                         actor_email=actor_email, address=address)
+            db.session.flush()
+            if not outer.is_active:  # something in the seed rolled the whole reset back
+                raise RuntimeError("the demo reset transaction was rolled back")
+            outer.commit()
+        except BaseException:
+            if outer.is_active:
+                outer.rollback()
+            raise
+        finally:
+            db.session.remove()
+            g.pop("clock_offset", None)
     current_app.extensions.pop("learnlink_trace_purge", None)
-    return seed_demo()
+    return created
 
 
-def active_work_user_by_email(email: str) -> WorkUser | None:
-    return db.session.scalar(select(WorkUser).where(
-        WorkUser.email == (email or "").strip().lower(), WorkUser.deleted_at.is_(None)))
+def _empty_tables(tables, dialect) -> None:
+    if dialect.name == "postgresql":
+        names = ", ".join(dialect.identifier_preparer.format_table(t) for t in tables)
+        db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        return
+    for table in reversed(tables):
+        db.session.execute(table.delete())
+    if dialect.name == "sqlite" and db.session.execute(text(
+            "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'")).first():
+        db.session.execute(text(
+            "DELETE FROM sqlite_sequence WHERE name != :kept"), {"kept": AuditEvent.__tablename__})
 
 
 @dataclass
@@ -902,6 +948,18 @@ def reset_providers() -> ProviderReset:
     if response.status_code != 200:
         return ProviderReset(False, f"HTTP {response.status_code}")
     return ProviderReset(True, "reset")
+
+
+# --------------------------------------------------------------------------- installation operator
+# (the trainer / QA lead: the clock, the demo reset and the all-organization data refresh act on
+# the whole installation, so they belong to no organization's admin. Named by configuration,
+# LEARNLINK_OPERATORS: a database flag would not survive the demo reset it is needed for.)
+
+def is_operator(user) -> bool:
+    """True for an active work user whose email is in the OPERATORS configuration."""
+    if user is None or not getattr(user, "is_authenticated", False) or user.deleted_at is not None:
+        return False
+    return user.email in current_app.config.get("OPERATORS", ())
 
 
 # --------------------------------------------------------------------------- user administration
@@ -1005,7 +1063,7 @@ def clock_is_simulated() -> bool:
     return abs(clock_offset()) >= timedelta(minutes=1)
 
 
-def set_clock(target: date | datetime) -> datetime:
+def set_clock(target: date | datetime, actor: WorkUser | None = None, address: str = "") -> datetime:
     """Move the simulated clock to ``target``: a moment, or a day (at real time's time of day)."""
     real = real_now()
     if isinstance(target, datetime):
@@ -1015,20 +1073,20 @@ def set_clock(target: date | datetime) -> datetime:
     if abs(offset) > timedelta(days=MAX_CLOCK_SHIFT_DAYS):
         raise ValidationError(_("The simulated date must be within %(days)d days of today's real date.",
                                 days=MAX_CLOCK_SHIFT_DAYS), "date")
-    set_clock_offset(offset)
+    set_clock_offset(offset, actor, address)
     return now()
 
 
-def advance_clock(days: int) -> datetime:
+def advance_clock(days: int, actor: WorkUser | None = None, address: str = "") -> datetime:
     """Move the simulated clock forward by whole days."""
     if not isinstance(days, int) or days < 1:
         raise ValidationError(_("Enter a number of days of at least 1."), "days")
-    return set_clock(now() + timedelta(days=days))
+    return set_clock(now() + timedelta(days=days), actor, address)
 
 
-def reset_clock() -> datetime:
+def reset_clock(actor: WorkUser | None = None, address: str = "") -> datetime:
     """Back to real time."""
-    set_clock_offset(timedelta(0))
+    set_clock_offset(timedelta(0), actor, address)
     return now()
 
 
@@ -1141,12 +1199,15 @@ def parse_transcript_item(raw) -> TranscriptEntry:
     return TranscriptEntry(item_id, kind, code, title.strip()[:255], level, completed_on)
 
 
-def refreshable_links(on: date | None = None) -> list[LinkedAccount]:
-    """Every link whose achievements belong in a report today (active ones, deleted users' until removal)."""
+def refreshable_links(on: date | None = None, organization_id: int | None = None) -> list[LinkedAccount]:
+    """Every link whose achievements belong in a report today (active ones, deleted users' until
+    removal): of one organization, or of all when ``organization_id`` is None."""
     on = on or today()
-    return list(db.session.scalars(
-        select(LinkedAccount).join(WorkUser, WorkUser.id == LinkedAccount.work_user_id)
-        .where(reportable_link_clause(on)).order_by(LinkedAccount.id)))
+    stmt = (select(LinkedAccount).join(WorkUser, WorkUser.id == LinkedAccount.work_user_id)
+            .where(reportable_link_clause(on)).order_by(LinkedAccount.id))
+    if organization_id is not None:
+        stmt = stmt.where(LinkedAccount.organization_id == organization_id)
+    return list(db.session.scalars(stmt))
 
 
 def fetch_transcripts(links: list[LinkedAccount]) -> dict[int, list[TranscriptEntry]]:
@@ -1205,11 +1266,12 @@ def fetch_transcripts(links: list[LinkedAccount]) -> dict[int, list[TranscriptEn
 
 
 def apply_transcripts(links: list[LinkedAccount], fetched: dict[int, list[TranscriptEntry]],
-                      on: date | None = None) -> RefreshResult:
+                      on: date | None = None, organization_id: int | None = None) -> RefreshResult:
     """Upsert the fetched transcripts and drop achievements no report needs, in one transaction.
 
     ``links`` are the refreshed links; achievements of any other link (removed, moved, or of a
-    user deleted before the last removal date) are deleted and counted as removed.
+    user deleted before the last removal date) are deleted and counted as removed; with an
+    ``organization_id``, only that organization's achievements are looked at.
     """
     on = on or today()
     current = now()
@@ -1223,6 +1285,8 @@ def apply_transcripts(links: list[LinkedAccount], fetched: dict[int, list[Transc
         keep_ids = select(LinkedAccount.id).join(WorkUser, WorkUser.id == LinkedAccount.work_user_id) \
             .where(reportable_link_clause(on))
         stale = ~Achievement.link_id.in_(keep_ids)
+        if organization_id is not None:
+            stale = and_(stale, Achievement.organization_id == organization_id)
         for user_id, count in db.session.execute(
                 select(Achievement.work_user_id, func.count()).where(stale)
                 .group_by(Achievement.work_user_id)):
@@ -1262,9 +1326,10 @@ def apply_transcripts(links: list[LinkedAccount], fetched: dict[int, list[Transc
         if changes:
             for user in db.session.scalars(select(WorkUser).where(WorkUser.id.in_(list(changes)))):
                 changes[user.id].email, changes[user.id].display_name = user.email, user.display_name
-        setting = db.session.get(AppSetting, LAST_REFRESH_KEY)
+        key = _last_refresh_key(organization_id)
+        setting = db.session.get(AppSetting, key)
         if setting is None:
-            db.session.add(AppSetting(key=LAST_REFRESH_KEY, value=current.isoformat(timespec="seconds")))
+            db.session.add(AppSetting(key=key, value=current.isoformat(timespec="seconds")))
         else:
             setting.value = current.isoformat(timespec="seconds")
         db.session.commit()
@@ -1278,17 +1343,28 @@ def apply_transcripts(links: list[LinkedAccount], fetched: dict[int, list[Transc
     return RefreshResult(len(links), changes, current)
 
 
-def refresh_transcripts() -> RefreshResult:
-    """The data refresh: read every reportable link's transcript, then write all changes at once."""
+def refresh_transcripts(organization_id: int | None = None) -> RefreshResult:
+    """The data refresh: read every reportable link's transcript, then write all changes at once.
+
+    An organization's admin refreshes their organization (``organization_id``); None refreshes
+    every organization, which only the installation operator (or the CLI) does.
+    """
     on = today()
-    links = refreshable_links(on)
+    links = refreshable_links(on, organization_id)
     fetched = fetch_transcripts(links)  # network first: a failure leaves the database untouched
-    return apply_transcripts(links, fetched, on)
+    return apply_transcripts(links, fetched, on, organization_id)
 
 
-def last_refresh() -> datetime | None:
-    setting = db.session.get(AppSetting, LAST_REFRESH_KEY)
-    return datetime.fromisoformat(setting.value) if setting else None
+def _last_refresh_key(organization_id: int | None) -> str:
+    return LAST_REFRESH_KEY if organization_id is None else f"{LAST_REFRESH_KEY}:{organization_id}"
+
+
+def last_refresh(organization_id: int | None = None) -> datetime | None:
+    """When the organization's data (or, with None, every organization's) was last refreshed."""
+    keys = {LAST_REFRESH_KEY, _last_refresh_key(organization_id)}
+    values = [datetime.fromisoformat(v) for v in db.session.scalars(
+        select(AppSetting.value).where(AppSetting.key.in_(keys)))]
+    return max(values) if values else None
 
 
 @dataclass
@@ -1771,36 +1847,26 @@ AUDIT_CLOCK_CHANGED = "clock_changed"
 AUDIT_DEMO_RESET = "demo_reset"
 # Events about the whole installation (not one organization): every Global admin sees them.
 AUDIT_GLOBAL_ACTIONS = (AUDIT_CLOCK_CHANGED, AUDIT_DEMO_RESET)
-
-
-def _request_address() -> str:
-    # The one place the service layer looks at the request: where the change came from.
-    from flask import has_request_context, request
-    return (request.remote_addr or "")[:64] if has_request_context() else ""
-
-
-def _request_actor() -> WorkUser | None:
-    from flask import has_request_context
-    if not has_request_context():
-        return None
-    from flask_login import current_user
-    return current_user if current_user and current_user.is_authenticated else None
+# Where the web layer puts the request's address for record_audit (flask.g).
+AUDIT_ADDRESS_KEY = "audit_address"
 
 
 def record_audit(action: str, *, organization_id: int | None, target: str = "",
                  actor: WorkUser | None = None, actor_email: str | None = None,
-                 detail: dict | None = None) -> AuditEvent:
+                 detail: dict | None = None, address: str | None = None) -> AuditEvent:
     """Append one audit event to the current transaction (the caller's commit writes both).
 
-    ``actor`` defaults to the signed-in work user of the request, if any.
+    The caller names the actor (``actor``, or ``actor_email`` when there is no row to point
+    at): nothing here reads the signed-in user, whose row may be gone (the demo reset).
+    ``address`` defaults to the one the web layer noted for this request (audit/routes.py).
     """
-    if actor is None and actor_email is None:
-        actor = _request_actor()
+    if address is None:
+        address = g.get(AUDIT_ADDRESS_KEY, "") if has_app_context() else ""
     event = AuditEvent(
         at=real_now(), clock_at=now(), organization_id=organization_id,
         actor_id=actor.id if actor is not None else None,
         actor_email=(actor.email if actor is not None else (actor_email or ""))[:254],
-        action=action, target=(target or "")[:400], address=_request_address(),
+        action=action, target=(target or "")[:400], address=(address or "")[:64],
         detail=detail or {},
     )
     db.session.add(event)
@@ -1819,6 +1885,35 @@ def audit_events(organization_id: int, limit: int | None = None) -> list[AuditEv
     return list(db.session.scalars(stmt))
 
 
+@dataclass(frozen=True)
+class AuditRow:
+    """One audit event as an organization's Global admin may see it."""
+
+    at: datetime
+    clock_at: datetime
+    action: str
+    actor: str
+    target: str
+    address: str
+    detail: dict
+
+
+def audit_rows(organization_id: int, limit: int | None = None) -> list[AuditRow]:
+    """The organization's log, with installation-wide events told without naming who did them.
+
+    The clock and the demo reset are the installation operator's, who may belong to another
+    organization: their email and address are never shown to an organization.
+    """
+    rows = []
+    for e in audit_events(organization_id, limit):
+        installation_wide = e.organization_id is None
+        rows.append(AuditRow(
+            e.at, e.clock_at, e.action,
+            _("the installation operator") if installation_wide else e.actor_email,
+            e.target, "" if installation_wide else e.address, e.detail or {}))
+    return rows
+
+
 AUDIT_CSV_COLUMNS = ("at_utc", "app_clock", "action", "actor", "target", "address", "detail")
 
 
@@ -1831,9 +1926,9 @@ def _csv_cell(value) -> str:
 def audit_csv_rows(organization_id: int) -> list[list[str]]:
     import json
     rows = [list(AUDIT_CSV_COLUMNS)]
-    for e in audit_events(organization_id):
+    for e in audit_rows(organization_id):
         rows.append([_csv_cell(v) for v in (
             e.at.isoformat(timespec="seconds") + "Z", e.clock_at.isoformat(timespec="seconds") + "Z",
-            e.action, e.actor_email, e.target, e.address,
+            e.action, e.actor, e.target, e.address,
             json.dumps(e.detail or {}, ensure_ascii=False, sort_keys=True))])
     return rows

@@ -41,3 +41,7 @@ class AdvanceClockForm(FlaskForm):
 
 class ResetClockForm(FlaskForm):
     submit = SubmitField(_l("Back to real time"))
+
+
+class RefreshAllForm(FlaskForm):
+    submit = SubmitField(_l("Refresh every organization's data now"))

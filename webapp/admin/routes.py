@@ -1,5 +1,6 @@
 """Administration: a Global admin or Account admin manages the work users of their own
-organization; a Global admin moves the simulated clock (demo mode only).
+organization; the installation operator moves the simulated clock (demo mode only) and
+refreshes every organization's data.
 
 No page here links or removes a learning account: only the work user does that, on
 My Learn profile.
@@ -13,9 +14,15 @@ from page_catalog import gettext as _
 from .. import services
 from ..models import ROLE_GLOBAL_ADMIN
 from ..template_helpers import role_label
-from .forms import AdvanceClockForm, CreateUserForm, DeleteUserForm, ResetClockForm, SetClockForm
+from .forms import (AdvanceClockForm, CreateUserForm, DeleteUserForm, RefreshAllForm, ResetClockForm,
+                    SetClockForm)
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.app_context_processor
+def inject_operator():
+    return {"is_operator": services.is_operator}
 
 
 def forbidden(message: str | None = None):
@@ -107,12 +114,17 @@ def _deletion_refusal(user) -> str | None:
 
 # --------------------------------------------------------------------------- simulated clock
 
+def _operator_only():
+    if not services.is_operator(current_user):
+        return forbidden(_("Only the installation operator can do this: it changes the whole "
+                           "installation, every organization included."))
+    return None
+
+
 def _clock_admin_only():
     if not current_app.config.get("DEMO_MODE"):
         abort(404)
-    if not current_user.has_role(ROLE_GLOBAL_ADMIN):
-        return forbidden(_("Only a Global admin can move the simulated clock."))
-    return None
+    return _operator_only()
 
 
 def _clock_page(set_form=None, advance_form=None, status=200):
@@ -121,7 +133,7 @@ def _clock_page(set_form=None, advance_form=None, status=200):
         now=services.now(), real_now=services.real_now(), simulated=services.clock_is_simulated(),
         set_form=set_form or SetClockForm(formdata=None),
         advance_form=advance_form or AdvanceClockForm(formdata=None),
-        reset_form=ResetClockForm(formdata=None),
+        reset_form=ResetClockForm(formdata=None), refresh_all_form=RefreshAllForm(formdata=None),
     ), status
 
 
@@ -153,7 +165,7 @@ def clock_reset():
     if (refused := _clock_admin_only()) is not None:
         return refused
     if ResetClockForm().validate_on_submit():
-        services.reset_clock()
+        services.reset_clock(current_user, request.remote_addr)
         flash(_("The clock is back to real time."), "success")
     return redirect(url_for("admin.clock"))
 
@@ -163,7 +175,7 @@ def _move_clock(form, field, move):
     if not form.validate_on_submit():
         return None
     try:
-        move(field.data)
+        move(field.data, current_user, request.remote_addr)
     except services.ValidationError as exc:
         field.errors = [*field.errors, exc.message]
         return None
@@ -173,3 +185,33 @@ def _move_clock(form, field, move):
 
 def _long_date(value):
     return format_date(value, format="long")
+
+
+# --------------------------------------------------------------------------- every organization's data
+
+@bp.route("/refresh-all", methods=["POST"])
+def refresh_all():
+    """The operator's data refresh of every organization (an admin's refreshes only their own)."""
+    if (refused := _operator_only()) is not None:
+        return refused
+    if not RefreshAllForm().validate_on_submit():
+        flash(_("The form expired. Please try again."), "error")
+        return redirect(url_for("admin.operator"))
+    try:
+        result = services.refresh_transcripts(organization_id=None)
+    except services.RefreshError as exc:
+        flash(exc.message, "error")
+    else:
+        # Counts only: the lines naming users stay with each organization's own refresh.
+        flash(result.summary(), "success")
+    return redirect(url_for("admin.operator"))
+
+
+@bp.route("/operator")
+def operator():
+    """The operator's page: the clock (in demo mode) and the refresh of every organization."""
+    if (refused := _operator_only()) is not None:
+        return refused
+    if current_app.config.get("DEMO_MODE"):
+        return redirect(url_for("admin.clock"))
+    return render_template("admin/operator.html", refresh_all_form=RefreshAllForm(formdata=None))

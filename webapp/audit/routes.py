@@ -2,7 +2,7 @@
 import csv
 import io
 
-from flask import Blueprint, Response, abort, render_template
+from flask import Blueprint, Response, abort, g, render_template, request
 from flask_login import current_user, login_required
 
 from .. import services
@@ -11,6 +11,12 @@ from ..models import ROLE_GLOBAL_ADMIN
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
 PAGE_SIZE = 500
+
+
+@bp.before_app_request
+def note_request_address() -> None:
+    """The address every audit event of this request records (services.record_audit)."""
+    g.setdefault(services.AUDIT_ADDRESS_KEY, (request.remote_addr or "")[:64])
 
 
 def _require_global_admin() -> None:
@@ -22,7 +28,7 @@ def _require_global_admin() -> None:
 @login_required
 def log():
     _require_global_admin()
-    events = services.audit_events(current_user.organization_id, limit=PAGE_SIZE)
+    events = services.audit_rows(current_user.organization_id, limit=PAGE_SIZE)
     return render_template("audit/log.html", events=events, page_size=PAGE_SIZE)
 
 

@@ -38,7 +38,7 @@ def logout():
     if form.validate_on_submit():
         lang = session.get(i18n.SESSION_KEY)
         services.record_audit(services.AUDIT_SIGN_OUT, organization_id=current_user.organization_id,
-                              target=current_user.email)
+                              actor=current_user._get_current_object(), target=current_user.email)
         services.db.session.commit()
         logout_user()
         session.clear()

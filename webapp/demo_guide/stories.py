@@ -85,7 +85,7 @@ def _long_date(day: date) -> str:
 
 def _move_clock_step(to_day: date, admin: dict) -> Step:
     """Move the one clock to a day, from the clock page or the command line."""
-    return Step(_("Sign in as %(admin)s (Global admin) and move the clock to %(date)s on the clock "
+    return Step(_("Sign in as %(admin)s (the installation operator) and move the clock to %(date)s on the clock "
                   "page, or run: flask --app webapp clock set %(iso)s. The banner at the top shows the "
                   "simulated date.", admin=admin["email"], date=_long_date(to_day), iso=to_day.isoformat()),
                 _links((_("Clock"), url_for(CLOCK_PAGE))))

@@ -28,7 +28,8 @@ def _page_arg() -> int:
 
 def _render(template: str, endpoint: str, **context):
     return render_template(template, refresh_form=RefreshForm(back_to=endpoint),
-                           last_refresh=services.last_refresh(), today=services.today(),
+                           last_refresh=services.last_refresh(current_user.organization_id),
+                           today=services.today(),
                            organization=current_user.organization, **context)
 
 
@@ -74,7 +75,8 @@ def refresh():
         flash(_("The form expired. Please try again."), "error")
         return redirect(url_for(back_to))
     try:
-        result = services.refresh_transcripts()
+        # The admin's own organization only: every organization is the operator's refresh.
+        result = services.refresh_transcripts(organization_id=current_user.organization_id)
     except services.RefreshError as exc:
         flash(exc.message, "error")
         return redirect(url_for(back_to))
