@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import time
 from urllib.parse import urlsplit
@@ -48,9 +49,10 @@ from .services import CATALOG
 from .services import AccountError
 from .services import add_transcript_item
 from .services import create_account
-from .services import find_account
 from .services import find_account_by_subject
 from .services import generate_mcid
+from .throttle import SignInRefused
+from .throttle import check_sign_in
 
 bp = Blueprint("idp", __name__, url_prefix="/<issuer>")
 root = Blueprint("idp_root", __name__)
@@ -103,8 +105,12 @@ def current_account() -> Account | None:
     data = session.get(session_key(g.issuer))
     if not data:
         return None
-    account = db.session.scalar(_ACCOUNT_BY_ID, {"id": data.get("id")})
-    if account is None or account.issuer != g.issuer:
+    account_id, nonce = data.get("id"), data.get("nonce")
+    account = (db.session.scalar(_ACCOUNT_BY_ID, {"id": account_id})
+               if isinstance(account_id, int) and isinstance(nonce, str) else None)
+    # The id alone is not enough: a deleted account's id may name a newer account now.
+    if (account is None or account.issuer != g.issuer
+            or not hmac.compare_digest(account.session_nonce, nonce)):
         session.pop(session_key(g.issuer), None)
         return None
     return account
@@ -123,7 +129,8 @@ def sign_in(account: Account) -> None:
     session.clear()
     session.update(kept)
     g.pop("csrf_token", None)  # Flask-WTF caches the token of the old session per request
-    session[session_key(g.issuer)] = {"id": account.id, "auth_time": int(time.time())}
+    session[session_key(g.issuer)] = {"id": account.id, "nonce": account.session_nonce,
+                                      "auth_time": int(time.time())}
 
 
 def sign_out() -> None:
@@ -159,11 +166,15 @@ def check_csrf() -> bool:
     return True
 
 
-def authenticate(form: SignInForm) -> Account | None:
-    account = find_account(g.issuer, form.email.data or "")
-    if account is None or not account.check_password(form.password.data or ""):
-        return None
-    return account
+def authenticate(form: SignInForm) -> tuple[Account | None, int]:
+    """The account the form signs in, or None with the refusal on the form; and the page's
+    status (429 while throttled)."""
+    try:
+        return check_sign_in(g.issuer, form.email.data, form.password.data,
+                             request.remote_addr), 200
+    except SignInRefused as refused:
+        form.password.errors.append(refused.message)
+        return None, refused.status
 
 
 def provider_error(title, description, status=400):
@@ -277,16 +288,14 @@ def authorize():
     if request.method == "POST":
         if step == "signin":
             signin_form = SignInForm()
+            status = 200
             if signin_form.validate_on_submit():
-                user = authenticate(signin_form)
+                user, status = authenticate(signin_form)
                 if user is not None:
                     sign_in(user)
                     # The page's CSRF token is the one of the session renewed at sign-in.
                     return render_consent(client, user, form_action)
-                signin_form.password.errors.append(
-                    _("That email and password combination is not recognised.")
-                )
-            return render_signin(signin_form, form_action, client)
+            return render_signin(signin_form, form_action, client), status
         if step == "switch":
             sign_out()
             return render_signin(SignInForm(formdata=None), form_action, client)
@@ -356,14 +365,12 @@ def signin():
     form_action = url_for("idp.signin", next=next_url)
     if request.method == "POST" and "cancel" in request.form:
         return redirect(url_for("idp.home"))
+    status = 200
     if form.validate_on_submit():
-        user = authenticate(form)
+        user, status = authenticate(form)
         if user is not None:
             sign_in(user)
             return redirect(next_url)
-        form.password.errors.append(
-            _("That email and password combination is not recognised.")
-        )
     return render_template(
         "idp/signin.html",
         form=form,
@@ -371,7 +378,7 @@ def signin():
         form_action=form_action,
         client=None,
         signup_url=url_for("idp.signup", next=next_url),
-    )
+    ), status
 
 
 @bp.route("/signup", methods=["GET", "POST"])
