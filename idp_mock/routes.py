@@ -141,6 +141,10 @@ def safe_next(target: str | None) -> str | None:
     """Only relative paths on this provider (under /<issuer>/) are allowed."""
     if not target:
         return None
+    if any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in target):
+        # Control characters (CR/LF would split the Location header; browsers drop tab and
+        # newlines from URLs, which changes what was checked): never a safe target.
+        return None
     target = target.replace("\\", "/")
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or target.startswith("//"):
