@@ -185,3 +185,13 @@ def test_scenario_clear_with_control_characters_in_next_falls_back(provider, nex
         response = browser.post(f"{provider.url}/learn/test-scenario/clear?{query}",
                                 {"csrf_token": token, "qa-clear-csrf_token": token, **field})
         _assert_stays_on_the_issuer(response, provider.url)
+
+
+# ---------------------------------------------------------------- integers past the columns
+
+
+@pytest.mark.parametrize("number", [2**31, 2**63, 2**64, 10**30])
+def test_integer_route_variable_past_the_column_is_a_404(provider, number):
+    response = requests.delete(f"{provider.url}/learn/qa/scenarios/{number}", timeout=10,
+                               headers={"Authorization": "Bearer bad-input-test-token"})
+    assert response.status_code == 404, response.text[:300]
