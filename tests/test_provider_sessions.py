@@ -102,9 +102,10 @@ def test_cookie_kept_before_deletion_is_not_the_new_account_with_its_id(provider
     old_id = _account_id(provider, "mallory@example.com")
     kept = dict(attacker.http.cookies)
     _qa(provider, "DELETE", "/learn/qa/accounts/mallory@example.com")
-    victim = _sign_up(provider, "victim@example.com")
+    _sign_up(provider, "victim@example.com")
     _give_id(provider, "victim@example.com", old_id)
     assert _account_id(provider, "victim@example.com") == old_id  # the id was reused
+    victim, _response = _sign_in(provider, "victim@example.com")
 
     holder = Browser()
     holder.http.cookies.update(kept)
@@ -121,8 +122,10 @@ def test_cookie_kept_before_a_reset_signs_nobody_in(provider):
     _qa(provider, "POST", "/qa/reset")
     # The demo accounts are back (alex with the same subject), and a new account takes the id
     # mallory's cookie names.
-    victim = _sign_up(provider, "victim@example.com")
+    _sign_up(provider, "victim@example.com")
     _give_id(provider, "victim@example.com", mallory_id)
+    assert _account_id(provider, "victim@example.com") == mallory_id
+    victim, _response = _sign_in(provider, "victim@example.com")
     for kept in (kept_alex, kept_mallory):
         holder = Browser()
         holder.http.cookies.update(kept)
