@@ -5,8 +5,9 @@ Nothing is listed by hand that can be discovered: the routes and their methods c
 app's url_map (a route added later is fuzzed without editing this file); the parameter names
 are those the provider code reads (``request.args/form/values.get("…")`` and the QA API's JSON
 keys, found in the source), every field of the provider's forms (with their prefixes), and the
-OAuth 2.0 / OpenID Connect parameters Authlib reads. Each route and method gets a handful of
-derandomized examples, so the whole file runs in seconds.
+OAuth 2.0 / OpenID Connect parameters Authlib reads. Two tests: a deterministic sweep (every
+route and method × every path variable and parameter name × each hostile class once), then a
+few random combinations per route with hypothesis (derandomized). About 3,000 requests, ~15 s.
 
 A request starts from a valid base where one exists (a real client's authorize request, the
 control token, a client's credentials, a session's CSRF token) so hostile values reach the code
