@@ -24,6 +24,7 @@ from flask_wtf import CSRFProtect
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
+from werkzeug.routing import IntegerConverter
 
 from observability import init_observability
 from page_catalog import WTFORMS_MESSAGES
@@ -140,6 +141,15 @@ def _policy_for_clients(client_metadata: tuple[str | None, ...]) -> str:
             f"form-action {' '.join(origins)}")
 
 
+class StoredIntegerConverter(IntegerConverter):
+    """``<int:…>`` route variables only match integers an ``Integer`` column can hold (32-bit
+    on PostgreSQL): a larger one is no such page (404), not an overflow in the driver (500)."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(
         __name__,
@@ -147,6 +157,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         static_folder=str(REPO_ROOT / "static"),
         instance_path=str(REPO_ROOT / "instance"),
     )
+    app.url_map.converters["int"] = StoredIntegerConverter
     app.config.update(config_from_env())
     if test_config:
         app.config.update(test_config)

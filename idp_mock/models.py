@@ -53,6 +53,10 @@ def new_subject() -> str:
     return secrets.token_hex(16)
 
 
+def new_session_nonce() -> str:
+    return secrets.token_hex(16)
+
+
 class LearnProfile(db.Model):
     """A learning profile. On Learn it can own several sign-in accounts
     (a work account and a personal Microsoft account); on Partner University
@@ -94,6 +98,11 @@ class Account(db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     kind: Mapped[str] = mapped_column(String(20), default="personal")  # personal | work
     subject: Mapped[str] = mapped_column(String(64), unique=True, default=new_subject)
+    # Random per row, never reused: a provider session names the account by id *and* this
+    # value, so a cookie kept past a deletion or a reset cannot sign its holder in as the next
+    # account that gets the same id (SQLite hands a deleted row's id to the next insert; demo
+    # accounts get their fixed subjects back at a reset, so the subject would not do).
+    session_nonce: Mapped[str] = mapped_column(String(32), default=new_session_nonce)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
     profile: Mapped[LearnProfile] = relationship(back_populates="accounts")
@@ -110,6 +119,23 @@ class Account(db.Model):
     @property
     def display_name(self) -> str:
         return self.profile.display_name
+
+
+class LoginFailureWindow(db.Model):
+    """Failed provider sign-ins counted per key ("<issuer>:account:<email>" or
+    "address:<ip>") in fixed windows (``idp_mock.throttle``).
+
+    In the database so every worker process sees the same counts; one row per key and window,
+    bumped with an atomic UPDATE.
+    """
+
+    __tablename__ = "idp_login_failure_windows"
+    __table_args__ = (UniqueConstraint("key", "window_start", name="uq_idp_login_failure_window"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(300))
+    window_start: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class TranscriptItem(db.Model):

@@ -8,9 +8,14 @@ import time
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2 import ResourceProtector
 from authlib.oauth2.rfc6749 import InvalidGrantError
+from authlib.oauth2.base import invalid_error_characters
 from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oauth2.rfc6749 import InvalidScopeError
+from authlib.oauth2.rfc6749 import UnsupportedResponseTypeError
+from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6750 import BearerTokenValidator
+from authlib.oauth2.rfc6750 import InvalidTokenError
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core import UserInfoEndpoint
@@ -137,11 +142,15 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def validate_authorization_redirect_uri(request, client):
         # OpenID Connect requires redirect_uri; it must match a registered
         # value exactly (OAuth2ClientMixin.check_redirect_uri).
-        if not request.payload.redirect_uri:
+        redirect_uri = request.payload.redirect_uri
+        if not redirect_uri:
             raise InvalidRequestError("Missing 'redirect_uri' in request.")
-        return grants.AuthorizationCodeGrant.validate_authorization_redirect_uri(
-            request, client
-        )
+        if not client.check_redirect_uri(redirect_uri):
+            # Not quoted (Authlib's own refusal quotes it): an error description may not hold
+            # a tab, quote, backslash, non-ASCII or control character, and Authlib raises
+            # ValueError building one that does.
+            raise InvalidRequestError("The 'redirect_uri' is not registered for this client.")
+        return redirect_uri
 
     def save_authorization_code(self, code, request):
         # A plain INSERT (the column defaults still apply): nothing else in this request
@@ -221,6 +230,13 @@ def revoke_tokens_of_code(authorization_code: AuthorizationCode) -> int:
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    # A client acting for itself reads transcripts, nothing else: no token names a user.
+    SCOPES = {"transcript.read"}
+
+    def validate_requested_scope(self):
+        super().validate_requested_scope()
+        if not set(scope_to_list(self.request.payload.scope) or ()) <= self.SCOPES:
+            raise InvalidScopeError("Client credentials grant only 'transcript.read'.")
 
 
 class IssuerOpenIDCode(OpenIDCode):
@@ -338,6 +354,22 @@ class IssuerAuthorizationServer(AuthorizationServer):
         if app is not None:
             self.init_app(app, query_client=self._query, save_token=self._save)
 
+    def get_authorization_grant(self, request):
+        # Authlib quotes an unsupported response_type in its error description and raises
+        # ValueError (a 500) when the value holds a character such a description may not
+        # hold (RFC 6749 5.2): such a value is refused here without quoting it; reported to the
+        # client only when its redirect_uri is registered (RFC 6749 4.1.2.1).
+        response_type = request.payload.response_type or ""
+        if invalid_error_characters(response_type):
+            client = self._query(request.payload.client_id or "")
+            redirect_uri = request.payload.redirect_uri
+            if client is None or not redirect_uri or not client.check_redirect_uri(redirect_uri):
+                redirect_uri = None
+            raise UnsupportedResponseTypeError(
+                "unsupported", "The response type is not supported by the server.",
+                redirect_uri=redirect_uri)
+        return super().get_authorization_grant(request)
+
     def _query(self, client_id):
         # Authlib asks for the client several times per request (validation runs again when
         # the response is created): one query per request and client.
@@ -371,6 +403,13 @@ class IssuerBearerTokenValidator(BearerTokenValidator):
     def authenticate_token(self, token_string):
         return db.session.scalar(
             _TOKEN_WITH_USER, {"issuer": g.issuer, "access_token": token_string})
+
+    def validate_token(self, token, scopes, request):
+        super().validate_token(token, scopes, request)
+        if "openid" in (scopes or ()) and token.user is None:
+            # A token of no user (client credentials) cannot speak for one (RFC 6750 3.1).
+            raise InvalidTokenError(description="This token does not identify a user.",
+                                    realm=self.realm)
 
 
 require_oauth = ResourceProtector()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import time
 from urllib.parse import urlsplit
@@ -48,9 +49,10 @@ from .services import CATALOG
 from .services import AccountError
 from .services import add_transcript_item
 from .services import create_account
-from .services import find_account
 from .services import find_account_by_subject
 from .services import generate_mcid
+from .throttle import SignInRefused
+from .throttle import check_sign_in
 
 bp = Blueprint("idp", __name__, url_prefix="/<issuer>")
 root = Blueprint("idp_root", __name__)
@@ -103,8 +105,12 @@ def current_account() -> Account | None:
     data = session.get(session_key(g.issuer))
     if not data:
         return None
-    account = db.session.scalar(_ACCOUNT_BY_ID, {"id": data.get("id")})
-    if account is None or account.issuer != g.issuer:
+    account_id, nonce = data.get("id"), data.get("nonce")
+    account = (db.session.scalar(_ACCOUNT_BY_ID, {"id": account_id})
+               if isinstance(account_id, int) and isinstance(nonce, str) else None)
+    # The id alone is not enough: a deleted account's id may name a newer account now.
+    if (account is None or account.issuer != g.issuer
+            or not hmac.compare_digest(account.session_nonce, nonce)):
         session.pop(session_key(g.issuer), None)
         return None
     return account
@@ -125,7 +131,8 @@ def sign_in(account: Account) -> None:
     session.clear()
     session.update(kept)
     g.pop("csrf_token", None)  # Flask-WTF caches the token of the old session per request
-    session[session_key(g.issuer)] = {"id": account.id, "auth_time": int(time.time())}
+    session[session_key(g.issuer)] = {"id": account.id, "nonce": account.session_nonce,
+                                      "auth_time": int(time.time())}
 
 
 def sign_out() -> None:
@@ -135,6 +142,10 @@ def sign_out() -> None:
 def safe_next(target: str | None) -> str | None:
     """Only relative paths on this provider (under /<issuer>/) are allowed."""
     if not target:
+        return None
+    if any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in target):
+        # Control characters (CR/LF would split the Location header; browsers drop tab and
+        # newlines from URLs, which changes what was checked): never a safe target.
         return None
     target = target.replace("\\", "/")
     parts = urlsplit(target)
@@ -161,11 +172,15 @@ def check_csrf() -> bool:
     return True
 
 
-def authenticate(form: SignInForm) -> Account | None:
-    account = find_account(g.issuer, form.email.data or "")
-    if account is None or not account.check_password(form.password.data or ""):
-        return None
-    return account
+def authenticate(form: SignInForm) -> tuple[Account | None, int]:
+    """The account the form signs in, or None with the refusal on the form; and the page's
+    status (429 while throttled)."""
+    try:
+        return check_sign_in(g.issuer, form.email.data, form.password.data,
+                             request.remote_addr), 200
+    except SignInRefused as refused:
+        form.password.errors.append(refused.message)
+        return None, refused.status
 
 
 def provider_error(title, description, status=400):
@@ -279,16 +294,14 @@ def authorize():
     if request.method == "POST":
         if step == "signin":
             signin_form = SignInForm()
+            status = 200
             if signin_form.validate_on_submit():
-                user = authenticate(signin_form)
+                user, status = authenticate(signin_form)
                 if user is not None:
                     sign_in(user)
                     # The page's CSRF token is the one of the session renewed at sign-in.
                     return render_consent(client, user, form_action)
-                signin_form.password.errors.append(
-                    _("That email and password combination is not recognised.")
-                )
-            return render_signin(signin_form, form_action, client)
+            return render_signin(signin_form, form_action, client), status
         if step == "switch":
             sign_out()
             return render_signin(SignInForm(formdata=None), form_action, client)
@@ -358,14 +371,12 @@ def signin():
     form_action = url_for("idp.signin", next=next_url)
     if request.method == "POST" and "cancel" in request.form:
         return redirect(url_for("idp.home"))
+    status = 200
     if form.validate_on_submit():
-        user = authenticate(form)
+        user, status = authenticate(form)
         if user is not None:
             sign_in(user)
             return redirect(next_url)
-        form.password.errors.append(
-            _("That email and password combination is not recognised.")
-        )
     return render_template(
         "idp/signin.html",
         form=form,
@@ -373,7 +384,7 @@ def signin():
         form_action=form_action,
         client=None,
         signup_url=url_for("idp.signup", next=next_url),
-    )
+    ), status
 
 
 @bp.route("/signup", methods=["GET", "POST"])

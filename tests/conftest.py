@@ -97,6 +97,9 @@ def idp(tmp_path_factory):
         "TESTING": True,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "CREATE_TABLES_WITHOUT_MIGRATIONS": True,
+        # One provider for the whole session, every test from 127.0.0.1: the providers' own
+        # sign-in throttling is tested on providers of their own (test_provider_sessions.py).
+        "LOGIN_MAX_FAILURES_PER_ADDRESS": 10**6,
         "IDP_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "WEBAPP_URL": WEBAPP_ORIGIN,
         "IDP_CLIENTS": webapp_clients(),
