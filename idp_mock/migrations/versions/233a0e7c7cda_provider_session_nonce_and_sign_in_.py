@@ -1,7 +1,7 @@
 """Provider session nonce and sign-in failure windows
 
 Revision ID: 233a0e7c7cda
-Revises: 19d17b903cc2
+Revises: 99da98869b37
 Create Date: 2026-12-04 14:28:20.909238
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '233a0e7c7cda'
-down_revision = '19d17b903cc2'
+down_revision = '99da98869b37'
 branch_labels = None
 depends_on = None
 
