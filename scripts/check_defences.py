@@ -85,6 +85,10 @@ M += [
  ("provider Secure cookie flag", "idp_mock/config.py", '        "SESSION_COOKIE_SECURE":', '        "SESSION_COOKIE_SECURE_UNUSED":',
   "tests/test_web_hardening.py::test_secure_cookie_flag_comes_from_the_environment"),
 ]
+M += [
+ ("client secret fully hidden in traces", "webapp/oidc.py", "HIDDEN if k in HIDDEN_FIELDS else ", "",
+  "tests/test_traces.py::test_client_secret_is_not_shown_even_in_part"),
+]
 only = sys.argv[1:]
 for name, path, old, new, tests in M:
     if only and not any(o in name for o in only):

@@ -42,6 +42,10 @@ ALLOWED_ID_TOKEN_ALGS = ("RS256", "RS384", "RS512", "PS256", "ES256")
 DISCOVERY_ENDPOINTS = ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri")
 SECRET_FIELDS = {"code", "access_token", "id_token", "refresh_token", "client_secret",
                  "code_verifier", "password"}
+# Long-lived credentials: no prefix either (six characters of a secret shorten a guess, and
+# every user who links can open the trace).
+HIDDEN_FIELDS = {"client_secret", "password"}
+HIDDEN = "…"
 
 
 class RequestIdSession(OAuth2Session):
@@ -96,7 +100,8 @@ def redact(value) -> str:
 
 
 def redact_mapping(data: dict) -> dict:
-    return {k: (redact(v) if k in SECRET_FIELDS else v) for k, v in (data or {}).items()}
+    return {k: (HIDDEN if k in HIDDEN_FIELDS else redact(v) if k in SECRET_FIELDS else v)
+            for k, v in (data or {}).items()}
 
 
 def expected_issuer(provider: str) -> str:
