@@ -88,6 +88,8 @@ M += [
 M += [
  ("client secret fully hidden in traces", "webapp/oidc.py", "HIDDEN if k in HIDDEN_FIELDS else ", "",
   "tests/test_traces.py::test_client_secret_is_not_shown_even_in_part"),
+ ("route ids bounded to the database range", "webapp/__init__.py", '    app.url_map.converters["int"] = RowIdConverter\n', "",
+  "tests/test_route_ids.py"),
 ]
 only = sys.argv[1:]
 for name, path, old, new, tests in M:
