@@ -90,6 +90,10 @@ M += [
   "tests/test_traces.py::test_client_secret_is_not_shown_even_in_part"),
  ("route ids bounded to the database range", "webapp/__init__.py", '    app.url_map.converters["int"] = RowIdConverter\n', "",
   "tests/test_route_ids.py"),
+ ("token access_token/token_type must be strings", "webapp/oidc.py", 'for name in ("access_token", "token_type"):', "for name in ():",
+  "tests/test_rp_conformance.py::test_hostile_token_is_refused[access-token-object] tests/test_rp_conformance.py::test_hostile_token_is_refused[token-type-number]"),
+ ("at_hash a single string", "webapp/oidc.py", 'for name in ("iss", "sub", "nonce", "azp", "at_hash"):', 'for name in ("iss", "sub", "nonce", "azp"):',
+  "tests/test_rp_conformance.py::test_hostile_token_is_refused[at-hash-object]"),
 ]
 only = sys.argv[1:]
 for name, path, old, new, tests in M:

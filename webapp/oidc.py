@@ -276,6 +276,14 @@ def exchange_code(provider: str, code: str, state_data: dict, trace: Trace) -> d
         trace.add("token_response", False, error="not_a_json_object")
         raise FlowError("token_unavailable", _token_endpoint_failed(provider, "not a JSON object"),
                         transient=True)
+    # Authlib hashes access_token (at_hash) and reads token_type.lower(): anything but a
+    # string there used to end the flow as an internal error.
+    for name in ("access_token", "token_type"):
+        if not isinstance(token.get(name), str) or not token.get(name):
+            trace.add("token_response", False, error=f"{name}_not_a_string",
+                      elapsed_ms=round((time.monotonic() - started) * 1000))
+            raise FlowError(f"token_{name}", _token_endpoint_failed(
+                provider, f"{name} is not a text value"), transient=True)
     trace.add("token_response", True, body=redact_mapping(dict(token)),
               elapsed_ms=round((time.monotonic() - started) * 1000))
     if not token.get("id_token") or not isinstance(token.get("id_token"), str):
@@ -398,7 +406,7 @@ def validate_id_token(provider: str, token: dict, nonce: str, trace: Trace) -> d
         nonce={"essential": True, "value": nonce},
     )
     # joserfc accepts a list that *contains* the expected value; these claims are single strings.
-    for name in ("iss", "sub", "nonce", "azp"):
+    for name in ("iss", "sub", "nonce", "azp", "at_hash"):
         if name in claims and not isinstance(claims[name], str):
             trace.add(f"check_{name}", False, error="not_a_string")
             raise _string_claim_error(provider, name)
