@@ -94,6 +94,10 @@ M += [
   "tests/test_rp_conformance.py::test_hostile_token_is_refused[access-token-object] tests/test_rp_conformance.py::test_hostile_token_is_refused[token-type-number]"),
  ("at_hash a single string", "webapp/oidc.py", 'for name in ("iss", "sub", "nonce", "azp", "at_hash"):', 'for name in ("iss", "sub", "nonce", "azp"):',
   "tests/test_rp_conformance.py::test_hostile_token_is_refused[at-hash-object]"),
+ ("sign-out ends the session server-side", "webapp/auth/routes.py", "        services.end_sessions(current_user)", "        pass",
+  "tests/test_sign_out_revokes.py::test_a_copied_cookie_no_longer_works_after_sign_out"),
+ ("user loader checks the session version", "webapp/extensions.py", "    if version != str(user.session_version or 0):", "    if False:",
+  "tests/test_sign_out_revokes.py"),
 ]
 only = sys.argv[1:]
 for name, path, old, new, tests in M:

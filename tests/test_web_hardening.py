@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from flask import url_for
 from sqlalchemy import select, update
+from werkzeug.routing.converters import NumberConverter
 
 from tests.browser import Browser
 from tests.conftest import FAST_HASH
@@ -32,7 +33,7 @@ def _placeholder_args(rule) -> dict:
     values = {}
     for name in rule.arguments:
         converter = rule._converters.get(name)
-        if type(converter).__name__ in ("IntegerConverter", "NumberConverter"):
+        if isinstance(converter, NumberConverter):
             values[name] = 1
         elif name in ("provider", "issuer"):
             values[name] = "learn"

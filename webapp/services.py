@@ -253,6 +253,13 @@ def sign_in_with_password(email: str, password: str, address: str | None) -> Wor
     return user
 
 
+def end_sessions(work_user: WorkUser) -> None:
+    """End every session and remember cookie of ``work_user``, in every browser (sign-out, demo
+    reset): the user loader compares the version in the cookie with this counter. An atomic
+    increment in the caller's transaction; a copy of a cookie taken before it signs no one in."""
+    work_user.session_version = WorkUser.session_version + 1
+
+
 def create_organization(name: str, partner_id: str) -> Organization:
     name, partner_id = (name or "").strip(), (partner_id or "").strip()
     if not name:
