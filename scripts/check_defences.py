@@ -100,6 +100,12 @@ M += [
   "tests/test_sign_out_revokes.py"),
  ("?lang= on GET never saves the preference", "webapp/i18n.py", "    if lang is not None:\n        session[SESSION_KEY] = lang\n", "    if lang is not None:\n        choose_language(lang)\n",
   "tests/test_translations.py::test_a_lang_link_does_not_change_the_saved_preference"),
+ ("pending attempts past the state lifetime shown abandoned", "webapp/services.py", "    if attempt.outcome == OUTCOME_PENDING and attempt.started_at < abandoned_cutoff():", "    if False:",
+  "tests/test_abandoned_attempts.py::test_an_attempt_left_at_the_provider_shows_abandoned_after_the_state_lifetime"),
+ ("abandoned attempts closed at the start of a flow", "webapp/services.py", "    close_abandoned_attempts()\n    return purge_old_traces()", "    return purge_old_traces()",
+  "tests/test_abandoned_attempts.py::test_the_start_of_a_flow_and_the_cli_close_them_in_the_database"),
+ ("state lifetime enforced on the callback", "webapp/oidc.py", '    if not isinstance(entry, dict) or (entry.get("exp") or 0) < time.time():', "    if False:",
+  "tests/test_abandoned_attempts.py::test_an_answer_after_the_state_lifetime_links_nothing"),
 ]
 only = sys.argv[1:]
 for name, path, old, new, tests in M:

@@ -63,6 +63,9 @@ class Config:
     OIDC_SCOPE = "openid profile email"
     # Seconds the webapp waits on any provider call before telling the user to retry.
     OIDC_HTTP_TIMEOUT = float(os.environ.get("OIDC_HTTP_TIMEOUT", "10"))
+    # Seconds a started link flow (its state, nonce and PKCE verifier) stays valid; an attempt
+    # still pending after that is closed as abandoned.
+    OIDC_STATE_LIFETIME = int(os.environ.get("OIDC_STATE_LIFETIME", "3600"))
     # Seconds a worker reuses a provider's discovery document and JWKS (an unknown kid refetches).
     OIDC_METADATA_MAX_AGE = int(os.environ.get("OIDC_METADATA_MAX_AGE", "3600"))
     # Clock skew tolerated on exp/iat, in seconds.

@@ -152,7 +152,7 @@ class LinkAttempt(db.Model):
     provider: Mapped[str] = mapped_column(String(32))
     started_at: Mapped[datetime] = mapped_column(index=True)
     finished_at: Mapped[Optional[datetime]]
-    # pending | linked | cancelled | refused | failed
+    # pending | linked | cancelled | refused | failed | abandoned (pending past the state's lifetime)
     outcome: Mapped[str] = mapped_column(String(20), default="pending")
     message: Mapped[Optional[str]] = mapped_column(Text)
     steps: Mapped[list] = mapped_column(JSON, default=list)

@@ -88,7 +88,9 @@ def init_oauth(app) -> None:
 
 
 def client_for(provider: str):
-    return current_app.extensions["learnlink_oauth"].create_client(CLIENT_NAMES[provider])
+    client = current_app.extensions["learnlink_oauth"].create_client(CLIENT_NAMES[provider])
+    client.framework.expires_in = current_app.config["OIDC_STATE_LIFETIME"]
+    return client
 
 
 def redact(value) -> str:
@@ -218,8 +220,13 @@ def pop_state_data(provider: str, state: str | None) -> dict | None:
     if not state:
         return None
     client = client_for(provider)
+    entry = session.get(f"_state_{client.name}_{state}") or {}
     data = client.framework.get_state_data(session, state)
     client.framework.clear_state_data(session, state)
+    # Authlib stores an expiry with the state but does not check it when reading: an answer
+    # after the state's lifetime belongs to an attempt closed as abandoned.
+    if not isinstance(entry, dict) or (entry.get("exp") or 0) < time.time():
+        return None
     return data
 
 

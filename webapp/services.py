@@ -814,10 +814,40 @@ def trace_document(attempt: LinkAttempt) -> dict:
         "organization": attempt.work_user.organization.partner_id,
         "started_at": stamp(attempt.started_at),
         "finished_at": stamp(attempt.finished_at),
-        "outcome": attempt.outcome,
+        "outcome": shown_outcome(attempt),
         "message": attempt.message,
         "steps": list(attempt.steps or []),
     }
+
+
+OUTCOME_PENDING = "pending"
+OUTCOME_ABANDONED = "abandoned"
+
+
+def abandoned_cutoff() -> datetime:
+    """A flow started before this can no longer come back (its state has expired)."""
+    return now() - timedelta(seconds=current_app.config["OIDC_STATE_LIFETIME"])
+
+
+def shown_outcome(attempt: LinkAttempt) -> str:
+    """The outcome to show: a pending attempt past the state's lifetime is abandoned, even
+    before close_abandoned_attempts() has recorded it."""
+    if attempt.outcome == OUTCOME_PENDING and attempt.started_at < abandoned_cutoff():
+        return OUTCOME_ABANDONED
+    return attempt.outcome
+
+
+def close_abandoned_attempts() -> int:
+    """Close as abandoned every attempt still pending after the state's lifetime (the browser
+    never came back from the provider); returns how many. One UPDATE, committed."""
+    closed = db.session.execute(
+        update(LinkAttempt)
+        .where(LinkAttempt.outcome == OUTCOME_PENDING, LinkAttempt.started_at < abandoned_cutoff())
+        .values(outcome=OUTCOME_ABANDONED, finished_at=now())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    return closed or 0
 
 
 def trace_cutoff() -> datetime:
@@ -845,6 +875,7 @@ def purge_old_traces_if_due() -> int | None:
     if state["at"] is not None and moment - state["at"] < TRACE_PURGE_INTERVAL_SECONDS:
         return None
     state["at"] = moment
+    close_abandoned_attempts()
     return purge_old_traces()
 
 
