@@ -106,6 +106,12 @@ M += [
   "tests/test_abandoned_attempts.py::test_the_start_of_a_flow_and_the_cli_close_them_in_the_database"),
  ("state lifetime enforced on the callback", "webapp/oidc.py", '    if not isinstance(entry, dict) or (entry.get("exp") or 0) < time.time():', "    if False:",
   "tests/test_abandoned_attempts.py::test_an_answer_after_the_state_lifetime_links_nothing"),
+ ("back-channel size cap", "webapp/backchannel.py", "            if size > self.max_bytes:\n                raise ResponseTooLarge(self.max_bytes)\n", "",
+  "tests/test_backchannel_limits.py::test_a_huge_answer_is_cut_off_at_the_size_cap[token_endpoint-huge]"),
+ ("back-channel deadline watchdog", "webapp/backchannel.py", "        self._timer.start()\n", "",
+  "tests/test_backchannel_limits.py::test_a_drip_fed_answer_ends_the_flow_at_the_deadline[token_endpoint-drip-head]"),
+ ("back-channel session used by Authlib's client", "webapp/oidc.py", "    client_cls = BackChannelSession", "    from authlib.integrations.requests_client import OAuth2Session as client_cls",
+  "tests/test_backchannel_limits.py::test_a_huge_answer_is_cut_off_at_the_size_cap[jwks_uri-huge]"),
 ]
 only = sys.argv[1:]
 for name, path, old, new, tests in M:

@@ -17,7 +17,6 @@ import requests
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
 from authlib.integrations.flask_client.apps import FlaskOAuth2App
-from authlib.integrations.requests_client import OAuth2Session
 from authlib.oidc.core import CodeIDToken
 from flask import current_app, session
 from flask_babel import get_locale
@@ -27,9 +26,9 @@ from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 from joserfc.jwt import JWTClaimsRegistry
 
-from observability import REQUEST_ID_HEADER, current_request_id
 from page_catalog import gettext as _
 
+from .backchannel import BackChannelLimit, BackChannelSession, ResponseTooLarge
 from .models import LEARN, PARTNER_UNIVERSITY
 from .services import PersonalAccount, provider_label, real_now
 
@@ -48,19 +47,9 @@ HIDDEN_FIELDS = {"client_secret", "password"}
 HIDDEN = "…"
 
 
-class RequestIdSession(OAuth2Session):
-    """Authlib's requests session, sending the current request id on every back-channel call
-    (discovery, JWKS, token, userinfo) so the providers' logs show the same flow."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        request_id = current_request_id()
-        if request_id:
-            self.headers[REQUEST_ID_HEADER] = request_id
-
-
 class RequestIdOAuthApp(FlaskOAuth2App):
-    client_cls = RequestIdSession
+    # Discovery, JWKS, token and userinfo: the request id, a total deadline and a size cap.
+    client_cls = BackChannelSession
 
 
 class RequestIdOAuth(OAuth):
@@ -143,6 +132,26 @@ def _could_not_load(provider: str, what: str) -> str:
              "please try again in a moment.", provider=provider_label(provider))
 
 
+def limit_problem(exc: BackChannelLimit) -> str:
+    """How a limit shows in the trace."""
+    return "too_large" if isinstance(exc, ResponseTooLarge) else "timeout"
+
+
+def limit_error(provider: str, what: str, exc: BackChannelLimit) -> FlowError:
+    """A back-channel call past its deadline or size cap: the same clear message for every
+    call, the check named after the call (``token_timeout``, ``jwks_too_large``...)."""
+    label = provider_label(provider)
+    if isinstance(exc, ResponseTooLarge):
+        return FlowError(f"{what}_too_large", _(
+            "%(provider)s sent an answer too large (%(what)s, over %(size)s KiB). Nothing was "
+            "linked; please try again later or contact your administrator.", provider=label,
+            what=what, size=exc.max_bytes // 1024), transient=True)
+    return FlowError(f"{what}_timeout", _(
+        "%(provider)s did not answer in time (%(what)s, %(seconds)s seconds). Nothing was "
+        "linked; please try again in a moment.", provider=label, what=what,
+        seconds=f"{exc.seconds:g}"), transient=True)
+
+
 def _token_endpoint_failed(provider: str, problem: str) -> str:
     """A transient token endpoint failure, naming what went wrong."""
     return _("%(provider)s's token endpoint failed (%(problem)s). Nothing was linked; "
@@ -160,6 +169,10 @@ def load_metadata(provider: str, trace: Trace) -> dict:
         metadata = client.load_server_metadata()
         if not isinstance(metadata.get("issuer", ""), str):
             raise ValueError("issuer is not a string")
+    except BackChannelLimit as exc:
+        client.server_metadata = {}
+        trace.add("discovery", False, error=limit_problem(exc))
+        raise limit_error(provider, "discovery", exc)
     except (requests.RequestException, ValueError, TypeError, AttributeError) as exc:
         # Garbage (HTML, a JSON list...) counts as unreachable; nothing stays cached.
         client.server_metadata = {}
@@ -260,13 +273,15 @@ def exchange_code(provider: str, code: str, state_data: dict, trace: Trace) -> d
                 provider=provider_label(provider)))
         raise FlowError(f"token_error:{exc.error}", _token_endpoint_failed(provider, exc.error),
                         transient=True)
-    except requests.Timeout:
-        trace.add("token_response", False, error="timeout",
+    except BackChannelLimit as exc:
+        trace.add("token_response", False, error=limit_problem(exc),
                   elapsed_ms=round((time.monotonic() - started) * 1000))
+        if isinstance(exc, ResponseTooLarge):
+            raise limit_error(provider, "token", exc)
         raise FlowError("token_timeout", _(
             "%(provider)s's token endpoint did not answer within %(seconds)s seconds. Nothing was "
             "linked; please try again in a moment.", provider=provider_label(provider),
-            seconds=f"{current_app.config['OIDC_HTTP_TIMEOUT']:g}"), transient=True)
+            seconds=f"{exc.seconds:g}"), transient=True)
     except requests.HTTPError as exc:
         status = exc.response.status_code if exc.response is not None else None
         trace.add("token_response", False, error="http_error", status=status,
@@ -387,6 +402,9 @@ def validate_id_token(provider: str, token: dict, nonce: str, trace: Trace) -> d
                 "The ID token from %(provider)s does not name its signing key and the provider "
                 "publishes several keys. Nothing was linked.", provider=provider_label(provider)))
         decoded = jwt.decode(raw, keys, algorithms=algorithms, registry=registry)
+    except BackChannelLimit as exc:
+        trace.add("check_signature", False, error=limit_problem(exc))
+        raise limit_error(provider, "jwks", exc)
     except requests.RequestException as exc:
         trace.add("check_signature", False, error=type(exc).__name__)
         raise FlowError("jwks_unavailable", _could_not_load(provider, "jwks"), transient=True)
@@ -446,6 +464,9 @@ def fetch_userinfo(provider: str, token: dict, id_claims: dict, trace: Trace) ->
     client = client_for(provider)
     try:
         info = dict(client.userinfo(token=token))
+    except BackChannelLimit as exc:
+        trace.add("userinfo", False, error=limit_problem(exc))
+        raise limit_error(provider, "userinfo", exc)
     except (requests.RequestException, ValueError, TypeError, OAuthError) as exc:
         trace.add("userinfo", False, error=type(exc).__name__)
         raise FlowError("userinfo_unavailable", _(

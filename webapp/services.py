@@ -1193,9 +1193,8 @@ def fetch_transcripts(links: list[LinkedAccount]) -> dict[int, list[TranscriptEn
     Raises RefreshError on the first provider failure: the caller then writes nothing.
     """
     from authlib.integrations.base_client import OAuthError
-    from authlib.integrations.requests_client import OAuth2Session
-
     from . import oidc
+    from .backchannel import BackChannelSession
 
     timeout = current_app.config["OIDC_HTTP_TIMEOUT"]
     by_provider: dict[str, list[LinkedAccount]] = {}
@@ -1212,9 +1211,9 @@ def fetch_transcripts(links: list[LinkedAccount]) -> dict[int, list[TranscriptEn
             raise RefreshError(failed if exc.transient else exc.message)
         rp = oidc.client_for(provider)
         transcript_url = metadata["issuer"].rstrip("/") + "/api/transcript"
-        with OAuth2Session(rp.client_id, rp.client_secret, scope=TRANSCRIPT_SCOPE,
-                           token_endpoint_auth_method="client_secret_basic",
-                           default_timeout=timeout) as http:
+        with BackChannelSession(rp.client_id, rp.client_secret, scope=TRANSCRIPT_SCOPE,
+                                token_endpoint_auth_method="client_secret_basic",
+                                default_timeout=timeout) as http:
             try:
                 http.fetch_token(metadata["token_endpoint"], grant_type="client_credentials")
             except OAuthError as exc:
