@@ -112,6 +112,8 @@ M += [
   "tests/test_backchannel_limits.py::test_a_drip_fed_answer_ends_the_flow_at_the_deadline[token_endpoint-drip-head]"),
  ("back-channel session used by Authlib's client", "webapp/oidc.py", "    client_cls = BackChannelSession", "    from authlib.integrations.requests_client import OAuth2Session as client_cls",
   "tests/test_backchannel_limits.py::test_a_huge_answer_is_cut_off_at_the_size_cap[jwks_uri-huge]"),
+ ("route fuzz: bounded ids on every route", "webapp/__init__.py", '    app.url_map.converters["int"] = RowIdConverter\n', "",
+  "tests/test_fuzz_webapp_routes.py"),
 ]
 only = sys.argv[1:]
 for name, path, old, new, tests in M:
