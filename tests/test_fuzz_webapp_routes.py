@@ -28,7 +28,7 @@ ROLES = {"anonymous": None, "user": "alex@contoso.com", "admin": "gloria.global@
 # answer 400): sign-out (it ends every session of the user), the demo reset, deleting a user.
 NO_TOKEN = {"auth.logout", "demo.reset", "admin.delete_user"}
 
-PATH_VALUES = ["0", "1", "-1", "2", str(2**63 - 1), str(2**63), str(2**64), str(10**30), "9" * 5000,
+PATH_VALUES = ["0", "1", "-1", "2", str(2**31 - 1), str(2**31), str(2**63 - 1), str(2**63), str(2**64), str(10**30), "9" * 5000,
                "1e3", "0x10", "１２", "x", "learn", "partner-university", "LEARN", "%00", "..",
                "<i>", "a" * 300]
 HOSTILE = ["<script>alert(1)</script>", "' OR '1'='1' --", "\r\nSet-Cookie: x=1", "//evil.example",

@@ -18,9 +18,10 @@ from .extensions import csrf, db, login_manager, migrate
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
-# The largest row id both databases store (a signed 64-bit integer); SQLite raises
-# OverflowError on a bigger bound parameter, so such an id must never reach a query.
-MAX_ROW_ID = 2**63 - 1
+# The largest row id both databases store: the id columns are INTEGER, 32-bit on PostgreSQL
+# ("integer out of range" past it) and 64-bit on SQLite (OverflowError past 2^63). A bigger id
+# in a URL must never reach a query.
+MAX_ROW_ID = 2**31 - 1
 
 
 class RowIdConverter(IntegerConverter):
