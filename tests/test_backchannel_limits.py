@@ -127,9 +127,15 @@ def test_the_transcript_refresh_uses_the_same_limits(stub_app, stub, bad):
     link = SimpleNamespace(id=1, provider="learn", subject="stub-subject-0001")
     with stub_app.test_request_context():
         started = time.monotonic()
-        with pytest.raises(services.RefreshError):
+        with pytest.raises(services.RefreshError) as refused:
             services.fetch_transcripts([link])
         assert time.monotonic() - started < 3 + MARGIN
+        assert "did not answer in time (transcript, 3 seconds)" in refused.value.message
+        stub.script.discovery = {"token_endpoint": f"{bad.url}/huge/token"}
+        stub_app.extensions["learnlink_oauth"].create_client("learn").server_metadata = {}  # cached
+        with pytest.raises(services.RefreshError) as refused:
+            services.fetch_transcripts([link])
+        assert "sent an answer too large (transcript, over 1024 KiB)" in refused.value.message
 
 
 def test_the_session_alone(stub_app, stub, bad):

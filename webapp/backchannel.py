@@ -21,6 +21,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from observability import REQUEST_ID_HEADER, current_request_id
+from page_catalog import gettext as _
 
 DEFAULT_DEADLINE = 10.0
 DEFAULT_MAX_BYTES = 1024 * 1024
@@ -43,6 +44,15 @@ class ResponseTooLarge(BackChannelLimit):
     def __init__(self, max_bytes: int):
         super().__init__(f"answer larger than {max_bytes} bytes")
         self.max_bytes = max_bytes
+
+
+def refresh_limit_message(provider_label: str, exc: BackChannelLimit) -> str:
+    """The data refresh's message for a transcript call past its deadline or size cap."""
+    if isinstance(exc, ResponseTooLarge):
+        return _("%(provider)s sent an answer too large (transcript, over %(size)s KiB). Nothing "
+                 "was changed; try again later.", provider=provider_label, size=exc.max_bytes // 1024)
+    return _("%(provider)s did not answer in time (transcript, %(seconds)s seconds). Nothing was "
+             "changed; try again in a moment.", provider=provider_label, seconds=f"{exc.seconds:g}")
 
 
 def limits() -> tuple[float, int]:

@@ -1194,7 +1194,7 @@ def fetch_transcripts(links: list[LinkedAccount]) -> dict[int, list[TranscriptEn
     """
     from authlib.integrations.base_client import OAuthError
     from . import oidc
-    from .backchannel import BackChannelSession
+    from .backchannel import BackChannelLimit, BackChannelSession, refresh_limit_message
 
     timeout = current_app.config["OIDC_HTTP_TIMEOUT"]
     by_provider: dict[str, list[LinkedAccount]] = {}
@@ -1216,6 +1216,8 @@ def fetch_transcripts(links: list[LinkedAccount]) -> dict[int, list[TranscriptEn
                                 default_timeout=timeout) as http:
             try:
                 http.fetch_token(metadata["token_endpoint"], grant_type="client_credentials")
+            except BackChannelLimit as exc:
+                raise RefreshError(refresh_limit_message(label, exc))
             except OAuthError as exc:
                 current_app.logger.warning("transcript token refused by %s: %s", provider, exc.error)
                 raise RefreshError(_("%(provider)s refused Partner Center's transcript access "
@@ -1235,6 +1237,8 @@ def fetch_transcripts(links: list[LinkedAccount]) -> dict[int, list[TranscriptEn
                     if payload.get("sub") != link.subject:
                         raise ValueError("transcript of another account")
                     fetched[link.id] = [parse_transcript_item(raw) for raw in payload.get("items") or []]
+                except BackChannelLimit as exc:
+                    raise RefreshError(refresh_limit_message(label, exc))
                 except (requests.RequestException, ValueError, AttributeError, TypeError):
                     current_app.logger.warning("transcript of link %s at %s unreadable", link.id, provider)
                     raise RefreshError(failed)
