@@ -6,7 +6,7 @@ build reach the app too: ids past 2⁶³ (SQLite's OverflowError was a 500), tho
 negative numbers, text where a number is expected. Each request is made anonymous, signed in as
 a plain work user and as a Global admin. A deterministic sweep tries every route with every
 special parameter; hypothesis then mixes routes, parameters and query strings.
-Bounded: about 20 s on a quiet machine.
+Bounded: about 10 s on a quiet machine (964 requests).
 """
 from __future__ import annotations
 
