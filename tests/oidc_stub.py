@@ -254,7 +254,7 @@ def stub_app(stub, idp, tmp_path):
     """A webapp whose Microsoft Learn client points at the stub (Partner University stays real)."""
     from tests.conftest import TEST_DATABASE_URL, webapp_config
     from webapp import create_app
-    from webapp.demo import seed_demo
+    from webapp.demo.seed import seed_demo
     from webapp.extensions import db
 
     stub.reset()

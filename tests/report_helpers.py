@@ -8,6 +8,8 @@ from datetime import date, datetime, time
 from sqlalchemy import event, select
 
 from webapp import services
+from webapp.admin import service as admin_service
+from webapp.reports import refresh
 from webapp.extensions import db
 from webapp.models import LEARN, Organization, WorkUser
 
@@ -46,14 +48,14 @@ def link(work_user: WorkUser, provider: str = LEARN, key: str | None = None):
 
 
 def entry(item_id: str, completed: date, kind: str = "certification", code: str | None = "AZ-104",
-          level: str | None = "intermediate", title: str | None = None) -> services.TranscriptEntry:
-    return services.TranscriptEntry(item_id, kind, code, title or f"Item {code or item_id}", level, completed)
+          level: str | None = "intermediate", title: str | None = None) -> refresh.TranscriptEntry:
+    return refresh.TranscriptEntry(item_id, kind, code, title or f"Item {code or item_id}", level, completed)
 
 
-def apply(transcripts: dict) -> services.RefreshResult:
+def apply(transcripts: dict) -> refresh.RefreshResult:
     """Write provider transcripts (link -> entries) through the refresh's database step."""
-    links = services.refreshable_links()
-    return services.apply_transcripts(links, {l.id: transcripts.get(l.id, []) for l in links})
+    links = refresh.refreshable_links()
+    return refresh.apply_transcripts(links, {l.id: transcripts.get(l.id, []) for l in links})
 
 
 def delete_user(work_user: WorkUser) -> None:
@@ -61,7 +63,7 @@ def delete_user(work_user: WorkUser) -> None:
     admin = db.session.scalar(select(WorkUser).where(
         WorkUser.organization_id == work_user.organization_id, WorkUser.id != work_user.id,
         WorkUser.deleted_at.is_(None), WorkUser.roles.contains("global_admin")))
-    services.delete_work_user(admin, work_user)
+    admin_service.delete_work_user(admin, work_user)
 
 
 class QueryCounter:

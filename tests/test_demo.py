@@ -14,8 +14,9 @@ from tests.conftest import FAST_HASH, LiveServer, _free_port, webapp_clients, we
 from tests.databases import provider_database_url, webapp_database_url
 from tests.flows import link_account, provider_consent, sign_in, start_link
 from webapp import services
-from webapp.demo import DEMO_ORGANIZATIONS, DEMO_PASSWORD, DEMO_WORK_USERS, seed_demo
-from webapp.demo_guide import stories as demo_stories
+from webapp.reports import credit
+from webapp.demo.seed import DEMO_ORGANIZATIONS, DEMO_PASSWORD, DEMO_WORK_USERS, seed_demo
+from webapp.demo import stories as demo_stories
 from webapp.extensions import db
 from webapp.models import AppSetting, LinkAttempt, LinkedAccount, Organization, WorkUser
 
@@ -70,7 +71,7 @@ def test_stories_link_the_pages_and_name_the_days_they_use(app, client):
         days = {
             "carl_opens": carl_link.linked_at.date() + services.COOL_OFF,
             "priya_credit": today + timedelta(days=10),
-            "pat_gone": services.skills_report_removal_date(today) + timedelta(days=1),
+            "pat_gone": credit.skills_report_removal_date(today) + timedelta(days=1),
         }
     text = client.get("/demo").get_data(as_text=True)
     for endpoint_path in ("/admin/clock", "/admin/users", "/reports/", "/reports/skills", "/login", "/traces"):
@@ -165,7 +166,7 @@ def control_idp(tmp_path_factory):
 @pytest.fixture
 def demo_app(control_idp, tmp_path):
     from webapp import create_app
-    from webapp.demo import seed_demo
+    from webapp.demo.seed import seed_demo
 
     config = webapp_config(control_idp.url, webapp_database_url(tmp_path / "demo.sqlite"))
     config.update(IDP_PUBLIC_URL=control_idp.url, IDP_CONTROL_URL=control_idp.url,

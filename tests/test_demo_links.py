@@ -10,7 +10,7 @@ from tests.browser import Browser
 from tests.clock import long_date
 from tests.flows import link_account, remove_link, sign_in
 from webapp import services
-from webapp.demo import demo_subject, seed_demo
+from webapp.demo.seed import demo_subject, seed_demo
 from webapp.extensions import db
 from webapp.models import LEARN, LinkedAccount, WorkUser
 

@@ -16,7 +16,7 @@ from tests.browser import Browser
 from tests.flows import sign_in
 from tests.test_demo import webapp_state
 from webapp import services
-from webapp.demo import DEMO_PASSWORD, DEMO_WORK_USERS
+from webapp.demo.seed import DEMO_PASSWORD, DEMO_WORK_USERS
 from webapp.extensions import db
 from webapp.models import Achievement, AuditEvent, LinkedAccount, Organization, WorkUser
 
@@ -190,7 +190,7 @@ def _achievements_by_org(app) -> dict[str, int]:
 
 
 def test_an_admins_refresh_touches_only_their_organization_and_names_only_its_users(app, idp):
-    from webapp.demo import seed_demo_links
+    from webapp.demo.seed import seed_demo_links
 
     with app.app_context():
         assert seed_demo_links() == 4  # mia@fabrikam.com holds the moved MCID
@@ -228,7 +228,7 @@ def test_an_admins_refresh_touches_only_their_organization_and_names_only_its_us
 
 
 def test_the_operators_refresh_covers_every_organization_and_names_nobody(app, idp):
-    from webapp.demo import seed_demo_links
+    from webapp.demo.seed import seed_demo_links
 
     with app.app_context():
         seed_demo_links()

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from webapp import services
+from webapp.admin import service as admin_service
 from webapp.extensions import db
 from webapp.models import (END_REASON_MOVED, END_REASON_MOVED_USER, END_REASON_REMOVED, LEARN,
                            PARTNER_UNIVERSITY, LearningIdentity, LinkedAccount, WorkUser)
@@ -330,7 +331,7 @@ def test_partner_university_has_no_mcid_prerequisite():
 
 def test_a_deleted_work_user_cannot_link():
     move_to(0)
-    services.delete_work_user(user("gloria.global@contoso.com"), user("alex@contoso.com"))
+    admin_service.delete_work_user(user("gloria.global@contoso.com"), user("alex@contoso.com"))
     assert refused("alex@contoso.com", learn()).code == "user_deleted"
 
 

@@ -114,10 +114,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .linking.routes import bp as linking_bp
     from .errors.handlers import bp as errors_bp
     from .traces.routes import bp as traces_bp
-    from .demo_guide.routes import bp as demo_bp
+    from .demo.routes import bp as demo_bp
     from .reports.routes import bp as reports_bp
     from .admin.routes import bp as admin_bp
     from .audit.routes import bp as audit_bp
+    from .cli import bp as cli_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(main_bp)
@@ -128,9 +129,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(reports_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(audit_bp)
+    app.register_blueprint(cli_bp)
 
-    from .cli import register_cli
-    register_cli(app)
 
     from .template_helpers import register_template_helpers
     register_template_helpers(app)

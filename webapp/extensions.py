@@ -1,7 +1,6 @@
 """Extension objects, created once and bound to the app in create_app."""
 from functools import cache
 
-from authlib.integrations.flask_client import OAuth
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -19,7 +18,6 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 # Batch mode lets SQLite apply ALTER TABLE steps by copying the table.
 migrate = Migrate(render_as_batch=True, compare_type=True)
-oauth = OAuth()
 
 
 @login_manager.user_loader

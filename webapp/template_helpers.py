@@ -1,18 +1,17 @@
 """Values and filters every template can use."""
-from datetime import date, datetime, timedelta
-from functools import lru_cache
+from datetime import timedelta
 
-from babel import dates
 from flask import current_app, g
-from flask_babel import format_decimal, get_timezone, to_user_timezone
+from flask_babel import format_date, format_datetime, format_decimal
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
-from page_catalog import gettext as _, page_locale
+from page_catalog import gettext as _
 
 from . import services
 from .models import (END_REASON_MOVED, END_REASON_MOVED_USER, END_REASON_REMOVED, END_REASON_USER_DELETED, LEARN,
                      ROLE_ACCOUNT_ADMIN, ROLE_GLOBAL_ADMIN, ROLE_PARTNER_ADMIN)
+from .permissions import can_administer_users, can_view_reports, is_operator
 
 
 def register_template_helpers(app) -> None:
@@ -24,11 +23,12 @@ def register_template_helpers(app) -> None:
             "simulated_now": services.now() if abs(offset) >= timedelta(minutes=1) else None,
             "provider_label": services.provider_label,
             "LEARN": LEARN,
-            "ADMIN_ROLES": (ROLE_GLOBAL_ADMIN, ROLE_ACCOUNT_ADMIN),
-            "REPORT_ROLES": (ROLE_GLOBAL_ADMIN, ROLE_PARTNER_ADMIN),
+            # What the navigation offers: the same checks the pages' guards use.
+            "can_administer_users": can_administer_users,
+            "can_view_reports": can_view_reports,
+            "is_operator": is_operator,
             "role_label": role_label,
             "end_reason_label": end_reason_label,
-            "END_REASON_MOVED": END_REASON_MOVED,
         }
 
     app.jinja_env.filters["date"] = long_date
@@ -49,31 +49,13 @@ def csrf_field() -> Markup:
 
 
 def long_date(value) -> str:
-    """Flask-Babel's format_date(value, "long") (a datetime in the user's timezone first)."""
-    if not value:
-        return ""
-    if isinstance(value, datetime):
-        value = to_user_timezone(value).date()
-    return _formatted_date(value, page_locale())
+    """A date (or a datetime, in the user's timezone) as a long date in the page language."""
+    return format_date(value, "long") if value else ""
 
 
 def medium_datetime(value) -> str:
-    """Flask-Babel's format_datetime(value, "medium"), in the user's timezone."""
-    if not value:
-        return ""
-    return _formatted_datetime(value, get_timezone(), page_locale())
-
-
-# Pages show the same dates again and again (a user's links, achievements, attempts), and
-# Babel's pattern formatting is a large part of rendering them: the strings are kept.
-@lru_cache(maxsize=8192)
-def _formatted_date(value: date, locale) -> str:
-    return dates.format_date(value, "long", locale=locale)
-
-
-@lru_cache(maxsize=8192)
-def _formatted_datetime(value: datetime, tzinfo, locale) -> str:
-    return dates.format_datetime(value, "medium", tzinfo=tzinfo, locale=locale)
+    """A moment in the user's timezone, medium format, in the page language."""
+    return format_datetime(value, "medium") if value else ""
 
 
 def number(value, digits: int | None = None) -> str:

@@ -5,6 +5,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from page_catalog import gettext as _
 
 from .. import i18n, services
+from ..audit.service import AUDIT_SIGN_OUT, record_audit
 from ..safe_urls import safe_next_url
 from .forms import LoginForm, LogoutForm
 
@@ -37,8 +38,9 @@ def logout():
     form = LogoutForm()
     if form.validate_on_submit():
         lang = session.get(i18n.SESSION_KEY)
-        services.record_audit(services.AUDIT_SIGN_OUT, organization_id=current_user.organization_id,
-                              actor=current_user._get_current_object(), target=current_user.email)
+        record_audit(AUDIT_SIGN_OUT, organization_id=current_user.organization_id,
+                     actor=current_user._get_current_object(), target=current_user.email,
+                     address=request.remote_addr)
         services.end_sessions(current_user)  # server-side: copies of this cookie stop working
         services.db.session.commit()
         logout_user()

@@ -103,7 +103,7 @@ def callback(provider):
         userinfo = oidc.fetch_userinfo(provider, token, claims, trace)
         account = oidc.personal_account_from(provider, claims, userinfo)
         try:
-            link = services.associate_account(current_user, account)
+            link = services.associate_account(current_user, account, address=request.remote_addr)
         except services.LinkRefused as refused:
             trace.add("rules", False, code=refused.code, message=refused.message,
                       next_date=refused.next_date.isoformat() if refused.next_date else None)
@@ -142,7 +142,7 @@ def remove(provider):
     if not RemoveLinkForm().validate_on_submit():
         flash(_("The form expired. Please try again."), "error")
         return redirect(url_for("main.profile"))
-    link = services.remove_link(current_user, provider)
+    link = services.remove_link(current_user, provider, address=request.remote_addr)
     if link is None:
         flash(_("There was no %(provider)s account linked.", provider=services.provider_label(provider)), "info")
     else:

@@ -6,6 +6,7 @@ from page_catalog import gettext as _
 
 from .. import i18n, services
 from ..models import LEARN, PARTNER_UNIVERSITY
+from ..reports.credit import user_achievements
 from ..safe_urls import safe_next_url
 from .forms import LanguageForm
 
@@ -33,7 +34,7 @@ def profile():
         university=sections[PARTNER_UNIVERSITY],
         learn=sections[LEARN],
         latest_trace=services.latest_trace(current_user),
-        achievements=services.user_achievements(current_user),
+        achievements=user_achievements(current_user),
     )
 
 

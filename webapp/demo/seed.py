@@ -5,9 +5,9 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select
 
-from . import services
-from .extensions import db
-from .models import (LEARN, ROLE_ACCOUNT_ADMIN, ROLE_GLOBAL_ADMIN, ROLE_PARTNER_ADMIN, LinkedAccount,
+from .. import services
+from ..extensions import db
+from ..models import (LEARN, ROLE_ACCOUNT_ADMIN, ROLE_GLOBAL_ADMIN, ROLE_PARTNER_ADMIN, LinkedAccount,
                      Organization, WorkUser)
 
 DEMO_PASSWORD = "Passw0rd!"
