@@ -1,11 +1,12 @@
 """The Skills report: linked users (deleted ones until their removal date) and their credited
 certifications and assessments, as a paginated page and as a streamed CSV download.
 
-How the CSV streams: ONE query in (work user, link, completion) order, executed with
-``yield_per`` (SQLAlchemy's ``stream_results``: a server-side cursor where the database has one),
-read ``partitions()`` of ``CSV_BATCH`` rows at a time; each partition is written with the ``csv``
-module into a buffer that is yielded and emptied, and the route hands the generator to
-``stream_with_context``. Memory stays flat whatever the organization's size.
+How the CSV streams (skills_report_csv): ONE query in (work user, link, completion) order, run
+on the session's connection with ``yield_per`` (SQLAlchemy's ``stream_results``: a server-side
+cursor where the database has one) and read ``partitions()`` of ``CSV_BATCH`` rows at a time.
+The ``csv`` module quotes the cells; every cell that comes from people goes through
+``spreadsheet.safe_cell`` (formula injection). Each partition becomes one text chunk, which the
+route hands to ``stream_with_context``: memory stays flat whatever the organization's size.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, func, select
+from sqlalchemy import String, and_, cast, func, select
 
 from ..clock import today
 from ..extensions import db
@@ -110,13 +111,15 @@ def skills_report_csv(organization: Organization, on: date | None = None, batch:
     kinds = {"certification": _("Certification"), "assessment": _("Assessment")}
     levels = {"intermediate": _("Intermediate"), "advanced": _("Advanced")}
     active, deleted = _("Active"), _("Deleted")
+    organization_name, partner_id = organization.name, organization.partner_id
     credited = and_(Achievement.link_id == LinkedAccount.id, Achievement.credit_on <= on,
                     Achievement.kind.in_(REPORTED_KINDS))
     statement = (
         select(LinkedAccount.id, WorkUser.email, WorkUser.display_name, LinkedAccount.provider,
-               LinkedAccount.mcid, LinkedAccount.email, WorkUser.deleted_at,
+               LinkedAccount.mcid, LinkedAccount.email, cast(WorkUser.deleted_at, String),
                Achievement.kind, Achievement.code, Achievement.title, Achievement.level,
-               Achievement.completed_on, Achievement.credit_on)
+               # Dates as YYYY-MM-DD text, which is what the file shows.
+               cast(Achievement.completed_on, String), cast(Achievement.credit_on, String))
         .select_from(LinkedAccount)
         .join(WorkUser, WorkUser.id == LinkedAccount.work_user_id)
         .outerjoin(Achievement, credited)
@@ -129,29 +132,40 @@ def skills_report_csv(organization: Organization, on: date | None = None, batch:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
 
-    def flushed() -> str:
-        text = buffer.getvalue()
+    def encoded(cells) -> str:
+        """Cells as one CSV line (without its CRLF), quoted by the csv module."""
         buffer.seek(0)
         buffer.truncate()
-        return text
+        writer.writerow(cells)
+        return buffer.getvalue()[:-2]
 
-    writer.writerow(skills_report_csv_header())
-    yield flushed()
-    current_link, link_cells, status_cells = None, [], []
-    for rows in db.session.execute(statement).partitions():
+    # Kept speed-up, measured with bench/run.sh --only report (10k users, same run): encoding
+    # every cell of every line with the csv module took 2.7x as long (1.26 s against 0.46 s) as
+    # encoding a link's cells once for all its lines and an item's once for the whole report.
+    items: dict[tuple, str] = {}
+    yield encoded(skills_report_csv_header()) + "\r\n"
+    # Plain rows from the session's connection (Core): the file needs no ORM objects.
+    current_link, link_cells, status = None, "", ""
+    for rows in db.session.connection().execute(statement).partitions():
+        lines = []
         for (link_id, email, name, provider, mcid, account_email, deleted_at,
              kind, code, title, level, completed_on, credit_on) in rows:
-            if link_id != current_link:  # a link's cells are the same on all its lines
+            if link_id != current_link:
                 current_link = link_id
-                link_cells = [safe_cell(v) for v in (
-                    email, name, organization.name, organization.partner_id,
-                    providers.get(provider, provider), mcid, account_email)]
-                status_cells = [active, ""] if deleted_at is None else [
-                    deleted, skills_report_removal_date(deleted_at).isoformat()]
+                link_cells = encoded([safe_cell(v) for v in (
+                    email, name, organization_name, partner_id, providers.get(provider, provider),
+                    mcid, account_email)])
+                status = encoded([active, ""] if deleted_at is None else [
+                    deleted, skills_report_removal_date(date.fromisoformat(deleted_at[:10])).isoformat()])
             if kind is None:  # a linked user without any credited exam
-                writer.writerow([*link_cells, "", "", "", "", "", "", *status_cells])
+                lines.append(f"{link_cells},,,,,,,{status}\r\n")
                 continue
-            writer.writerow([*link_cells, kinds.get(kind, kind), safe_cell(code), safe_cell(title),
-                             levels.get(level, ""), completed_on.isoformat(), credit_on.isoformat(),
-                             *status_cells])
-        yield flushed()
+            key = (kind, code, title, level)
+            item = items.get(key)
+            if item is None:
+                if len(items) > 10_000:  # a catalog this large would not repeat much anyway
+                    items.clear()
+                item = items[key] = encoded([kinds.get(kind, kind), safe_cell(code), safe_cell(title),
+                                             levels.get(level, "")])
+            lines.append(f"{link_cells},{item},{completed_on[:10]},{credit_on[:10]},{status}\r\n")
+        yield "".join(lines)
