@@ -7,9 +7,9 @@ from idp_mock.demo import DEMO_ACCOUNTS
 from page_catalog import gettext as _
 
 from ..permissions import allowed, is_operator
+from .forms import ResetDemoForm
 from .reset import reset_demo_data, reset_providers
 from .seed import DEMO_ORGANIZATIONS, DEMO_PASSWORD, DEMO_WORK_USERS
-from .forms import ResetDemoForm
 from .stories import provider_url, stories
 
 bp = Blueprint("demo", __name__, url_prefix="/demo")

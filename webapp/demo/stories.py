@@ -18,11 +18,11 @@ from idp_mock.services import CATALOG
 from page_catalog import gettext as _
 
 from .. import services
-from .seed import DEMO_LINKS, DEMO_ORGANIZATIONS, DEMO_WORK_USERS
 from ..extensions import db
-from ..template_helpers import long_date
-from ..reports.credit import credit_date, skills_report_removal_date
 from ..models import LEARN, PARTNER_UNIVERSITY, ROLE_GLOBAL_ADMIN, WorkUser
+from ..reports.credit import credit_date, skills_report_removal_date
+from ..template_helpers import long_date
+from .seed import DEMO_LINKS, DEMO_ORGANIZATIONS, DEMO_WORK_USERS
 
 # Pages of Partner Center the stories send the trainer to (a renamed page fails the tests).
 CLOCK_PAGE = "admin.clock"
