@@ -11,7 +11,7 @@ from page_catalog import gettext as _
 from . import services
 from .models import (END_REASON_MOVED, END_REASON_MOVED_USER, END_REASON_REMOVED, END_REASON_USER_DELETED, LEARN,
                      ROLE_ACCOUNT_ADMIN, ROLE_GLOBAL_ADMIN, ROLE_PARTNER_ADMIN)
-from .permissions import can_administer_users, can_view_reports, is_operator
+from .permissions import can_administer_users, can_view_reports, is_global_admin, is_operator
 
 
 def register_template_helpers(app) -> None:
@@ -26,6 +26,7 @@ def register_template_helpers(app) -> None:
             # What the navigation offers: the same checks the pages' guards use.
             "can_administer_users": can_administer_users,
             "can_view_reports": can_view_reports,
+            "is_global_admin": is_global_admin,
             "is_operator": is_operator,
             "role_label": role_label,
             "end_reason_label": end_reason_label,
