@@ -11,7 +11,8 @@ from flask_login import current_user, login_required
 
 from page_catalog import gettext as _
 
-from .. import clock, services, simulated_clock, validation
+from .. import services, simulated_clock, validation
+from ..clock import clock_is_simulated, now, real_now, today
 from ..models import ROLE_GLOBAL_ADMIN
 from ..template_helpers import role_label
 from .forms import (AdvanceClockForm, CreateUserForm, DeleteUserForm, RefreshAllForm, ResetClockForm,
@@ -130,7 +131,7 @@ def _clock_admin_only():
 def _clock_page(set_form=None, advance_form=None, status=200):
     return render_template(
         "admin/clock.html",
-        now=clock.now(), real_now=clock.real_now(), simulated=clock.clock_is_simulated(),
+        now=now(), real_now=real_now(), simulated=clock_is_simulated(),
         set_form=set_form or SetClockForm(formdata=None),
         advance_form=advance_form or AdvanceClockForm(formdata=None),
         reset_form=ResetClockForm(formdata=None), refresh_all_form=RefreshAllForm(formdata=None),
@@ -179,7 +180,7 @@ def _move_clock(form, field, move):
     except validation.ValidationError as exc:
         field.errors = [*field.errors, exc.message]
         return None
-    flash(_("The simulated date is now %(date)s.", date=_long_date(clock.today())), "success")
+    flash(_("The simulated date is now %(date)s.", date=_long_date(today())), "success")
     return redirect(url_for("admin.clock"))
 
 
