@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from webapp import clock
-from webapp import simulated_clock
+from webapp import clock, simulated_clock
 
 BASE_DAY = clock.real_now().date() + timedelta(days=1)
 

@@ -7,12 +7,10 @@ from datetime import date, datetime, time
 
 from sqlalchemy import event, select
 
-from webapp import services
-from webapp.linking import service as linking_service
-from webapp.linking import rules
-from webapp import simulated_clock
-from webapp import users
+from webapp import services, simulated_clock, users
 from webapp.extensions import db
+from webapp.linking import rules
+from webapp.linking import service as linking_service
 from webapp.models import LEARN, Organization, WorkUser
 
 _serial = itertools.count(1)

@@ -9,9 +9,9 @@ from sqlalchemy import select, update
 
 from tests.flows import provider_consent, provider_sign_in, sign_in, start_link
 from webapp import clock
-from webapp.traces import recorder
 from webapp.extensions import db
 from webapp.models import LinkAttempt, LinkedAccount
+from webapp.traces import recorder
 
 
 def _attempts(app) -> list[LinkAttempt]:

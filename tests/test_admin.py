@@ -12,11 +12,8 @@ from sqlalchemy import func, select
 from tests.browser import Browser
 from tests.clock import day, long_date, move_app_to
 from tests.flows import link_account, provider_sign_in, remove_link, sign_in, start_link
-from webapp import services
+from webapp import clock, services, users, validation
 from webapp.auth import service as auth_service
-from webapp import clock
-from webapp import users
-from webapp import validation
 from webapp.extensions import db
 from webapp.models import LinkAttempt, LinkedAccount, WorkUser
 

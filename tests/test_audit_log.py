@@ -12,11 +12,10 @@ from sqlalchemy import exc as sa_exc, select, text
 from tests.browser import Browser
 from tests.flows import link_account, remove_link, sign_in
 from tests.test_migrations import migrated_webapp  # noqa: F401 (fixture)
-from webapp import services
-from webapp.linking import service as linking_service
-from webapp.linking import rules
-from webapp import simulated_clock
+from webapp import services, simulated_clock
 from webapp.extensions import db
+from webapp.linking import rules
+from webapp.linking import service as linking_service
 from webapp.models import LEARN, AuditEvent, AuditLogIsAppendOnly, LinkedAccount, Organization, WorkUser
 
 
@@ -98,7 +97,7 @@ def test_the_event_is_written_in_the_same_transaction_as_the_change(app, monkeyp
     def broken_audit(*args, **kwargs):
         db.session.add(AuditEvent(action=None))  # violates NOT NULL at flush time
 
-    monkeypatch.setattr(services, "record_audit", broken_audit)
+    monkeypatch.setattr(linking_service, "record_audit", broken_audit)
     with app.test_request_context():
         with pytest.raises((sa_exc.IntegrityError, rules.LinkRefused)):
             linking_service.associate_account(user("alex@contoso.com"), personal())

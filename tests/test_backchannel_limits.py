@@ -19,8 +19,8 @@ from tests.flows import sign_in
 from tests.misbehaving_server import MisbehavingServer
 from tests.oidc_stub import stub, stub_app, stub_browser  # noqa: F401
 from webapp import services
-from webapp.linking.backchannel import BackChannelSession, DeadlineExceeded, ResponseTooLarge
 from webapp.extensions import db
+from webapp.linking.backchannel import BackChannelSession, DeadlineExceeded, ResponseTooLarge
 from webapp.models import LearningIdentity, LinkAttempt, LinkedAccount
 
 MARGIN = 2.0  # seconds past the deadline a busy machine may need to answer the browser

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from webapp import clock
-from webapp.linking import service as linking_service
-from webapp.linking import rules
 from webapp.extensions import db
+from webapp.linking import rules
+from webapp.linking import service as linking_service
 from webapp.models import LEARN, LearningIdentity, LinkedAccount, WorkUser
 
 ISSUER = "http://idp.test/learn"

@@ -9,10 +9,9 @@ from sqlalchemy import func, select
 
 from tests.flows import link_account, sign_in
 from tests.report_helpers import apply, delete_user, entry, link, move_clock_to, user
-from webapp import services
-from webapp import clock
-from webapp.linking import service as linking_service
+from webapp import clock, services
 from webapp.extensions import db
+from webapp.linking import service as linking_service
 from webapp.models import LEARN, PARTNER_UNIVERSITY, Achievement
 
 

@@ -13,14 +13,11 @@ from tests.browser import WEBAPP_ORIGIN, Browser
 from tests.conftest import FAST_HASH, LiveServer, _free_port, webapp_clients, webapp_config
 from tests.databases import provider_database_url, webapp_database_url
 from tests.flows import link_account, provider_consent, sign_in, start_link
-from webapp import services
-from webapp import clock
-from webapp.linking import rules
-from webapp import simulated_clock
-from webapp import users
+from webapp import clock, services, simulated_clock, users
 from webapp.demo import DEMO_ORGANIZATIONS, DEMO_PASSWORD, DEMO_WORK_USERS, seed_demo
 from webapp.demo_guide import stories as demo_stories
 from webapp.extensions import db
+from webapp.linking import rules
 from webapp.models import AppSetting, LinkAttempt, LinkedAccount, Organization, WorkUser
 
 CONTROL_TOKEN = "test-control-token-0123456789"

@@ -10,10 +10,10 @@ from tests.browser import Browser
 from tests.clock import long_date
 from tests.flows import link_account, remove_link, sign_in
 from webapp import clock
-from webapp.profile import service as profile_service
 from webapp.demo import demo_subject, seed_demo
 from webapp.extensions import db
 from webapp.models import LEARN, LinkedAccount, WorkUser
+from webapp.profile import service as profile_service
 
 
 def links_by_user(app) -> dict[str, list[LinkedAccount]]:

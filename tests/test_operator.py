@@ -15,13 +15,10 @@ from sqlalchemy import func, select
 from tests.browser import Browser
 from tests.flows import sign_in
 from tests.test_demo import webapp_state
-from webapp import services
-from webapp import clock
-from webapp.linking import service as linking_service
-from webapp import simulated_clock
-from webapp import users
+from webapp import clock, demo, services, simulated_clock, users
 from webapp.demo import DEMO_PASSWORD, DEMO_WORK_USERS
 from webapp.extensions import db
+from webapp.linking import service as linking_service
 from webapp.models import Achievement, AuditEvent, LinkedAccount, Organization, WorkUser
 
 CONTOSO, FABRIKAM = "1234567", "7654321"
@@ -104,7 +101,7 @@ def test_a_failure_while_seeding_again_leaves_the_database_as_it_was(app, monkey
             raise RuntimeError("disk full")
         return real_create(organization, email, *args, **kwargs)
 
-    monkeypatch.setattr(users, "create_work_user", failing_create)
+    monkeypatch.setattr(demo, "create_work_user", failing_create)
     frank = as_user(app, "frank.global@fabrikam.com")
     done = press_reset(frank)
     assert done.url == "http://localhost/demo" and "The demo could not be reset; nothing was changed" in done.text

@@ -7,10 +7,10 @@ from sqlalchemy import select
 
 from tests.flows import sign_in
 from webapp import clock
-from webapp.profile import service as profile_service
-from webapp.linking import rules
 from webapp.extensions import db
+from webapp.linking import rules
 from webapp.models import LEARN, LearningIdentity, LinkedAccount, WorkUser
+from webapp.profile import service as profile_service
 
 
 def add_ended_links(user: WorkUser, count: int) -> None:

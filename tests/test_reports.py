@@ -11,10 +11,9 @@ from tests.browser import Browser
 from tests.flows import link_account, sign_in
 from tests.report_helpers import (QueryCounter, apply, delete_user, entry, link, move_clock_to, new_user,
                                   org, user)
-from webapp import services
-from webapp import clock
-from webapp.linking import service as linking_service
+from webapp import clock, services
 from webapp.extensions import db
+from webapp.linking import service as linking_service
 from webapp.models import LEARN, PARTNER_UNIVERSITY
 
 

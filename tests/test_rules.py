@@ -10,16 +10,13 @@ from datetime import datetime, time, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from webapp import services
-from webapp import clock
-from webapp.linking import service as linking_service
-from webapp.profile import service as profile_service
-from webapp.linking import rules
-from webapp import simulated_clock
-from webapp import validation
+from webapp import clock, services, simulated_clock, validation
 from webapp.extensions import db
+from webapp.linking import rules
+from webapp.linking import service as linking_service
 from webapp.models import (END_REASON_MOVED, END_REASON_MOVED_USER, END_REASON_REMOVED, LEARN,
                            PARTNER_UNIVERSITY, LearningIdentity, LinkedAccount, WorkUser)
+from webapp.profile import service as profile_service
 
 from tests.clock import day, long_date, move_to
 

@@ -13,10 +13,10 @@ from tests.conftest import webapp_config
 from tests.databases import webapp_database_url
 from tests.flows import link_account, provider_consent, provider_sign_in, sign_in, start_link
 from webapp import clock, simulated_clock
-from webapp.linking import oidc
-from webapp.traces import recorder
 from webapp.extensions import db
+from webapp.linking import oidc
 from webapp.models import LinkAttempt, WorkUser
+from webapp.traces import recorder
 
 
 def attempts(app) -> list[LinkAttempt]:

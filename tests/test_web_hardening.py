@@ -16,9 +16,8 @@ from werkzeug.routing.converters import NumberConverter
 from tests.browser import Browser
 from tests.conftest import FAST_HASH
 from tests.flows import DEMO_PASSWORD, link_account, sign_in
+from webapp import users, validation
 from webapp.auth import service as auth_service
-from webapp import users
-from webapp import validation
 from webapp.extensions import db
 from webapp.models import LoginFailureWindow, Organization, WorkUser
 from webapp.safe_urls import safe_next_url

@@ -63,10 +63,10 @@ def callback(provider):
     attempt = recorder.find_attempt(state_data.get("attempt_id")) if state_data else None
     try:
         if not state_data or state_data.get("work_user_id") != current_user.id \
-                or attempt is None or attempt.outcome != "pending":
+                or attempt is None or attempt.outcome != recorder.OUTCOME_PENDING:
             trace.add("check_state", False, state_known=bool(state_data),
                       same_work_user=bool(state_data) and state_data.get("work_user_id") == current_user.id,
-                      flow_pending=attempt is not None and attempt.outcome == "pending")
+                      flow_pending=attempt is not None and attempt.outcome == recorder.OUTCOME_PENDING)
             # The response is traced on its own attempt of this user: never appended to a
             # finished trace or to another user's.
             attempt = recorder.start_attempt(current_user, provider)
