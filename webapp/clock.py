@@ -6,6 +6,7 @@ read once per request (``flask.g``). Moving it (audited) is simulated_clock.py.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from functools import cache
 
 from flask import g, has_app_context
 from sqlalchemy import select
@@ -24,11 +25,17 @@ def clock_offset() -> timedelta:
     """The simulated clock's offset from real time, shared by all workers via the database."""
     if has_app_context() and "clock_offset" in g:
         return g.clock_offset
-    value = db.session.scalar(select(AppSetting.value).where(AppSetting.key == CLOCK_OFFSET_KEY))
+    value = db.session.scalar(_clock_offset_stmt())
     offset = timedelta(seconds=int(value)) if value is not None else timedelta(0)
     if has_app_context():
         g.clock_offset = offset
     return offset
+
+
+@cache
+def _clock_offset_stmt():
+    # Built once: every page reads the clock (see profile/service.py for the figure).
+    return select(AppSetting.value).where(AppSetting.key == CLOCK_OFFSET_KEY)
 
 
 def forget_clock_offset() -> None:

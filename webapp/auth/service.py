@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import cache
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -159,9 +160,7 @@ def load_work_user(user_id: str) -> WorkUser | None:
     row_id, _sep, rest = str(user_id).partition(":")
     created, _sep, version = rest.rpartition(":")  # created_at itself contains colons
     try:
-        # Most pages name the user's organization: loaded with the user, in the same query.
-        user = db.session.scalar(select(WorkUser).options(joinedload(WorkUser.organization))
-                                 .where(WorkUser.id == int(row_id)))
+        user = db.session.scalar(_work_user_stmt(), {"id": int(row_id)})
     except (TypeError, ValueError):
         return None
     # A deleted work account loses its sessions at once; so does one whose id now names
@@ -181,6 +180,13 @@ def sign_out(work_user: WorkUser, address: str | None) -> None:
                  target=work_user.email, address=address)
     end_sessions(work_user)
     db.session.commit()
+
+
+@cache
+def _work_user_stmt():
+    # Built once: every signed-in request loads its user (see profile/service.py for the figure).
+    # Most pages name the user's organization: loaded with the user, in the same query.
+    return select(WorkUser).options(joinedload(WorkUser.organization)).where(WorkUser.id == bindparam("id"))
 
 
 def end_sessions(work_user: WorkUser) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 
 from flask import current_app
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import contains_eager, defer
 
 from ..clock import now, real_now
@@ -96,11 +97,16 @@ def traces_for(viewer: WorkUser, user_email: str | None = None, limit: int = 200
 
 
 def latest_trace(work_user: WorkUser) -> LinkAttempt | None:
-    # The steps (the whole trace JSON) are not needed to name the attempt on My Learn profile.
-    return db.session.scalar(
-        select(LinkAttempt).options(defer(LinkAttempt.steps))
-        .where(LinkAttempt.work_user_id == work_user.id)
-        .order_by(LinkAttempt.started_at.desc(), LinkAttempt.id.desc()).limit(1))
+    return db.session.scalar(_latest_trace_stmt(), {"work_user_id": work_user.id})
+
+
+@cache
+def _latest_trace_stmt():
+    # Built once: My Learn profile reads it on every view (see profile/service.py for the figure).
+    # The steps (the whole trace JSON) are not needed to name the attempt there.
+    return (select(LinkAttempt).options(defer(LinkAttempt.steps))
+            .where(LinkAttempt.work_user_id == bindparam("work_user_id"))
+            .order_by(LinkAttempt.started_at.desc(), LinkAttempt.id.desc()).limit(1))
 
 
 def trace_document(attempt: LinkAttempt) -> dict:
