@@ -35,8 +35,11 @@ def create_organization(name: str, partner_id: str) -> Organization:
 
 def create_work_user(organization: Organization, email: str, display_name: str,
                      password: str, roles: list[str] | tuple[str, ...] = (),
-                     actor: WorkUser | None = None) -> WorkUser:
-    """Create a work account, as a Global admin or Account admin does in Partner Center."""
+                     actor: WorkUser | None = None, address: str | None = None) -> WorkUser:
+    """Create a work account, as a Global admin or Account admin does in Partner Center.
+
+    ``actor`` is the admin who creates it (None: the command line or the demo seed), ``address``
+    their request's, for the audit log."""
     email = normalize_email(email)
     display_name = (display_name or "").strip()
     if not EMAIL_RE.match(email) or len(email) > 254:
@@ -68,7 +71,7 @@ def create_work_user(organization: Organization, email: str, display_name: str,
     )
     db.session.add(user)
     record_audit(AUDIT_USER_CREATED, organization_id=organization.id, target=email, actor=actor,
-                 detail={"roles": list(roles)})
+                 address=address, detail={"roles": list(roles)})
     try:
         db.session.commit()
     except IntegrityError:  # a concurrent creation of the same email

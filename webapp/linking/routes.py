@@ -84,7 +84,7 @@ def callback(provider):
         userinfo = oidc.fetch_userinfo(provider, token, claims, trace)
         account = oidc.personal_account_from(provider, claims, userinfo)
         try:
-            link = associate_account(current_user, account)
+            link = associate_account(current_user, account, address=request.remote_addr)
         except LinkRefused as refused:
             trace.add("rules", False, code=refused.code, message=refused.message,
                       next_date=refused.next_date.isoformat() if refused.next_date else None)
@@ -120,7 +120,7 @@ def remove(provider):
     if not RemoveLinkForm().validate_on_submit():
         flash(_("The form expired. Please try again."), "error")
         return redirect(url_for("profile.profile"))
-    link = remove_link(current_user, provider)
+    link = remove_link(current_user, provider, request.remote_addr)
     if link is None:
         flash(_("There was no %(provider)s account linked.", provider=provider_label(provider)), "info")
     else:

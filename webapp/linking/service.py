@@ -64,16 +64,16 @@ def _get_or_create_identity(provider: str, key: str) -> LearningIdentity:
 
 
 def associate_account(work_user: WorkUser, account: PersonalAccount,
-                      at: datetime | None = None) -> LinkedAccount:
+                      at: datetime | None = None, address: str | None = None) -> LinkedAccount:
     """Link a personal learning account to a work user, applying every rule, in one transaction.
 
     ``at`` is the moment of the association (default: ``now()``); the demo data uses it to
     record past associations through the same rules. Raises LinkRefused (and writes
-    nothing) when a rule says no.
+    nothing) when a rule says no. ``address`` is the request's, for the audit log.
     """
     for attempt in range(1, DB_BUSY_ATTEMPTS + 1):
         try:
-            return _associate_once(work_user, account, at)
+            return _associate_once(work_user, account, at, address)
         except OperationalError:
             # "database is locked" (SQLite) or a deadlock (PostgreSQL): nothing was written;
             # try the whole decision again on fresh data, then give a clean refusal.
@@ -87,7 +87,7 @@ def associate_account(work_user: WorkUser, account: PersonalAccount,
 
 
 def _associate_once(work_user: WorkUser, account: PersonalAccount,
-                    at: datetime | None) -> LinkedAccount:
+                    at: datetime | None, address: str | None) -> LinkedAccount:
     try:
         if work_user.deleted_at is not None:
             raise LinkRefused("user_deleted", _(
@@ -140,7 +140,7 @@ def _associate_once(work_user: WorkUser, account: PersonalAccount,
             record_audit(AUDIT_LINK_MOVED, organization_id=other.organization_id,
                          actor=work_user if same_org else None,
                          actor_email=None if same_org else "",
-                         target=_audit_target(other),
+                         target=_audit_target(other), address=address,
                          detail={"from_user": other.work_user.email,
                                  "to": work_user.email if same_org else "another organization"})
         # The ended rows must be written before the new active row, or the partial unique
@@ -155,7 +155,7 @@ def _associate_once(work_user: WorkUser, account: PersonalAccount,
         )
         db.session.add(link)
         record_audit(AUDIT_LINK_ADDED, organization_id=work_user.organization_id, actor=work_user,
-                     target=_audit_target(link),
+                     target=_audit_target(link), address=address,
                      detail={"provider": link.provider, "email": link.email, "subject": link.subject})
         db.session.commit()
         return link
@@ -173,7 +173,7 @@ def _audit_target(link: LinkedAccount) -> str:
     return f"{link.provider} {link.mcid or link.email}"
 
 
-def remove_link(work_user: WorkUser, provider: str) -> LinkedAccount | None:
+def remove_link(work_user: WorkUser, provider: str, address: str | None = None) -> LinkedAccount | None:
     """End the user's active link for a provider; history keeps the row with its end date."""
     link = active_link(work_user, provider)
     if link is None:
@@ -181,6 +181,7 @@ def remove_link(work_user: WorkUser, provider: str) -> LinkedAccount | None:
     link.ended_at = now()
     link.end_reason = END_REASON_REMOVED
     record_audit(AUDIT_LINK_REMOVED, organization_id=link.organization_id, actor=work_user,
-                 target=_audit_target(link), detail={"provider": provider, "email": link.email})
+                 target=_audit_target(link), address=address,
+                 detail={"provider": provider, "email": link.email})
     db.session.commit()
     return link
