@@ -4,13 +4,16 @@ from flask import Blueprint, current_app
 from flask_migrate import upgrade
 from sqlalchemy import select
 
-from . import services
+from . import simulated_clock
 from .clock import clock_offset, now, real_now
 from .demo.reset import reset_demo_data, reset_providers
 from .demo.seed import seed_demo
 from .extensions import db
 from .models import ROLES, Organization
 from .reports.refresh import RefreshError, refresh_transcripts
+from .traces.recorder import purge_old_traces
+from .users import create_organization, create_work_user
+from .validation import ValidationError
 
 bp = Blueprint("cli", __name__, cli_group=None)
 
@@ -33,7 +36,7 @@ def seed_demo_command():
 @bp.cli.command("purge-traces")
 def purge_traces_command():
     """Delete link traces older than LINK_TRACE_RETENTION_DAYS."""
-    deleted = services.purge_old_traces()
+    deleted = purge_old_traces()
     click.echo(f"Deleted {deleted} link trace(s) older than "
                f"{current_app.config['LINK_TRACE_RETENTION_DAYS']} days.")
 
@@ -75,8 +78,8 @@ def refresh_data_command():
 def create_org_command(name, partner_id):
     """Create a partner organization."""
     try:
-        org = services.create_organization(name, partner_id)
-    except services.ValidationError as exc:
+        org = create_organization(name, partner_id)
+    except ValidationError as exc:
         raise click.ClickException(str(exc))
     click.echo(f"Organization {org.name} (partner ID {org.partner_id}) created.")
 
@@ -94,8 +97,8 @@ def create_user_command(partner_id, email, display_name, password, roles):
     if org is None:
         raise click.ClickException(f"No organization with partner ID {partner_id}.")
     try:
-        user = services.create_work_user(org, email, display_name, password, list(roles))
-    except services.ValidationError as exc:
+        user = create_work_user(org, email, display_name, password, list(roles))
+    except ValidationError as exc:
         raise click.ClickException(str(exc))
     click.echo(f"Work user {user.email} created in {org.name}.")
 
@@ -129,8 +132,8 @@ def clock_set(day):
     """Move the simulated clock to a date."""
     _require_demo_mode()
     try:
-        services.set_clock(day.date())
-    except services.ValidationError as exc:
+        simulated_clock.set_clock(day.date())
+    except ValidationError as exc:
         raise click.ClickException(exc.message)
     _show()
 
@@ -141,8 +144,8 @@ def clock_advance(days):
     """Move the simulated clock forward by N days."""
     _require_demo_mode()
     try:
-        services.advance_clock(days)
-    except services.ValidationError as exc:
+        simulated_clock.advance_clock(days)
+    except ValidationError as exc:
         raise click.ClickException(exc.message)
     _show()
 
@@ -150,5 +153,5 @@ def clock_advance(days):
 @clock_group.command("reset")
 def clock_reset():
     """Back to real time."""
-    services.reset_clock()
+    simulated_clock.reset_clock()
     _show()

@@ -1,6 +1,4 @@
 """Values and filters every template can use."""
-from datetime import timedelta
-
 from flask import current_app, g
 from flask_babel import format_date, format_datetime, format_decimal
 from flask_wtf.csrf import generate_csrf
@@ -8,7 +6,8 @@ from markupsafe import Markup
 
 from page_catalog import gettext as _
 
-from . import services
+from .clock import clock_is_simulated, now
+from .linking.rules import provider_label
 from .models import (END_REASON_MOVED, END_REASON_MOVED_USER, END_REASON_REMOVED, END_REASON_USER_DELETED, LEARN,
                      ROLE_ACCOUNT_ADMIN, ROLE_GLOBAL_ADMIN, ROLE_PARTNER_ADMIN)
 from .permissions import can_administer_users, can_view_reports, is_global_admin, is_operator
@@ -17,11 +16,10 @@ from .permissions import can_administer_users, can_view_reports, is_global_admin
 def register_template_helpers(app) -> None:
     @app.context_processor
     def inject_common():
-        offset = services.clock_offset()
         return {
             # Shown in a banner whenever the simulated date differs from real time.
-            "simulated_now": services.now() if abs(offset) >= timedelta(minutes=1) else None,
-            "provider_label": services.provider_label,
+            "simulated_now": now() if clock_is_simulated() else None,
+            "provider_label": provider_label,
             "LEARN": LEARN,
             # What the navigation offers: the same checks the pages' guards use.
             "can_administer_users": can_administer_users,

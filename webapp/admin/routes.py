@@ -12,10 +12,12 @@ from flask_login import current_user, login_required
 
 from page_catalog import gettext as _
 
-from .. import services
+from .. import simulated_clock
+from ..clock import clock_is_simulated, now, real_now, today
 from ..permissions import OPERATOR_REFUSED, USER_ADMIN_REFUSED, allowed, can_administer_users, is_operator
 from ..reports.refresh import RefreshError, refresh_transcripts
 from ..template_helpers import long_date, role_label
+from ..validation import ValidationError
 from . import service
 from .forms import (AdvanceClockForm, CreateUserForm, DeleteUserForm, RefreshAllForm, ResetClockForm,
                     SetClockForm)
@@ -50,7 +52,7 @@ def create_user():
             user = service.add_work_user(current_user, form.email.data, form.display_name.data,
                                          form.password.data, form.roles.data or [],
                                          address=request.remote_addr)
-        except services.ValidationError as exc:
+        except ValidationError as exc:
             getattr(form, exc.field or "email").errors.append(exc.message)
             status = 422
         else:
@@ -78,7 +80,7 @@ def delete_user(user_id):
     if form.validate_on_submit():
         try:
             service.delete_work_user(current_user, user, address=request.remote_addr)
-        except services.ValidationError as exc:
+        except ValidationError as exc:
             flash(exc.message, "error")
         else:
             flash(_("Work user %(email)s deleted. They can no longer sign in. Their exams leave the "
@@ -104,7 +106,7 @@ def demo_mode_only(view):
 def _clock_page(set_form=None, advance_form=None, status=200):
     return render_template(
         "admin/clock.html",
-        now=services.now(), real_now=services.real_now(), simulated=services.clock_is_simulated(),
+        now=now(), real_now=real_now(), simulated=clock_is_simulated(),
         set_form=set_form or SetClockForm(formdata=None),
         advance_form=advance_form or AdvanceClockForm(formdata=None),
         reset_form=ResetClockForm(formdata=None), refresh_all_form=RefreshAllForm(formdata=None),
@@ -123,7 +125,7 @@ def clock():
 @operator_only
 def clock_set():
     form = SetClockForm()
-    return _move_clock(form, form.date, services.set_clock) or _clock_page(set_form=form, status=422)
+    return _move_clock(form, form.date, simulated_clock.set_clock) or _clock_page(set_form=form, status=422)
 
 
 @bp.route("/clock/advance", methods=["POST"])
@@ -131,7 +133,7 @@ def clock_set():
 @operator_only
 def clock_advance():
     form = AdvanceClockForm()
-    return _move_clock(form, form.days, services.advance_clock) or _clock_page(advance_form=form, status=422)
+    return _move_clock(form, form.days, simulated_clock.advance_clock) or _clock_page(advance_form=form, status=422)
 
 
 @bp.route("/clock/reset", methods=["POST"])
@@ -139,7 +141,7 @@ def clock_advance():
 @operator_only
 def clock_reset():
     if ResetClockForm().validate_on_submit():
-        services.reset_clock(current_user, request.remote_addr)
+        simulated_clock.reset_clock(current_user, request.remote_addr)
         flash(_("The clock is back to real time."), "success")
     return redirect(url_for("admin.clock"))
 
@@ -150,10 +152,10 @@ def _move_clock(form, field, move):
         return None
     try:
         move(field.data, current_user, request.remote_addr)
-    except services.ValidationError as exc:
+    except ValidationError as exc:
         field.errors = [*field.errors, exc.message]
         return None
-    flash(_("The simulated date is now %(date)s.", date=long_date(services.today())), "success")
+    flash(_("The simulated date is now %(date)s.", date=long_date(today())), "success")
     return redirect(url_for("admin.clock"))
 
 

@@ -15,7 +15,8 @@ from ..extensions import db
 from ..models import ROLE_GLOBAL_ADMIN, ROLES, WorkUser
 from ..pagination import Page, page_number
 from ..permissions import USER_ADMIN_REFUSED, can_administer_users
-from ..services import ValidationError, create_work_user
+from ..users import create_work_user
+from ..validation import ValidationError
 
 USERS_PAGE_SIZE = 50
 

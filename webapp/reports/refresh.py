@@ -12,12 +12,12 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from .. import oidc
-from ..backchannel import BackChannelLimit, BackChannelSession, refresh_limit_message
+from ..linking import oidc
+from ..linking.backchannel import BackChannelLimit, BackChannelSession, refresh_limit_message
 from ..clock import now, today
 from ..extensions import db
 from ..models import ACHIEVEMENT_KINDS, ACHIEVEMENT_LEVELS, Achievement, AppSetting, LinkedAccount, WorkUser
-from ..services import provider_label
+from ..linking.rules import provider_label
 from .credit import credit_date, reportable_link_clause
 
 TRANSCRIPT_SCOPE = "transcript.read"

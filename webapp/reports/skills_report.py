@@ -22,7 +22,7 @@ from ..clock import today
 from ..extensions import db
 from ..models import LEARN, PARTNER_UNIVERSITY, Achievement, LinkedAccount, Organization, WorkUser
 from ..pagination import Page, page_number
-from ..services import provider_label
+from ..linking.rules import provider_label
 from ..spreadsheet import safe_cell
 from .credit import reportable_link_clause, skills_report_removal_date
 
