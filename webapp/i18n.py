@@ -1,4 +1,5 @@
-"""Page language: the ?lang= switcher, remembered in the session and on the work user.
+"""Partner Center's page language: the shared setup (common.languages) plus the work user's
+saved preference.
 
 Order of precedence: ``?lang=`` on the request, the session (set by the switcher, or at sign-in
 from the user's saved preference), the signed-in user's ``preferred_language``, then the
@@ -6,56 +7,33 @@ browser's Accept-Language.
 """
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
-from flask import Flask, has_request_context, request, session
-from flask_babel import get_locale
+from flask import Flask, request, session
 from flask_login import current_user
 
-from page_catalog import WTFORMS_MESSAGES, install_jinja_gettext
+from common.languages import SESSION_KEY, init_languages, supported_locale
+from common.languages import select_locale as select_shared_locale
 
 from . import services
 from .models import LANGUAGES
 
-SESSION_KEY = "lang"
 # Set when the language was picked with the switcher while signed out: signing in then saves it
 # as the user's preference; a language merely kept from an earlier session does not.
 CHOSEN_SIGNED_OUT_KEY = "lang_chosen"
 
-_ALIASES = {
-    "en": "en", "fr": "fr",
-    "zh_hant_tw": "zh_Hant_TW", "zh-hant-tw": "zh_Hant_TW", "zh_tw": "zh_Hant_TW",
-    "zh-tw": "zh_Hant_TW", "zh-hant": "zh_Hant_TW", "zh_hant": "zh_Hant_TW",
-}
 
-
-def supported_language(value: str | None) -> str | None:
-    """The supported language code for ``value`` (``fr``, ``zh-TW``, ``zh_Hant_TW``...), else None."""
-    return _ALIASES.get((value or "").strip().lower())
-
-
-def html_lang(code: str) -> str:
-    """BCP 47 tag for <html lang>: zh_Hant_TW -> zh-Hant-TW."""
-    return code.replace("_", "-")
+def saved_preference() -> str | None:
+    if current_user and current_user.is_authenticated:
+        return current_user.preferred_language
+    return None
 
 
 def select_locale() -> str | None:
-    if not has_request_context():
-        return None  # CLI commands: the default locale (English)
-    chosen = supported_language(request.args.get("lang")) or session.get(SESSION_KEY)
-    if chosen in LANGUAGES:
-        return chosen
-    if current_user and current_user.is_authenticated and current_user.preferred_language in LANGUAGES:
-        return current_user.preferred_language
-    best = request.accept_languages.best_match(["en", "fr", "zh-TW", "zh-Hant", "zh"])
-    if best and best.startswith("zh"):
-        return "zh_Hant_TW"  # the seeds' Chinese is Traditional (Taiwan)
-    return best or "en"
+    return select_shared_locale(saved_preference)
 
 
 def remember_requested_language() -> None:
     """A ``?lang=`` choice is kept in the session and, when signed in, on the work user."""
-    lang = supported_language(request.args.get("lang"))
+    lang = supported_locale(request.args.get("lang"))
     if lang is None:
         return
     session[SESSION_KEY] = lang
@@ -87,30 +65,6 @@ def language_after_sign_out(lang: str | None) -> None:
         session[SESSION_KEY] = lang
 
 
-def wtforms_messages() -> None:
-    """WTForms' own messages (e.g. "This field is required.") in the page language, each catalog
-    read once per process: Flask-WTF would read it from disk on every request that shows one,
-    and for zh_Hant_TW fall back to WTForms' Simplified "zh" (its Traditional one is zh_TW)."""
-    request.wtforms_translations = WTFORMS_MESSAGES
-
-
-def switch_url(code: str) -> str:
-    """This page's URL with ``lang`` set to ``code`` (other query parameters kept)."""
-    args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
-    return f"{request.path}?{urlencode(args + [('lang', code)])}"
-
-
 def init_i18n(app: Flask) -> None:
+    init_languages(app, select_locale)
     app.before_request(remember_requested_language)
-    app.before_request(wtforms_messages)
-    install_jinja_gettext(app)  # the templates' gettext reads the request's catalog once
-
-    @app.context_processor
-    def inject_languages():
-        current = str(get_locale() or "en")
-        return {
-            "current_language": current,
-            "html_lang": html_lang(current),
-            "languages": LANGUAGES,
-            "language_switch_url": switch_url,
-        }

@@ -20,15 +20,14 @@ from authlib.integrations.flask_client.apps import FlaskOAuth2App
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oidc.core import CodeIDToken
 from flask import current_app, session
-from flask_babel import get_locale
+from flask_babel import get_locale, gettext as _
 from joserfc import jwt
 from joserfc.errors import JoseError as JoserfcError, MissingClaimError
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 from joserfc.jwt import JWTClaimsRegistry
 
-from observability import REQUEST_ID_HEADER, current_request_id
-from page_catalog import gettext as _
+from common.request_log import REQUEST_ID_HEADER, current_request_id
 
 from .models import LEARN, PARTNER_UNIVERSITY
 from .services import PersonalAccount, provider_label, real_now

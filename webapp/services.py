@@ -16,15 +16,13 @@ from pathlib import Path
 
 import requests
 from flask import current_app, g, has_app_context
-from flask_babel import format_date
+from flask_babel import format_date, gettext as _
 from sqlalchemy import (String, and_, bindparam, case, cast, delete, func, or_, select, text, union_all,
                         update)
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import contains_eager, defer
 from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.security import check_password_hash, generate_password_hash
-
-from page_catalog import gettext as _
 
 from . import work_emails
 from .extensions import db

@@ -1,8 +1,7 @@
 """Work-account sign-in for Partner Center."""
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
-
-from page_catalog import gettext as _
 
 from .. import i18n, services
 from ..safe_urls import safe_next_url

@@ -1,8 +1,7 @@
 """The linking flow: start at Partner Center, sign in at the provider, come back, record the link."""
 from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
-
-from page_catalog import gettext as _
 
 from .. import oidc, services
 from ..extensions import db

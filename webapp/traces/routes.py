@@ -3,9 +3,8 @@ import json
 from datetime import datetime, timezone
 
 from flask import Blueprint, Response, abort, render_template, request
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
-
-from page_catalog import gettext as _
 
 from .. import services
 from ..extensions import db

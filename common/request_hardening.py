@@ -38,6 +38,6 @@ def refuse_nul_characters():
         abort(400)
 
 
-def install(app) -> None:
+def init_request_hardening(app) -> None:
     app.wsgi_app = PercentEncodeRawQuery(app.wsgi_app)
     app.before_request(refuse_nul_characters)
