@@ -27,7 +27,8 @@ def content_security_policy(form_action_origins: Iterable[str]) -> str:
     """
     form_action = " ".join(["'self'", *form_action_origins])
     return ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            f"object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action {form_action}")
+            "object-src 'none'; base-uri 'self'; frame-ancestors 'none'; "
+            f"form-action {form_action}")
 
 
 def init_security_headers(app: Flask, form_action_origins: Callable[[], Iterable[str]],

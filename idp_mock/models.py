@@ -186,7 +186,8 @@ def secret_digest(client_secret: str) -> str:
     """The stored form of a client secret. Client secrets are long random values (unlike
     passwords, there is no short list of likely ones to try), so a SHA-256 digest protects them
     as well as a slow password hash would, and costs the token endpoint nothing."""
-    return SECRET_DIGEST_PREFIX + hashlib.sha256(client_secret.encode("utf-8", "surrogatepass")).hexdigest()
+    digest = hashlib.sha256(client_secret.encode("utf-8", "surrogatepass")).hexdigest()
+    return SECRET_DIGEST_PREFIX + digest
 
 
 class OAuth2Client(db.Model, OAuth2ClientMixin):

@@ -11,7 +11,7 @@ from ..config import ISSUERS
 from ..models import db
 from ..services import AccountError, add_transcript_item, create_account, generate_mcid
 from ..sessions import current_account, require_account
-from . import bp, root
+from .blueprint import bp, root
 from .forms import AttachMsaForm, CertificationProfileForm, CompleteItemForm, SignOutForm
 
 

@@ -8,7 +8,7 @@ from ..models import Account
 from ..services import AccountError, create_account
 from ..sessions import safe_next, sign_in, sign_out
 from ..throttle import SignInRefused, check_sign_in
-from . import bp
+from .blueprint import bp
 from .forms import SignInForm, SignOutForm, SignUpForm
 
 

@@ -2,8 +2,7 @@
 authorize (with its sign-in and consent pages), token, userinfo, logout, the transcript API."""
 from __future__ import annotations
 
-from ..issuers import issuer_blueprint
+from . import authorize, discovery, logout, token, transcript  # noqa: F401  (the routes)
+from .blueprint import bp
 
-bp = issuer_blueprint("provider", __name__)
-
-from . import authorize, discovery, logout, token, transcript  # noqa: E402,F401  (the routes)
+__all__ = ["bp"]

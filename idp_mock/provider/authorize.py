@@ -12,7 +12,7 @@ from ..pages.sign_in import authenticate
 from ..qa.faults import authorization_response
 from ..qa.panel import panel_context
 from ..sessions import current_account, sign_in, sign_out
-from . import bp
+from .blueprint import bp
 
 
 @bp.route("/authorize", methods=["GET", "POST"])

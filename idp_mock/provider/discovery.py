@@ -6,7 +6,7 @@ from flask import g, jsonify
 from ..config import SCOPES_SUPPORTED
 from ..issuers import issuer_url
 from ..keys import public_jwks
-from . import bp
+from .blueprint import bp
 
 # Clients may cache discovery for an hour and the JWKS for five minutes; a relying party that
 # meets an unknown kid refetches the JWKS at once, so a rotation never waits for the expiry.

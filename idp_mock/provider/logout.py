@@ -7,7 +7,7 @@ from flask import render_template
 from ..extensions import csrf
 from ..oauth2 import get_server
 from ..sessions import sign_out
-from . import bp
+from .blueprint import bp
 
 
 # Called by relying parties without a CSRF token (OpenID RP-Initiated Logout): at worst it

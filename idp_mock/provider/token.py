@@ -5,7 +5,7 @@ from ..extensions import csrf
 from ..models import db
 from ..oauth2 import get_server
 from ..qa.faults import token_response
-from . import bp
+from .blueprint import bp
 
 
 # The token endpoint authenticates the client (secret + PKCE), userinfo takes a bearer token:

@@ -6,7 +6,7 @@ from flask import g, jsonify, request
 
 from ..oauth2 import require_oauth
 from ..services import find_account_by_subject
-from . import bp
+from .blueprint import bp
 
 
 @bp.get("/api/transcript")
