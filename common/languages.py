@@ -64,10 +64,19 @@ def html_lang(code: str) -> str:
     return code.replace("_", "-")
 
 
+def _args_without_lang() -> list[tuple[str, str]]:
+    return [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
+
+
 def language_switch_url(code: str) -> str:
     """This page's URL with ``lang`` set to ``code`` (other query parameters kept)."""
-    args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
-    return f"{request.path}?{urlencode(args + [('lang', code)])}"
+    return f"{request.path}?{urlencode(_args_without_lang() + [('lang', code)])}"
+
+
+def this_page() -> str:
+    """This page's path and query without ``lang`` (where a switcher's POST returns)."""
+    args = _args_without_lang()
+    return f"{request.path}?{urlencode(args)}" if args else request.path
 
 
 class WtformsMessages:

@@ -10,10 +10,10 @@ import os
 
 from flask import Flask
 from flask import g
-from werkzeug.routing import IntegerConverter
 
 from common.languages import init_languages
 from common.languages import remember_requested_language
+from common.request_hardening import RowIdConverter
 from common.request_hardening import init_request_hardening
 from common.request_log import init_request_log
 from common.security_headers import init_security_headers
@@ -40,15 +40,6 @@ __all__ = ["create_app", "ISSUERS"]
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations")
 
 
-class StoredIntegerConverter(IntegerConverter):
-    """``<int:…>`` route variables only match integers an ``Integer`` column can hold (32-bit
-    on PostgreSQL): a larger one is no such page (404), not an overflow in the driver (500)."""
-
-    def __init__(self, map, *args, **kwargs):
-        kwargs.setdefault("max", 2**31 - 1)
-        super().__init__(map, *args, **kwargs)
-
-
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(
         __name__,
@@ -67,7 +58,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def configure_app(app: Flask, test_config: dict | None) -> None:
-    app.url_map.converters["int"] = StoredIntegerConverter
+    # Before any blueprint is registered: every <int:...> rule binds to the bounded converter.
+    app.url_map.converters["int"] = RowIdConverter
     app.config.update(config_from_env())
     if test_config:
         app.config.update(test_config)

@@ -57,3 +57,8 @@ def sign_up_at_provider(browser: Browser, page: Page, email: str, display_name: 
     return browser.submit(signup, form, {"email": email, "display_name": display_name,
                                          "password": password, "confirm": password},
                           button="Create account")
+
+
+def switch_language(browser: Browser, page: Page, code: str) -> Page:
+    """Press a language in Partner Center's switcher (a POST form) on ``page``."""
+    return browser.submit(page, page.form_with(action_contains="/language"), button=code)

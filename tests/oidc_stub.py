@@ -65,6 +65,7 @@ class Script:
     raw_id_token: Callable[[dict, dict], str] | None = None  # (header, claims) -> token
     discovery: dict = field(default_factory=dict)     # merged into the discovery document
     userinfo: dict = field(default_factory=dict)      # merged into the userinfo answer
+    token: dict = field(default_factory=dict)         # merged into the token answer
     token_fault: str | None = None                    # see FAULTS
     delay: float = 0.0                                # seconds the token endpoint waits
 
@@ -185,7 +186,8 @@ class StubProvider:
             with stub.lock:
                 asked = stub.codes.get(request.form.get("code", ""), {})
             return jsonify({"access_token": "stub-access-token", "token_type": "Bearer",
-                            "expires_in": 300, "id_token": stub.id_token(asked.get("nonce"))})
+                            "expires_in": 300, "id_token": stub.id_token(asked.get("nonce")),
+                            **stub.script.token})
 
         @app.get("/garbage/<kind>")
         def garbage(kind):

@@ -6,7 +6,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from common.request_hardening import init_request_hardening
+from common.request_hardening import RowIdConverter, init_request_hardening
 from common.request_log import init_request_log
 from common.security_headers import init_security_headers, origins
 from common.sqlite import tune_sqlite
@@ -35,6 +35,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def configure_app(app: Flask, test_config: dict | None) -> None:
+    # Before any blueprint is registered: every <int:...> rule binds to the bounded converter.
+    app.url_map.converters["int"] = RowIdConverter
     app.config.from_object(Config)
     if test_config:
         app.config.update(test_config)

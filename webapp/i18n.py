@@ -1,5 +1,5 @@
-"""Partner Center's page language: the shared setup (common.languages) plus the work user's
-saved preference.
+"""Partner Center's page language: the shared setup (common.languages), the switcher (a POST
+saved on the work user) and ``?lang=`` links for the session.
 
 Order of precedence: ``?lang=`` on the request, the session (set by the switcher, or at sign-in
 from the user's saved preference), the signed-in user's ``preferred_language``, then the
@@ -7,11 +7,13 @@ browser's Accept-Language.
 """
 from __future__ import annotations
 
-from flask import Flask, request, session
+from flask import Flask, session, url_for
 from flask_login import current_user
 
-from common.languages import SESSION_KEY, init_languages, supported_locale
+from common.languages import (SESSION_KEY, init_languages, remember_requested_language,
+                              this_page)
 from common.languages import select_locale as select_shared_locale
+from common.languages import supported_locale as supported_language  # noqa: F401  (main.routes)
 
 from . import services
 from .models import LANGUAGES
@@ -31,11 +33,9 @@ def select_locale() -> str | None:
     return select_shared_locale(saved_preference)
 
 
-def remember_requested_language() -> None:
-    """A ``?lang=`` choice is kept in the session and, when signed in, on the work user."""
-    lang = supported_locale(request.args.get("lang"))
-    if lang is None:
-        return
+def choose_language(lang: str) -> None:
+    """The switcher's POST: the session's language and, signed in, the user's saved preference
+    (signed out, it becomes the preference at the next sign-in)."""
     session[SESSION_KEY] = lang
     if current_user.is_authenticated:
         services.set_preferred_language(current_user, lang)
@@ -67,4 +67,12 @@ def language_after_sign_out(lang: str | None) -> None:
 
 def init_i18n(app: Flask) -> None:
     init_languages(app, select_locale)
+    # A ?lang= link changes this session's pages only: a GET never saves anything (a
+    # cross-site link or image could otherwise change a user's saved preference).
     app.before_request(remember_requested_language)
+
+    @app.context_processor
+    def inject_language_form():
+        # Partner Center's switcher is a CSRF-protected POST form (the providers keep links).
+        return {"language_form_url": url_for("main.set_language"),
+                "language_return_to": this_page}
