@@ -304,8 +304,13 @@ class IssuerAuthorizationServer(AuthorizationServer):
         return super().get_authorization_grant(request)
 
     def _query(self, client_id):
-        return db.session.scalar(
-            db.select(OAuth2Client).filter_by(issuer=self.issuer, client_id=client_id))
+        # Authlib asks for the client several times per request (validation runs again when
+        # the response is created): one query per request and client.
+        clients = g.setdefault("idp_clients", {})
+        if (self.issuer, client_id) not in clients:
+            clients[self.issuer, client_id] = db.session.scalar(
+                db.select(OAuth2Client).filter_by(issuer=self.issuer, client_id=client_id))
+        return clients[self.issuer, client_id]
 
     def token_values(self, token, request) -> dict:
         """The row of an issued token (``token`` is Authlib's token response)."""

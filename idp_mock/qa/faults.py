@@ -32,6 +32,7 @@ from authlib.oauth2.rfc6749 import OAuth2Error
 from authlib.oidc.core.errors import ConsentRequiredError
 from authlib.oidc.core.errors import LoginRequiredError
 from flask import Response
+from flask import g
 from joserfc import jwt
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import RSAKey
@@ -62,10 +63,15 @@ _AUTHORIZE_ERRORS = {
 
 
 def armed_stages(issuer: str) -> set[str]:
-    """Stages with an unconsumed scenario of ``issuer``."""
-    names = db.session.scalars(
-        db.select(FaultScenario.name).filter_by(issuer=issuer, consumed=False).distinct())
-    return {CATALOG[name].stage for name in names if name in CATALOG}
+    """Stages with an unconsumed scenario of ``issuer``, read once per request (a token
+    exchange asks at the token and the id_token stage). A scenario consumed later in the same
+    request only leaves its stage listed, which falls back to the full lookup."""
+    armed = g.setdefault("qa_armed_stages", {})
+    if issuer not in armed:
+        names = db.session.scalars(
+            db.select(FaultScenario.name).filter_by(issuer=issuer, consumed=False).distinct())
+        armed[issuer] = {CATALOG[name].stage for name in names if name in CATALOG}
+    return armed[issuer]
 
 
 def hit(
