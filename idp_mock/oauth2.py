@@ -201,10 +201,15 @@ class IssuerOpenIDCode(OpenIDCode):
         self.issuer = issuer
 
     def exists_nonce(self, nonce, request):
-        return db.session.scalar(
-            db.select(AuthorizationCode.id).filter_by(
-                issuer=self.issuer, client_id=request.payload.client_id, nonce=nonce).limit(1)
-        ) is not None
+        # Authlib validates an authorization request twice per request: one query.
+        seen = g.setdefault("idp_nonces_seen", {})
+        key = (self.issuer, request.payload.client_id, nonce)
+        if key not in seen:
+            seen[key] = db.session.scalar(
+                db.select(AuthorizationCode.id).filter_by(
+                    issuer=self.issuer, client_id=request.payload.client_id, nonce=nonce).limit(1)
+            ) is not None
+        return seen[key]
 
     def generate_user_info(self, user, scope):
         return user_claims(user, self.issuer)
