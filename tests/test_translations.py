@@ -379,8 +379,8 @@ def test_numbers_follow_the_locale(app):
 
 
 def test_templates_gettext_matches_jinja_newstyle_gettext(app):
-    """Templates' ``_`` (Flask-Babel's Jinja extension) gives the same output as Jinja's
-    newstyle gettext under autoescaping."""
+    """Templates call ``_`` directly (common.languages.template_gettext), not through Jinja's
+    i18n wrapper: the output is the same as Jinja's newstyle gettext under autoescaping."""
     from jinja2 import Environment
 
     from flask_babel import get_translations as page_translations
