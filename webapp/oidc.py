@@ -26,7 +26,6 @@ from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 from joserfc.jwt import JWTClaimsRegistry
 
-
 from .backchannel import BackChannelLimit, BackChannelSession, ResponseTooLarge
 from .models import LEARN, PARTNER_UNIVERSITY
 from .services import PersonalAccount, provider_label, real_now
