@@ -11,7 +11,7 @@ from collections.abc import Callable
 from urllib.parse import urlencode
 
 from babel.support import NullTranslations, Translations
-from flask import Flask, has_request_context, request, session
+from flask import Flask, g, has_request_context, request, session
 from flask_babel import Babel, get_locale, get_translations
 from markupsafe import Markup
 from wtforms.i18n import messages_path
@@ -101,10 +101,14 @@ class WtformsMessages:
 
 def template_gettext(string: str, **variables) -> Markup:
     """Templates' ``_``: what Jinja's newstyle gettext (Flask-Babel's) returns in an autoescaped
-    template, from Flask-Babel's catalog, without the i18n extension's wrapper per call. Kept for
-    speed: a page calls ``_`` dozens of times, and the wrapper cost 17 % of My Learn profile's
-    CPU (3.45 -> 2.86 ms per request, in-process; its p99 under load is a bench figure)."""
-    text = Markup(get_translations().ugettext(string))
+    template, from Flask-Babel's catalog looked up once per request, without the i18n
+    extension's wrapper per call. Kept for speed: a page calls ``_`` dozens of times, and the
+    wrapper with the per-call catalog lookup cost 17 % of My Learn profile's CPU (3.45 -> 2.86 ms
+    per request in-process; its p99 under load is a bench figure)."""
+    translations = g.get("page_translations")
+    if translations is None:
+        translations = g.page_translations = get_translations()
+    text = Markup(translations.ugettext(string))
     return text % variables if variables or "%" in text else text
 
 
