@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from webapp import services
+from webapp import clock, simulated_clock
 
-BASE_DAY = services.real_now().date() + timedelta(days=1)
+BASE_DAY = clock.real_now().date() + timedelta(days=1)
 
 
 def day(n: int) -> date:
@@ -19,8 +19,8 @@ def long_date(value: date) -> str:
 
 def move_to(n: int, at: time = time(12, 0)) -> None:
     """Set the simulated clock to day n at the given UTC time (needs an app context)."""
-    services.set_clock_offset(datetime.combine(day(n), at) - services.real_now())
-    assert services.now().date() == day(n)
+    simulated_clock.set_clock_offset(datetime.combine(day(n), at) - clock.real_now())
+    assert clock.now().date() == day(n)
 
 
 def move_app_to(app, n: int) -> None:

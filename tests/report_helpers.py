@@ -7,8 +7,10 @@ from datetime import date, datetime, time
 
 from sqlalchemy import event, select
 
-from webapp import services
+from webapp import services, simulated_clock, users
 from webapp.extensions import db
+from webapp.linking import rules
+from webapp.linking import service as linking_service
 from webapp.models import LEARN, Organization, WorkUser
 
 _serial = itertools.count(1)
@@ -16,7 +18,7 @@ _serial = itertools.count(1)
 
 def move_clock_to(day: date, at: time = time(12, 0)) -> None:
     """Set the one simulated clock (through the service) to ``day`` at noon UTC."""
-    services.set_clock(datetime.combine(day, at))
+    simulated_clock.set_clock(datetime.combine(day, at))
 
 
 def org(partner_id: str = "1234567") -> Organization:
@@ -29,20 +31,20 @@ def user(email: str) -> WorkUser:
 
 def new_user(partner_id: str = "1234567", roles=()) -> WorkUser:
     n = next(_serial)
-    return services.create_work_user(org(partner_id), f"learner{n:05d}@example.com", f"Learner {n:05d}",
+    return users.create_work_user(org(partner_id), f"learner{n:05d}@example.com", f"Learner {n:05d}",
                                      "Passw0rd!", list(roles))
 
 
-def personal_account(provider: str = LEARN, key: str | None = None) -> services.PersonalAccount:
+def personal_account(provider: str = LEARN, key: str | None = None) -> rules.PersonalAccount:
     key = key or f"{next(_serial):09d}"
     issuer = "https://learn.test/learn" if provider == LEARN else "https://pu.test/partner-university"
-    return services.PersonalAccount(provider=provider, issuer=issuer, subject=f"sub-{key}",
+    return rules.PersonalAccount(provider=provider, issuer=issuer, subject=f"sub-{key}",
                                     email=f"person{key}@outlook.com", display_name=f"Person {key}",
                                     mcid=key if provider == LEARN else None)
 
 
 def link(work_user: WorkUser, provider: str = LEARN, key: str | None = None):
-    return services.associate_account(work_user, personal_account(provider, key))
+    return linking_service.associate_account(work_user, personal_account(provider, key))
 
 
 def entry(item_id: str, completed: date, kind: str = "certification", code: str | None = "AZ-104",

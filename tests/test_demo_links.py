@@ -9,10 +9,11 @@ from sqlalchemy import select
 from tests.browser import Browser
 from tests.clock import long_date
 from tests.flows import link_account, remove_link, sign_in
-from webapp import services
+from webapp import clock
 from webapp.demo import demo_subject, seed_demo
 from webapp.extensions import db
 from webapp.models import LEARN, LinkedAccount, WorkUser
+from webapp.profile import service as profile_service
 
 
 def links_by_user(app) -> dict[str, list[LinkedAccount]]:
@@ -28,11 +29,11 @@ def test_demo_links_show_each_rule_and_seeding_is_idempotent(app, idp):
     with app.app_context():
         assert seed_demo()["links"] == 4
         assert seed_demo() == {"organizations": 0, "work_users": 0, "links": 0}
-        today = services.today()
+        today = clock.today()
         mia_old = db.session.scalar(select(WorkUser).where(WorkUser.email == "mia@contoso.com"))
         carl = db.session.scalar(select(WorkUser).where(WorkUser.email == "carl@contoso.com"))
-        old_page = services.profile_section(mia_old, LEARN)
-        carl_page = services.profile_section(carl, LEARN)
+        old_page = profile_service.profile_section(mia_old, LEARN)
+        carl_page = profile_service.profile_section(carl, LEARN)
         assert old_page.moved_away is not None
         assert (carl_page.next_date, carl_page.next_reason) == (today + timedelta(days=20), "cool_off")
     links = links_by_user(app)
@@ -57,7 +58,7 @@ def test_demo_links_show_each_rule_and_seeding_is_idempotent(app, idp):
 def test_demo_pages_tell_the_stories(app, idp):
     with app.app_context():
         seed_demo()
-        today = services.today()
+        today = clock.today()
     mia = Browser(app.test_client())
     page = sign_in(mia, "mia@contoso.com")
     assert 'data-notice="moved"' in page.text

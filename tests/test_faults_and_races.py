@@ -21,7 +21,7 @@ from tests.browser import Browser
 from tests.flows import DEMO_PASSWORD, sign_in
 from tests.oidc_stub import (FAULTS, MCID, ClosingServer, closed_port_url, stub, stub_app,  # noqa: F401
                              stub_browser)
-from webapp import services
+from webapp import users
 from webapp.extensions import db
 from webapp.models import LearningIdentity, LinkAttempt, LinkedAccount, Organization
 
@@ -182,7 +182,7 @@ def _prepare_users(app) -> list[str]:
         for org in orgs:
             for n in range(15):
                 email = f"racer{n}@{org.name.lower()}.example"
-                services.create_work_user(org, email, f"Racer {n}", DEMO_PASSWORD)
+                users.create_work_user(org, email, f"Racer {n}", DEMO_PASSWORD)
                 emails.append(email)
     return emails
 

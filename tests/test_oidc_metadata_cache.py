@@ -1,7 +1,7 @@
 """The relying party reuses discovery and the JWKS, and fetches them again once they expire."""
 from __future__ import annotations
 
-from webapp import oidc
+from webapp.linking import oidc
 from webapp.models import LEARN
 
 

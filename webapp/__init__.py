@@ -46,7 +46,7 @@ def configure_app(app: Flask, test_config: dict | None) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # Concurrent flows wait for SQLite's write lock instead of failing at once; a wait
-        # that still times out becomes a clean refusal in services.associate_account.
+        # that still times out becomes a clean refusal in linking.service.associate_account.
         options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
         options["connect_args"] = {"timeout": 15, **options.get("connect_args", {})}
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
@@ -54,7 +54,7 @@ def configure_app(app: Flask, test_config: dict | None) -> None:
 
 def configure_extensions(app: Flask) -> None:
     from .cli import register_cli
-    from .oidc import init_oauth
+    from .linking.oidc import init_oauth
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
@@ -81,11 +81,11 @@ def configure_blueprints(app: Flask) -> None:
     from .demo_guide.routes import bp as demo_bp
     from .errors.handlers import bp as errors_bp
     from .linking.routes import bp as linking_bp
-    from .main.routes import bp as main_bp
+    from .profile.routes import bp as profile_bp
     from .reports.routes import bp as reports_bp
     from .traces.routes import bp as traces_bp
 
-    for bp in (auth_bp, main_bp, linking_bp, errors_bp, traces_bp, demo_bp, reports_bp,
+    for bp in (auth_bp, profile_bp, linking_bp, errors_bp, traces_bp, demo_bp, reports_bp,
                admin_bp, audit_bp):
         app.register_blueprint(bp)
 

@@ -15,8 +15,8 @@ from common.languages import (SESSION_KEY, init_languages, remember_requested_la
 from common.languages import select_locale as select_shared_locale
 from common.languages import supported_locale as supported_language  # noqa: F401  (main.routes)
 
-from . import services
 from .models import LANGUAGES
+from .users import set_preferred_language
 
 # Set when the language was picked with the switcher while signed out: signing in then saves it
 # as the user's preference; a language merely kept from an earlier session does not.
@@ -38,7 +38,7 @@ def choose_language(lang: str) -> None:
     (signed out, it becomes the preference at the next sign-in)."""
     session[SESSION_KEY] = lang
     if current_user.is_authenticated:
-        services.set_preferred_language(current_user, lang)
+        set_preferred_language(current_user, lang)
     else:
         session[CHOSEN_SIGNED_OUT_KEY] = True
 
@@ -52,7 +52,7 @@ def language_after_sign_in(user, kept: tuple[str | None, bool]) -> None:
     """An explicit choice made before signing in becomes the preference; else the preference applies."""
     lang, chosen = kept
     if chosen and lang in LANGUAGES:
-        services.set_preferred_language(user, lang)
+        set_preferred_language(user, lang)
     elif user.preferred_language in LANGUAGES:
         lang = user.preferred_language
     if lang in LANGUAGES:
@@ -74,5 +74,5 @@ def init_i18n(app: Flask) -> None:
     @app.context_processor
     def inject_language_form():
         # Partner Center's switcher is a CSRF-protected POST form (the providers keep links).
-        return {"language_form_url": url_for("main.set_language"),
+        return {"language_form_url": url_for("profile.set_language"),
                 "language_return_to": this_page}
