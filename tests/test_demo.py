@@ -8,7 +8,7 @@ import pytest
 from flask_babel import format_date
 from sqlalchemy import DateTime, select
 
-from idp_mock.demo import DEMO_ACCOUNTS
+from common.demo_accounts import DEMO_ACCOUNTS
 from tests.browser import WEBAPP_ORIGIN, Browser
 from tests.conftest import FAST_HASH, LiveServer, _free_port, webapp_clients, webapp_config
 from tests.databases import provider_database_url, webapp_database_url

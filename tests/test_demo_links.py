@@ -45,7 +45,7 @@ def test_demo_links_show_each_rule_and_seeding_is_idempotent(app, idp):
     assert links["priya@contoso.com"][0].ended_at is None
     assert "alex@contoso.com" not in links  # the happy path is left to do live
     # The seeded links name the provider's own accounts: same issuer and subject.
-    from idp_mock.demo import demo_subject as provider_demo_subject
+    from common.demo_accounts import demo_subject as provider_demo_subject
     from idp_mock.models import Account
     from idp_mock.models import db as idp_db
     with idp.app.app_context():

@@ -15,7 +15,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from idp_mock.scenarios import CATALOG
+from idp_mock.qa.catalog import CATALOG
 from tests.browser import Browser
 from tests.conftest import TEST_DATABASE_URL
 from tests.flows import provider_consent, provider_sign_in, sign_in, start_link

@@ -14,8 +14,8 @@ from idp_helpers import make_config  # noqa: E402
 from tests.databases import provider_database_url  # noqa: E402
 
 from idp_mock import create_app  # noqa: E402
-from idp_mock.demo import DEMO_ACCOUNTS  # noqa: E402
-from idp_mock.demo import demo_accounts_markdown  # noqa: E402
+from common.demo_accounts import DEMO_ACCOUNTS  # noqa: E402
+from common.demo_accounts import demo_accounts_markdown  # noqa: E402
 from idp_mock.models import Account  # noqa: E402
 from idp_mock.models import OAuth2Client  # noqa: E402
 from idp_mock.models import SigningKey  # noqa: E402

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.flows import sign_in
-from webapp import MAX_ROW_ID
+from common.request_hardening import MAX_ROW_ID
 
 HUGE = [str(MAX_ROW_ID + 1), str(2**63), str(2**64), str(10**30), "9" * 5000]
 
@@ -27,7 +27,7 @@ def test_the_largest_row_id_is_still_routed(browser):
 
 
 def test_every_int_rule_uses_the_bounded_converter(app):
-    from webapp import RowIdConverter
+    from common.request_hardening import RowIdConverter
 
     int_rules = [(rule.rule, arg) for rule in app.url_map.iter_rules()
                  for arg, converter in (rule._converters or {}).items() if "int" in rule.rule]

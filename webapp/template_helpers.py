@@ -1,10 +1,8 @@
 """Values and filters every template can use."""
 from flask import current_app, g
-from flask_babel import format_date, format_datetime, format_decimal
+from flask_babel import format_date, format_datetime, format_decimal, gettext as _
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
-
-from page_catalog import gettext as _
 
 from .clock import clock_is_simulated, now
 from .linking.rules import provider_label

@@ -8,9 +8,8 @@ My Learn profile.
 from functools import wraps
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
-
-from page_catalog import gettext as _
 
 from .. import simulated_clock
 from ..clock import clock_is_simulated, now, real_now, today

@@ -1,9 +1,8 @@
 """Reports pages: organization-scoped, for Global admins and partner admins only."""
 from flask import (Blueprint, Response, flash, redirect, render_template, request,
                    stream_with_context, url_for)
+from flask_babel import gettext as _
 from flask_login import current_user
-
-from page_catalog import gettext as _
 
 from ..clock import today
 from ..permissions import allowed, can_view_reports
