@@ -1,0 +1,579 @@
+"""The linking rules: straight through webapp.services (no HTTP: fast and exact), then through
+HTTP (real redirects to the live providers, the clock moved in the database as the admin page
+and the CLI do).
+
+Every date is set with the one clock (services.set_clock_offset), never by sleeping.
+Day N below means noon UTC of BASE_DAY + N days.
+"""
+from __future__ import annotations
+
+import html
+from datetime import datetime, time, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from webapp import services
+from webapp.extensions import db
+from webapp.models import (END_REASON_MOVED, END_REASON_MOVED_USER, END_REASON_REMOVED, LEARN,
+                           PARTNER_UNIVERSITY, LearningIdentity, LinkedAccount, WorkUser)
+
+from tests.fixtures.browser import Browser
+from tests.fixtures.clock import day, long_date, move_app_to, move_to
+from tests.fixtures.flows import link_account, provider_consent, provider_sign_in, remove_link, sign_in, start_link
+
+ISSUER = "http://idp.test/learn"
+PU_ISSUER = "http://idp.test/partner-university"
+
+COOL_OFF_TEXT = ("You've attempted to associate with a partner organization. However, we require a "
+                 "period of 30 days between associations. Your next available date for a subsequent "
+                 "association is {date}.")
+YEARLY_TEXT = ("You've attempted to associate with a partner organization. However, an individual is "
+               "limited to three associations a year. Your next available date for a subsequent "
+               "association is {date}.")
+
+
+def user(email: str) -> WorkUser:
+    return db.session.scalar(select(WorkUser).where(WorkUser.email == email))
+
+
+def learn(email: str = "alex.learner@outlook.com", mcid: str | None = "987654321", *,
+          subject: str | None = None, kind: str = "personal") -> services.PersonalAccount:
+    return services.PersonalAccount(provider=LEARN, issuer=ISSUER, subject=subject or f"sub:{email}",
+                                    email=email, display_name=email.split("@")[0],
+                                    account_type=kind, mcid=mcid)
+
+
+def pu(email: str = "pat.pu@outlook.com") -> services.PersonalAccount:
+    return services.PersonalAccount(provider=PARTNER_UNIVERSITY, issuer=PU_ISSUER,
+                                    subject=f"sub:{email}", email=email, display_name=email)
+
+
+def links() -> list[LinkedAccount]:
+    return list(db.session.scalars(select(LinkedAccount).order_by(LinkedAccount.id)))
+
+
+def active_links() -> list[LinkedAccount]:
+    return [link for link in links() if link.ended_at is None]
+
+
+def association_count(provider: str, key: str) -> int:
+    return db.session.scalar(select(LearningIdentity.association_count).where(
+        LearningIdentity.provider == provider, LearningIdentity.identity_key == key)) or 0
+
+
+def refused(work_email: str, account: services.PersonalAccount) -> services.LinkRefused:
+    before = (len(links()), db.session.scalar(select(func.sum(LearningIdentity.association_count))))
+    with pytest.raises(services.LinkRefused) as info:
+        services.associate_account(user(work_email), account)
+    after = (len(links()), db.session.scalar(select(func.sum(LearningIdentity.association_count))))
+    assert after == before, "a refused association must write nothing"
+    return info.value
+
+
+def link_then_remove(work_email: str, account: services.PersonalAccount, on_day: int) -> LinkedAccount:
+    move_to(on_day)
+    link = services.associate_account(user(work_email), account)
+    services.remove_link(user(work_email), account.provider)
+    return link
+
+
+pytestmark = pytest.mark.usefixtures("app_ctx")
+
+
+# --------------------------------------------------------------------------- one account per user
+
+def test_one_learn_account_per_work_user():
+    move_to(0)
+    services.associate_account(user("alex@contoso.com"), learn())
+    move_to(40)
+    error = refused("alex@contoso.com", learn("other@outlook.com", "111222333"))
+    assert error.code == "one_per_user"
+    assert "Remove access" in error.message and "alex.learner@outlook.com" in error.message
+    assert [link.mcid for link in active_links()] == ["987654321"]
+
+
+def test_one_partner_university_account_per_work_user():
+    move_to(0)
+    services.associate_account(user("pat@contoso.com"), pu())
+    move_to(40)
+    assert refused("pat@contoso.com", pu("sam.student@outlook.com")).code == "one_per_user"
+    # One of each provider is fine.
+    services.associate_account(user("pat@contoso.com"), learn())
+    assert sorted(link.provider for link in active_links()) == [LEARN, PARTNER_UNIVERSITY]
+
+
+def test_relinking_the_active_account_is_a_no_op_that_does_not_count():
+    move_to(0)
+    services.associate_account(user("alex@contoso.com"), learn())
+    move_to(29)
+    error = refused("alex@contoso.com", learn())
+    assert error.code == "already_linked"
+    assert error.message == "This Microsoft Learn account is already linked to your work account."
+    assert association_count(LEARN, "987654321") == 1
+    # Another sign-in of the same Learn profile (same MCID, another personal account) is the same.
+    assert refused("alex@contoso.com", learn("alex.other@outlook.com", subject="x")).code == "already_linked"
+    # Had the no-op counted, day 30 would still be in a cool-off.
+    move_to(30)
+    services.remove_link(user("alex@contoso.com"), LEARN)
+    services.associate_account(user("alex@contoso.com"), learn())
+    assert association_count(LEARN, "987654321") == 2
+
+
+def test_remove_access_ends_the_link_and_keeps_history():
+    move_to(0)
+    link = services.associate_account(user("alex@contoso.com"), learn())
+    move_to(3)
+    ended = services.remove_link(user("alex@contoso.com"), LEARN)
+    assert ended.id == link.id and ended.end_reason == END_REASON_REMOVED
+    assert ended.ended_at.date() == day(3)
+    assert active_links() == [] and len(links()) == 1
+    assert services.remove_link(user("alex@contoso.com"), LEARN) is None
+
+
+# --------------------------------------------------------------------------- one organization at a time
+
+def test_mcid_moves_to_another_organization_and_both_profiles_say_so():
+    mia_contoso, mia_fabrikam = user("mia@contoso.com"), user("mia@fabrikam.com")
+    account = learn("mia.mover@outlook.com", "555000111")
+    move_to(0)
+    first = services.associate_account(mia_contoso, account)
+    move_to(30)
+    second = services.associate_account(mia_fabrikam, account)
+    db.session.refresh(first)
+    assert first.ended_at == second.linked_at and first.end_reason == END_REASON_MOVED
+    assert [link.id for link in active_links()] == [second.id]
+    assert len(links()) == 2  # history kept
+    old_page = services.profile_section(mia_contoso, LEARN)
+    assert old_page.link is None and old_page.moved_away.id == first.id
+    new_page = services.profile_section(mia_fabrikam, LEARN)
+    assert new_page.link.id == second.id and new_page.moved_from.id == first.id
+    assert new_page.moved_from.organization.name == "Contoso"
+    # Both pages give the individual's next date: 30 days after the move.
+    assert old_page.next_date == new_page.next_date == day(60)
+
+
+def test_move_within_the_cool_off_is_refused_and_the_old_link_stays():
+    move_to(0)
+    services.associate_account(user("mia@contoso.com"), learn("mia.mover@outlook.com", "555000111"))
+    move_to(10)
+    error = refused("mia@fabrikam.com", learn("mia.mover@outlook.com", "555000111"))
+    assert error.code == "cool_off" and error.next_date == day(30)
+    [link] = active_links()
+    assert link.work_user.email == "mia@contoso.com"
+
+
+def test_personal_account_is_linked_to_one_work_user_at_a_time():
+    """Same organization, another work user: the account moves; the reason says so."""
+    move_to(0)
+    first = services.associate_account(user("alex@contoso.com"), learn())
+    move_to(30)
+    second = services.associate_account(user("carl@contoso.com"), learn())
+    db.session.refresh(first)
+    assert first.end_reason == END_REASON_MOVED_USER and first.ended_at == second.linked_at
+    assert [link.id for link in active_links()] == [second.id]
+
+
+def test_partner_university_account_moves_between_organizations_too():
+    move_to(0)
+    services.associate_account(user("pat@contoso.com"), pu())
+    move_to(30)
+    services.associate_account(user("mia@fabrikam.com"), pu())
+    assert [(link.work_user.email, link.end_reason) for link in links()] == [
+        ("pat@contoso.com", END_REASON_MOVED), ("mia@fabrikam.com", None)]
+
+
+# --------------------------------------------------------------------------- 30 days between associations
+
+def test_cool_off_day_29_refused_day_30_allowed():
+    link_then_remove("alex@contoso.com", learn(), 0)
+    move_to(29)
+    error = refused("alex@contoso.com", learn())
+    assert error.code == "cool_off" and error.next_date == day(30)
+    assert error.message == COOL_OFF_TEXT.format(date=long_date(day(30)))
+    move_to(30)
+    link = services.associate_account(user("alex@contoso.com"), learn())
+    assert link.linked_at.date() == day(30)
+
+
+def test_cool_off_counts_from_the_start_of_the_previous_association():
+    """Removing the link on day 20 does not restart the 30 days."""
+    move_to(0)
+    services.associate_account(user("alex@contoso.com"), learn())
+    move_to(20)
+    services.remove_link(user("alex@contoso.com"), LEARN)
+    move_to(30)
+    services.associate_account(user("alex@contoso.com"), learn())
+
+
+def test_days_are_whole_utc_calendar_days():
+    """Linked at 23:59 UTC on day 0, the next association is allowed from 00:00 UTC on day 30."""
+    move_to(0, time(23, 59))
+    services.associate_account(user("alex@contoso.com"), learn())
+    services.remove_link(user("alex@contoso.com"), LEARN)
+    move_to(29, time(23, 58))
+    assert refused("alex@contoso.com", learn()).next_date == day(30)
+    move_to(30, time(0, 1))
+    services.associate_account(user("alex@contoso.com"), learn())
+
+
+def test_limits_follow_the_individual_not_the_work_user():
+    """The 30 days apply to the MCID wherever it is linked next."""
+    link_then_remove("alex@contoso.com", learn(), 0)
+    move_to(12)
+    assert refused("mia@fabrikam.com", learn()).code == "cool_off"
+    # Another MCID at the same work user is a different individual's account: not limited.
+    services.associate_account(user("alex@contoso.com"), learn("someone@outlook.com", "222333444"))
+
+
+# --------------------------------------------------------------------------- three associations a year
+
+def test_yearly_cap_fourth_association_refused_until_oldest_leaves_window():
+    for n in (0, 30, 60):
+        link_then_remove("alex@contoso.com", learn(), n)
+    move_to(90)
+    error = refused("alex@contoso.com", learn())
+    assert error.code == "yearly_cap" and error.next_date == day(365)
+    assert error.message == YEARLY_TEXT.format(date=long_date(day(365)))
+    move_to(364)
+    assert refused("alex@contoso.com", learn()).next_date == day(365)
+    move_to(365)
+    services.associate_account(user("alex@contoso.com"), learn())
+    assert association_count(LEARN, "987654321") == 4
+
+
+def test_yearly_cap_is_a_rolling_365_days():
+    """After the oldest leaves, the next one frees up when the second oldest leaves."""
+    for n in (0, 100, 200):
+        link_then_remove("alex@contoso.com", learn(), n)
+    link_then_remove("alex@contoso.com", learn(), 365)
+    move_to(400)
+    assert refused("alex@contoso.com", learn()).next_date == day(465)
+    move_to(465)
+    services.associate_account(user("alex@contoso.com"), learn())
+
+
+def test_every_association_counts_across_organizations():
+    """Moves count: Contoso, Fabrikam, back to Contoso, then a fourth within the year is refused."""
+    account = learn("mia.mover@outlook.com", "555000111")
+    for n, who in ((0, "mia@contoso.com"), (30, "mia@fabrikam.com"), (60, "mia@contoso.com")):
+        move_to(n)
+        services.associate_account(user(who), account)
+    move_to(200)
+    error = refused("mia@fabrikam.com", account)
+    assert error.code == "yearly_cap" and error.next_date == day(365)
+    [active] = active_links()
+    assert active.work_user.email == "mia@contoso.com"
+
+
+def test_partner_university_limits_are_per_partner_university_account():
+    for n in (0, 30, 60):
+        link_then_remove("pat@contoso.com", pu(), n)
+    move_to(90)
+    assert refused("pat@contoso.com", pu()).code == "yearly_cap"
+    # Another Partner University account has its own count.
+    services.associate_account(user("pat@contoso.com"), pu("sam.student@outlook.com"))
+
+
+def test_profile_always_shows_the_next_available_date():
+    alex = user("alex@contoso.com")
+    move_to(0)
+    assert services.profile_section(alex, LEARN).next_date == day(0)  # never linked: today
+    services.associate_account(alex, learn())
+    section = services.profile_section(alex, LEARN)
+    assert (section.next_date, section.next_reason) == (day(30), "cool_off")
+    move_to(30)
+    section = services.profile_section(alex, LEARN)
+    assert (section.next_date, section.next_reason) == (day(30), None)
+    for n in (30, 60):
+        services.remove_link(alex, LEARN)
+        move_to(n)
+        services.associate_account(alex, learn())
+    move_to(90)
+    section = services.profile_section(alex, LEARN)
+    assert (section.next_date, section.next_reason) == (day(365), "yearly_cap")
+
+
+def test_next_association_date_takes_the_later_of_both_limits():
+    starts = [datetime.combine(day(n), time(12)) for n in (340, 30, 0)]  # newest first
+    assert services.next_association_date(starts, day(350)) == (day(370), "cool_off")
+    assert services.next_association_date(starts, day(364)) == (day(370), "cool_off")
+    assert services.next_association_date(starts, day(370)) == (None, None)
+    starts = [datetime.combine(day(n), time(12)) for n in (60, 30, 0)]
+    assert services.next_association_date(starts, day(90)) == (day(365), "yearly_cap")
+    assert services.next_association_date([], day(0)) == (None, None)
+
+
+# --------------------------------------------------------------------------- Learn prerequisites
+
+def test_learn_sign_in_with_a_work_account_is_refused_with_guidance():
+    move_to(0)
+    error = refused("walt@contoso.com", learn("walt.work@contoso.com", "123450001", kind="work"))
+    assert error.code == "work_account"
+    assert error.message == (
+        "You signed in to Microsoft Learn with a work (Microsoft Entra ID) account. Sign in to your "
+        "Learn profile, open Settings > Account management and associate your personal Microsoft "
+        "account (MSA); then select Associate Microsoft Learning Account again and sign in with that "
+        "personal account.")
+
+
+def test_learn_profile_without_mcid_is_refused_with_guidance():
+    move_to(0)
+    error = refused("nina@contoso.com", learn("nina.nomcid@outlook.com", None))
+    assert error.code == "no_mcid"
+    assert error.message == (
+        "Your Learn profile has no MCID yet. Sign in to Microsoft Learn, complete your certification "
+        "profile so that an MCID is generated, then select Associate Microsoft Learning Account again.")
+    assert association_count(LEARN, "") == 0
+
+
+def test_partner_university_has_no_mcid_prerequisite():
+    move_to(0)
+    link = services.associate_account(user("pat@contoso.com"), pu())
+    assert link.mcid is None
+
+
+def test_a_deleted_work_user_cannot_link():
+    move_to(0)
+    services.delete_work_user(user("gloria.global@contoso.com"), user("alex@contoso.com"))
+    assert refused("alex@contoso.com", learn()).code == "user_deleted"
+
+
+# --------------------------------------------------------------------------- simulated clock
+
+def test_clock_set_advance_and_reset():
+    today = services.real_now().date()
+    services.set_clock(today + timedelta(days=10))
+    assert services.today() == today + timedelta(days=10)
+    services.advance_clock(5)
+    assert services.today() == today + timedelta(days=15)
+    assert services.clock_is_simulated()
+    services.reset_clock()
+    assert services.today() == today and not services.clock_is_simulated()
+
+
+def test_clock_moves_both_ways_within_ten_years_and_refuses_bad_steps():
+    today = services.real_now().date()
+    services.set_clock(today - timedelta(days=300))
+    assert services.today() == today - timedelta(days=300)
+    moment = datetime.combine(today + timedelta(days=3), time(8, 30))
+    services.set_clock(moment)
+    assert abs(services.now() - moment) < timedelta(seconds=5)
+    services.advance_clock(2)  # keeps the time of day
+    assert abs(services.now() - (moment + timedelta(days=2))) < timedelta(seconds=5)
+    for bad in (lambda: services.set_clock(today - timedelta(days=services.MAX_CLOCK_SHIFT_DAYS + 1)),
+                lambda: services.set_clock(today + timedelta(days=services.MAX_CLOCK_SHIFT_DAYS + 1)),
+                lambda: services.advance_clock(0),
+                lambda: services.advance_clock(-3)):
+        with pytest.raises(services.ValidationError):
+            bad()
+    assert services.today() == today + timedelta(days=5)
+
+
+# -------- Through HTTP --------
+
+def text(page) -> str:
+    return html.unescape(page.text)
+
+
+def fresh_link(browser: Browser, provider: str, email: str):
+    """A whole linking flow with a fresh provider session (sign-in page, then consent)."""
+    browser.http.cookies.clear()
+    return link_account(browser, provider, email)
+
+
+def rows(app) -> list[tuple[str, str | None, str | None]]:
+    with app.app_context():
+        return [(r.work_user.email, r.mcid, r.end_reason)
+                for r in db.session.scalars(select(LinkedAccount).order_by(LinkedAccount.id))]
+
+
+def count(app, mcid: str) -> int:
+    with app.app_context():
+        return db.session.scalar(select(LearningIdentity.association_count)
+                                 .where(LearningIdentity.identity_key == mcid)) or 0
+
+
+def test_cool_off_day_29_refused_day_30_allowed_http(app, browser):
+    sign_in(browser, "alex@contoso.com")
+    move_app_to(app, 0)
+    assert "is now linked" in text(fresh_link(browser, "learn", "alex.learner@outlook.com"))
+    page = remove_link(browser, "learn")
+    assert f"Next available association date: {long_date(day(30))}" in text(page)
+    move_app_to(app, 29)
+    page = fresh_link(browser, "learn", "alex.learner@outlook.com")
+    assert page.url == "http://localhost/profile"
+    assert COOL_OFF_TEXT.format(date=long_date(day(30))) in text(page)
+    assert f"Next available association date: {long_date(day(30))}" in text(page)
+    assert [r[2] for r in rows(app)] == ["removed by user"]
+    move_app_to(app, 30)
+    page = fresh_link(browser, "learn", "alex.learner@outlook.com")
+    assert "is now linked" in text(page)
+    assert [r[2] for r in rows(app)] == ["removed by user", None]
+    assert count(app, "987654321") == 2
+
+
+def test_yearly_cap_fourth_refused_until_oldest_leaves_window_http(app, browser):
+    sign_in(browser, "alex@contoso.com")
+    for n in (0, 30, 60):
+        move_app_to(app, n)
+        assert "is now linked" in text(fresh_link(browser, "learn", "alex.learner@outlook.com"))
+        remove_link(browser, "learn")
+    move_app_to(app, 90)
+    page = fresh_link(browser, "learn", "alex.learner@outlook.com")
+    assert YEARLY_TEXT.format(date=long_date(day(365))) in text(page)
+    assert f"Next available association date: {long_date(day(365))}" in text(page)
+    move_app_to(app, 365)
+    assert "is now linked" in text(fresh_link(browser, "learn", "alex.learner@outlook.com"))
+    assert count(app, "987654321") == 4
+
+
+def test_mcid_moves_to_another_organization_http(app, idp):
+    contoso, fabrikam = Browser(app.test_client()), Browser(app.test_client())
+    sign_in(contoso, "alex@contoso.com")
+    sign_in(fabrikam, "mia@fabrikam.com")
+    move_app_to(app, 0)
+    assert "is now linked" in text(fresh_link(contoso, "learn", "alex.learner@outlook.com"))
+    # Within the 30 days, Fabrikam's association is refused and the Contoso link stays.
+    move_app_to(app, 10)
+    page = fresh_link(fabrikam, "learn", "alex.learner@outlook.com")
+    assert COOL_OFF_TEXT.format(date=long_date(day(30))) in text(page)
+    assert rows(app) == [("alex@contoso.com", "987654321", None)]
+    move_app_to(app, 30)
+    page = fresh_link(fabrikam, "learn", "alex.learner@outlook.com")
+    assert "is now linked" in text(page)
+    assert 'data-notice="moved-here"' in page.text and "its link with Contoso ended automatically" in text(page)
+    assert rows(app) == [("alex@contoso.com", "987654321", "moved to another organization"),
+                         ("mia@fabrikam.com", "987654321", None)]
+    old = contoso.open("/profile")
+    assert 'data-notice="moved"' in old.text
+    assert ("Your Microsoft Learn account alex.learner@outlook.com was linked to another organization "
+            f"or work account on {long_date(day(30))}, so it was unlinked here automatically.") in text(old)
+    assert "Moved to another organization" in old.text  # the history row's reason
+    assert "Associate Microsoft Learning Account" in old.text
+    assert f"Next available association date: {long_date(day(60))}" in text(old)
+
+
+def test_relinking_the_linked_account_is_a_no_op_http(app, browser):
+    sign_in(browser, "alex@contoso.com")
+    move_app_to(app, 0)
+    fresh_link(browser, "learn", "alex.learner@outlook.com")
+    # The profile offers no link button while linked; the start endpoint is still reachable.
+    profile = browser.open("/profile")
+    token = profile.form_with(action_contains="/link/learn/remove").fields["csrf_token"]
+    browser.http.cookies.clear()
+    page = browser.open("/link/learn/start", method="POST", data={"csrf_token": token})
+    page = provider_consent(browser, provider_sign_in(browser, page, "alex.learner@outlook.com"))
+    assert "This Microsoft Learn account is already linked to your work account." in text(page)
+    assert 'flash-info' in page.text
+    assert rows(app) == [("alex@contoso.com", "987654321", None)]
+    assert count(app, "987654321") == 1
+
+
+def test_one_learn_account_per_work_user_http(app, browser):
+    sign_in(browser, "alex@contoso.com")
+    move_app_to(app, 0)
+    fresh_link(browser, "learn", "alex.learner@outlook.com")
+    move_app_to(app, 40)
+    token = browser.open("/profile").form_with(action_contains="/link/learn/remove").fields["csrf_token"]
+    browser.http.cookies.clear()
+    page = browser.open("/link/learn/start", method="POST", data={"csrf_token": token})
+    page = provider_consent(browser, provider_sign_in(browser, page, "mia.mover@outlook.com"))
+    assert "One Microsoft Learn account can be linked per work account" in text(page)
+    assert rows(app) == [("alex@contoso.com", "987654321", None)]
+
+
+# --------------------------------------------------------------------------- Learn prerequisites
+
+WORK_ACCOUNT_GUIDANCE = (
+    "You signed in to Microsoft Learn with a work (Microsoft Entra ID) account. Sign in to your Learn "
+    "profile, open Settings > Account management and associate your personal Microsoft account (MSA); "
+    "then select Associate Microsoft Learning Account again and sign in with that personal account.")
+NO_MCID_GUIDANCE = (
+    "Your Learn profile has no MCID yet. Sign in to Microsoft Learn, complete your certification "
+    "profile so that an MCID is generated, then select Associate Microsoft Learning Account again.")
+
+
+@pytest.fixture
+def restore_walt_and_nina(idp):
+    """The provider is shared by the whole session: undo what these tests change there."""
+    yield
+    from idp_mock.models import Account, LearnProfile
+    from idp_mock.models import db as idp_db
+    with idp.app.app_context():
+        walt = idp_db.session.scalar(idp_db.select(Account).filter_by(email="walt.work@contoso.com"))
+        for extra in list(walt.profile.accounts):
+            if extra.id != walt.id:
+                idp_db.session.delete(extra)
+        nina = idp_db.session.scalar(idp_db.select(Account).filter_by(email="nina.nomcid@outlook.com"))
+        profile: LearnProfile = nina.profile
+        profile.mcid = profile.legal_name = profile.country = None
+        idp_db.session.commit()
+
+
+def test_learn_work_account_refused_then_linked_after_attaching_a_personal_msa(
+        app, browser, idp, restore_walt_and_nina):
+    sign_in(browser, "walt@contoso.com")
+    page = fresh_link(browser, "learn", "walt.work@contoso.com")
+    assert page.url == "http://localhost/profile"
+    assert WORK_ACCOUNT_GUIDANCE in text(page)
+    assert rows(app) == []
+    # At the provider (still signed in there as the work account): Settings > Account management.
+    settings = browser.open(f"{idp.url}/learn/account/settings")
+    assert "Account management" in settings.text
+    settings = browser.submit(settings, settings.form_with(button="Add account"), {
+        "email": "walt.personal@outlook.com", "password": "Walt-Pers0nal", "confirm": "Walt-Pers0nal"})
+    assert "A personal Microsoft account is attached to this Learn profile." in text(settings)
+    # Associate again; at the provider, switch to the personal account.
+    page = start_link(browser, "learn")
+    page = browser.submit(page, page.form_with(button="Use another account"), button="Use another account")
+    page = provider_consent(browser, provider_sign_in(browser, page, "walt.personal@outlook.com",
+                                                      "Walt-Pers0nal"))
+    assert "is now linked" in text(page)
+    assert rows(app) == [("walt@contoso.com", "123450001", None)]
+
+
+def test_learn_profile_without_mcid_refused_then_linked_after_completing_certification_profile(
+        app, browser, idp, restore_walt_and_nina):
+    sign_in(browser, "nina@contoso.com")
+    page = fresh_link(browser, "learn", "nina.nomcid@outlook.com")
+    assert NO_MCID_GUIDANCE in text(page)
+    assert rows(app) == []
+    cert = browser.open(f"{idp.url}/learn/account/certification-profile")
+    cert = browser.submit(cert, cert.form_with(button="Save certification profile"), {
+        "legal_name": "Nina Novak", "country": "Slovenia"})
+    assert "Your certification profile is complete. Your MCID is" in text(cert)
+    mcid = text(cert).split("Your MCID is ")[1].split(".")[0]
+    page = start_link(browser, "learn")
+    page = provider_consent(browser, page)  # still signed in at the provider as nina
+    assert "is now linked" in text(page) and mcid in page.text
+    assert rows(app) == [("nina@contoso.com", mcid, None)]
+
+
+def test_one_partner_university_account_per_work_user_http(app, browser):
+    sign_in(browser, "pat@contoso.com")
+    move_app_to(app, 0)
+    assert "is now linked" in text(fresh_link(browser, "partner-university", "pat.pu@outlook.com"))
+    token = browser.open("/profile").form_with(
+        action_contains="/link/partner-university/remove").fields["csrf_token"]
+    browser.http.cookies.clear()
+    page = browser.open("/link/partner-university/start", method="POST", data={"csrf_token": token})
+    page = provider_consent(browser, provider_sign_in(browser, page, "sam.student@outlook.com"))
+    assert "One Partner University account can be linked per work account" in text(page)
+    with app.app_context():
+        assert [(r.email, r.ended_at) for r in db.session.scalars(select(LinkedAccount))] == [
+            ("pat.pu@outlook.com", None)]
+
+
+def test_personal_account_moves_to_another_work_user_of_the_same_organization_http(app):
+    alex, carl = Browser(app.test_client()), Browser(app.test_client())
+    sign_in(alex, "alex@contoso.com")
+    sign_in(carl, "carl@contoso.com")
+    move_app_to(app, 0)
+    fresh_link(alex, "learn", "alex.learner@outlook.com")
+    move_app_to(app, 30)
+    assert "is now linked" in text(fresh_link(carl, "learn", "alex.learner@outlook.com"))
+    assert rows(app) == [("alex@contoso.com", "987654321", "moved to another work account"),
+                         ("carl@contoso.com", "987654321", None)]
+    page = alex.open("/profile")
+    assert 'data-notice="moved"' in page.text and "Moved to another work account" in page.text
