@@ -225,7 +225,7 @@ def finish(result: dict, hash_seconds_per_flow: float) -> dict:
     return result
 
 class HttpBrowser:
-    """tests.browser.Browser with every hop over real HTTP (webapp under gunicorn too)."""
+    """tests.fixtures.browser.Browser with every hop over real HTTP (webapp under gunicorn too)."""
 
     def __new__(cls, base: str):
         from tests.fixtures.browser import Browser

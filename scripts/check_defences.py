@@ -137,6 +137,36 @@ M += [
  ("provider int route variables bounded (providers)", "idp_mock/__init__.py", '    app.url_map.converters["int"] = StoredIntegerConverter\n', "",
   "tests/idp/test_bad_input.py -k integer_route_variable"),
 ]
+M += [
+ ("client secret fully hidden in traces", "webapp/oidc.py", "HIDDEN if k in HIDDEN_FIELDS else ", "",
+  "tests/webapp/test_traces.py::test_client_secret_is_not_shown_even_in_part"),
+ ("route ids bounded to the database range", "webapp/__init__.py", '    app.url_map.converters["int"] = RowIdConverter\n', "",
+  "tests/system/test_fuzz_webapp_routes.py -k \"ids_past or largest_row_id or bounded_converter\""),
+ ("token access_token/token_type must be strings", "webapp/oidc.py", 'for name in ("access_token", "token_type"):', "for name in ():",
+  "tests/webapp/test_rp_conformance.py::test_hostile_token_is_refused[access-token-object] tests/webapp/test_rp_conformance.py::test_hostile_token_is_refused[token-type-number]"),
+ ("at_hash a single string", "webapp/oidc.py", 'for name in ("iss", "sub", "nonce", "azp", "at_hash"):', 'for name in ("iss", "sub", "nonce", "azp"):',
+  "tests/webapp/test_rp_conformance.py::test_hostile_token_is_refused[at-hash-object]"),
+ ("sign-out ends the session server-side", "webapp/auth/routes.py", "        services.end_sessions(current_user)", "        pass",
+  "tests/webapp/test_sign_out_revokes.py::test_a_copied_cookie_no_longer_works_after_sign_out"),
+ ("user loader checks the session version", "webapp/extensions.py", "    if version != str(user.session_version or 0):", "    if False:",
+  "tests/webapp/test_sign_out_revokes.py"),
+ ("?lang= on GET never saves the preference", "webapp/i18n.py", "    if lang is not None:\n        session[SESSION_KEY] = lang\n", "    if lang is not None:\n        choose_language(lang)\n",
+  "tests/system/test_translations.py::test_a_lang_link_does_not_change_the_saved_preference"),
+ ("pending attempts past the state lifetime shown abandoned", "webapp/services.py", "    if attempt.outcome == OUTCOME_PENDING and attempt.started_at < abandoned_cutoff():", "    if False:",
+  "tests/webapp/test_abandoned_attempts.py::test_an_attempt_left_at_the_provider_shows_abandoned_after_the_state_lifetime"),
+ ("abandoned attempts closed at the start of a flow", "webapp/services.py", "    close_abandoned_attempts()\n    return purge_old_traces()", "    return purge_old_traces()",
+  "tests/webapp/test_abandoned_attempts.py::test_the_start_of_a_flow_and_the_cli_close_them_in_the_database"),
+ ("state lifetime enforced on the callback", "webapp/oidc.py", '    if not isinstance(entry, dict) or (entry.get("exp") or 0) < time.time():', "    if False:",
+  "tests/webapp/test_abandoned_attempts.py::test_an_answer_after_the_state_lifetime_links_nothing"),
+ ("back-channel size cap", "webapp/backchannel.py", "            if size > self.max_bytes:\n                raise ResponseTooLarge(self.max_bytes)\n", "",
+  "tests/webapp/test_backchannel_limits.py::test_a_huge_answer_is_cut_off_at_the_size_cap[token_endpoint-huge]"),
+ ("back-channel deadline watchdog", "webapp/backchannel.py", "        self._timer.start()\n", "",
+  "tests/webapp/test_backchannel_limits.py::test_a_drip_fed_answer_ends_the_flow_at_the_deadline[token_endpoint-drip-head]"),
+ ("back-channel session used by Authlib's client", "webapp/oidc.py", "    client_cls = BackChannelSession", "    from authlib.integrations.requests_client import OAuth2Session as client_cls",
+  "tests/webapp/test_backchannel_limits.py::test_a_huge_answer_is_cut_off_at_the_size_cap[jwks_uri-huge]"),
+ ("route fuzz: bounded ids on every route", "webapp/__init__.py", '    app.url_map.converters["int"] = RowIdConverter\n', "",
+  "tests/system/test_fuzz_webapp_routes.py -k \"ids_past or largest_row_id or bounded_converter\""),
+]
 only = sys.argv[1:]
 for name, path, old, new, tests in M:
     if only and not any(o in name for o in only):

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from flask import Flask, request
 from flask_babel import Babel
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from observability import init_observability
 from sqlite_tuning import tune_sqlite
@@ -15,6 +16,20 @@ from .config import INSTANCE_DIR, REPO_ROOT, Config
 from .extensions import csrf, db, login_manager, migrate
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+# The largest row id both databases store: the id columns are INTEGER, 32-bit on PostgreSQL
+# ("integer out of range" past it) and 64-bit on SQLite (OverflowError past 2^63). A bigger id
+# in a URL must never reach a query.
+MAX_ROW_ID = 2**31 - 1
+
+
+class RowIdConverter(IntegerConverter):
+    """``<int:...>`` for the whole app: an id past MAX_ROW_ID does not match the route (404)."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=None, signed=False):
+        bound = MAX_ROW_ID if max is None or max > MAX_ROW_ID else max
+        super().__init__(map, fixed_digits, min, bound, signed)
 
 
 def provider_origins(config) -> list[str]:
@@ -89,6 +104,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from .oidc import init_oauth
     init_oauth(app)
+
+    # Before any blueprint is registered: every <int:...> rule binds to the bounded converter.
+    app.url_map.converters["int"] = RowIdConverter
 
     from . import models  # noqa: F401  (the models must be known to the migrations)
     from .auth.routes import bp as auth_bp

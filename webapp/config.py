@@ -69,7 +69,13 @@ class Config:
     )
     OIDC_SCOPE = "openid profile email"
     # Seconds the webapp waits on any provider call before telling the user to retry.
+    # The whole call: connecting, the headers and the body (a drip-fed answer is cut off then).
     OIDC_HTTP_TIMEOUT = float(os.environ.get("OIDC_HTTP_TIMEOUT", "10"))
+    # Bytes a provider's answer may have (discovery, JWKS, token, userinfo, transcript).
+    OIDC_HTTP_MAX_BYTES = int(os.environ.get("OIDC_HTTP_MAX_BYTES", str(1024 * 1024)))
+    # Seconds a started link flow (its state, nonce and PKCE verifier) stays valid; an attempt
+    # still pending after that is closed as abandoned.
+    OIDC_STATE_LIFETIME = int(os.environ.get("OIDC_STATE_LIFETIME", "3600"))
     # Seconds a worker reuses a provider's discovery document and JWKS (an unknown kid refetches).
     OIDC_METADATA_MAX_AGE = int(os.environ.get("OIDC_METADATA_MAX_AGE", "3600"))
     # Clock skew tolerated on exp/iat, in seconds.

@@ -24,7 +24,8 @@ oauth = OAuth()
 
 @login_manager.user_loader
 def load_work_user(user_id: str):
-    row_id, _sep, created = str(user_id).partition(":")
+    row_id, _sep, rest = str(user_id).partition(":")
+    created, _sep, version = rest.rpartition(":")  # created_at itself contains colons
     try:
         # Most pages name the user's organization: loaded with the user, in the same query.
         user = db.session.execute(_work_user_stmt(), {"id": int(row_id)}).scalar_one_or_none()
@@ -33,6 +34,9 @@ def load_work_user(user_id: str):
     # A deleted work account loses its sessions at once; so does one whose id now names
     # another (newer) user.
     if user is None or user.deleted_at is not None or user.created_at.isoformat() != created:
+        return None
+    # Signed out (or reset) since this session began: the cookie is no longer good.
+    if version != str(user.session_version or 0):
         return None
     return user
 

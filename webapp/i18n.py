@@ -1,4 +1,4 @@
-"""Page language: the ?lang= switcher, remembered in the session and on the work user.
+"""Page language: the switcher (a POST saved on the work user), ``?lang=`` links for the session.
 
 Order of precedence: ``?lang=`` on the request, the session (set by the switcher, or at sign-in
 from the user's saved preference), the signed-in user's ``preferred_language``, then the
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import Flask, has_request_context, request, session
+from flask import Flask, has_request_context, request, session, url_for
 from flask_babel import get_locale
 from flask_login import current_user
 
@@ -54,10 +54,16 @@ def select_locale() -> str | None:
 
 
 def remember_requested_language() -> None:
-    """A ``?lang=`` choice is kept in the session and, when signed in, on the work user."""
+    """A ``?lang=`` link changes this session's pages only: a GET never saves anything (a
+    cross-site link or image could otherwise change a user's saved preference)."""
     lang = supported_language(request.args.get("lang"))
-    if lang is None:
-        return
+    if lang is not None:
+        session[SESSION_KEY] = lang
+
+
+def choose_language(lang: str) -> None:
+    """The switcher's POST: the session's language and, signed in, the user's saved preference
+    (signed out, it becomes the preference at the next sign-in)."""
     session[SESSION_KEY] = lang
     if current_user.is_authenticated:
         services.set_preferred_language(current_user, lang)
@@ -100,6 +106,12 @@ def switch_url(code: str) -> str:
     return f"{request.path}?{urlencode(args + [('lang', code)])}"
 
 
+def this_page() -> str:
+    """This page's path and query without ``lang``: where the switcher's POST returns."""
+    args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
+    return f"{request.path}?{urlencode(args)}" if args else request.path
+
+
 def init_i18n(app: Flask) -> None:
     app.before_request(remember_requested_language)
     app.before_request(wtforms_messages)
@@ -113,4 +125,7 @@ def init_i18n(app: Flask) -> None:
             "html_lang": html_lang(current),
             "languages": LANGUAGES,
             "language_switch_url": switch_url,
+            # Partner Center's switcher is a CSRF-protected POST form (the providers keep links).
+            "language_form_url": url_for("main.set_language"),
+            "language_return_to": this_page,
         }

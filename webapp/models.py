@@ -58,6 +58,9 @@ class WorkUser(UserMixin, db.Model):
     deleted_at: Mapped[Optional[datetime]]
     # Chosen with the language switcher; None follows the browser's Accept-Language.
     preferred_language: Mapped[Optional[str]] = mapped_column(String(16))
+    # Part of every session's id: bumped (services.end_sessions) at sign-out and demo reset, so
+    # a copy of a cookie taken before then no longer signs anyone in.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     organization: Mapped[Organization] = relationship(back_populates="users")
 
@@ -72,7 +75,8 @@ class WorkUser(UserMixin, db.Model):
     def get_id(self) -> str:
         # The session names the row *and* its creation: after a demo reset an id can be given to
         # a new user, and a session of the user who had it must not sign in as the newcomer.
-        return f"{self.id}:{self.created_at.isoformat()}"
+        # The session version ends every earlier session when it is bumped.
+        return f"{self.id}:{self.created_at.isoformat()}:{self.session_version or 0}"
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses sessions of deleted users
@@ -148,7 +152,7 @@ class LinkAttempt(db.Model):
     provider: Mapped[str] = mapped_column(String(32))
     started_at: Mapped[datetime] = mapped_column(index=True)
     finished_at: Mapped[Optional[datetime]]
-    # pending | linked | cancelled | refused | failed
+    # pending | linked | cancelled | refused | failed | abandoned (pending past the state's lifetime)
     outcome: Mapped[str] = mapped_column(String(20), default="pending")
     message: Mapped[Optional[str]] = mapped_column(Text)
     steps: Mapped[list] = mapped_column(JSON, default=list)

@@ -17,7 +17,6 @@ import requests
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
 from authlib.integrations.flask_client.apps import FlaskOAuth2App
-from authlib.integrations.requests_client import OAuth2Session
 from authlib.oidc.core import CodeIDToken
 from flask import current_app, session
 from flask_babel import get_locale
@@ -27,9 +26,9 @@ from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 from joserfc.jwt import JWTClaimsRegistry
 
-from observability import REQUEST_ID_HEADER, current_request_id
 from page_catalog import gettext as _
 
+from .backchannel import BackChannelLimit, BackChannelSession, ResponseTooLarge
 from .models import LEARN, PARTNER_UNIVERSITY
 from .services import PersonalAccount, provider_label, real_now
 
@@ -42,21 +41,15 @@ ALLOWED_ID_TOKEN_ALGS = ("RS256", "RS384", "RS512", "PS256", "ES256")
 DISCOVERY_ENDPOINTS = ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri")
 SECRET_FIELDS = {"code", "access_token", "id_token", "refresh_token", "client_secret",
                  "code_verifier", "password"}
-
-
-class RequestIdSession(OAuth2Session):
-    """Authlib's requests session, sending the current request id on every back-channel call
-    (discovery, JWKS, token, userinfo) so the providers' logs show the same flow."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        request_id = current_request_id()
-        if request_id:
-            self.headers[REQUEST_ID_HEADER] = request_id
+# Long-lived credentials: no prefix either (six characters of a secret shorten a guess, and
+# every user who links can open the trace).
+HIDDEN_FIELDS = {"client_secret", "password"}
+HIDDEN = "…"
 
 
 class RequestIdOAuthApp(FlaskOAuth2App):
-    client_cls = RequestIdSession
+    # Discovery, JWKS, token and userinfo: the request id, a total deadline and a size cap.
+    client_cls = BackChannelSession
 
 
 class RequestIdOAuth(OAuth):
@@ -84,7 +77,9 @@ def init_oauth(app) -> None:
 
 
 def client_for(provider: str):
-    return current_app.extensions["learnlink_oauth"].create_client(CLIENT_NAMES[provider])
+    client = current_app.extensions["learnlink_oauth"].create_client(CLIENT_NAMES[provider])
+    client.framework.expires_in = current_app.config["OIDC_STATE_LIFETIME"]
+    return client
 
 
 def redact(value) -> str:
@@ -96,7 +91,8 @@ def redact(value) -> str:
 
 
 def redact_mapping(data: dict) -> dict:
-    return {k: (redact(v) if k in SECRET_FIELDS else v) for k, v in (data or {}).items()}
+    return {k: (HIDDEN if k in HIDDEN_FIELDS else redact(v) if k in SECRET_FIELDS else v)
+            for k, v in (data or {}).items()}
 
 
 def expected_issuer(provider: str) -> str:
@@ -136,6 +132,26 @@ def _could_not_load(provider: str, what: str) -> str:
              "please try again in a moment.", provider=provider_label(provider))
 
 
+def limit_problem(exc: BackChannelLimit) -> str:
+    """How a limit shows in the trace."""
+    return "too_large" if isinstance(exc, ResponseTooLarge) else "timeout"
+
+
+def limit_error(provider: str, what: str, exc: BackChannelLimit) -> FlowError:
+    """A back-channel call past its deadline or size cap: the same clear message for every
+    call, the check named after the call (``token_timeout``, ``jwks_too_large``...)."""
+    label = provider_label(provider)
+    if isinstance(exc, ResponseTooLarge):
+        return FlowError(f"{what}_too_large", _(
+            "%(provider)s sent an answer too large (%(what)s, over %(size)s KiB). Nothing was "
+            "linked; please try again later or contact your administrator.", provider=label,
+            what=what, size=exc.max_bytes // 1024), transient=True)
+    return FlowError(f"{what}_timeout", _(
+        "%(provider)s did not answer in time (%(what)s, %(seconds)s seconds). Nothing was "
+        "linked; please try again in a moment.", provider=label, what=what,
+        seconds=f"{exc.seconds:g}"), transient=True)
+
+
 def _token_endpoint_failed(provider: str, problem: str) -> str:
     """A transient token endpoint failure, naming what went wrong."""
     return _("%(provider)s's token endpoint failed (%(problem)s). Nothing was linked; "
@@ -153,6 +169,10 @@ def load_metadata(provider: str, trace: Trace) -> dict:
         metadata = client.load_server_metadata()
         if not isinstance(metadata.get("issuer", ""), str):
             raise ValueError("issuer is not a string")
+    except BackChannelLimit as exc:
+        client.server_metadata = {}
+        trace.add("discovery", False, error=limit_problem(exc))
+        raise limit_error(provider, "discovery", exc)
     except (requests.RequestException, ValueError, TypeError, AttributeError) as exc:
         # Garbage (HTML, a JSON list...) counts as unreachable; nothing stays cached.
         client.server_metadata = {}
@@ -213,8 +233,13 @@ def pop_state_data(provider: str, state: str | None) -> dict | None:
     if not state:
         return None
     client = client_for(provider)
+    entry = session.get(f"_state_{client.name}_{state}") or {}
     data = client.framework.get_state_data(session, state)
     client.framework.clear_state_data(session, state)
+    # Authlib stores an expiry with the state but does not check it when reading: an answer
+    # after the state's lifetime belongs to an attempt closed as abandoned.
+    if not isinstance(entry, dict) or (entry.get("exp") or 0) < time.time():
+        return None
     return data
 
 
@@ -248,13 +273,15 @@ def exchange_code(provider: str, code: str, state_data: dict, trace: Trace) -> d
                 provider=provider_label(provider)))
         raise FlowError(f"token_error:{exc.error}", _token_endpoint_failed(provider, exc.error),
                         transient=True)
-    except requests.Timeout:
-        trace.add("token_response", False, error="timeout",
+    except BackChannelLimit as exc:
+        trace.add("token_response", False, error=limit_problem(exc),
                   elapsed_ms=round((time.monotonic() - started) * 1000))
+        if isinstance(exc, ResponseTooLarge):
+            raise limit_error(provider, "token", exc)
         raise FlowError("token_timeout", _(
             "%(provider)s's token endpoint did not answer within %(seconds)s seconds. Nothing was "
             "linked; please try again in a moment.", provider=provider_label(provider),
-            seconds=f"{current_app.config['OIDC_HTTP_TIMEOUT']:g}"), transient=True)
+            seconds=f"{exc.seconds:g}"), transient=True)
     except requests.HTTPError as exc:
         status = exc.response.status_code if exc.response is not None else None
         trace.add("token_response", False, error="http_error", status=status,
@@ -271,6 +298,14 @@ def exchange_code(provider: str, code: str, state_data: dict, trace: Trace) -> d
         trace.add("token_response", False, error="not_a_json_object")
         raise FlowError("token_unavailable", _token_endpoint_failed(provider, "not a JSON object"),
                         transient=True)
+    # Authlib hashes access_token (at_hash) and reads token_type.lower(): anything but a
+    # string there used to end the flow as an internal error.
+    for name in ("access_token", "token_type"):
+        if not isinstance(token.get(name), str) or not token.get(name):
+            trace.add("token_response", False, error=f"{name}_not_a_string",
+                      elapsed_ms=round((time.monotonic() - started) * 1000))
+            raise FlowError(f"token_{name}", _token_endpoint_failed(
+                provider, f"{name} is not a text value"), transient=True)
     trace.add("token_response", True, body=redact_mapping(dict(token)),
               elapsed_ms=round((time.monotonic() - started) * 1000))
     if not token.get("id_token") or not isinstance(token.get("id_token"), str):
@@ -367,6 +402,9 @@ def validate_id_token(provider: str, token: dict, nonce: str, trace: Trace) -> d
                 "The ID token from %(provider)s does not name its signing key and the provider "
                 "publishes several keys. Nothing was linked.", provider=provider_label(provider)))
         decoded = jwt.decode(raw, keys, algorithms=algorithms, registry=registry)
+    except BackChannelLimit as exc:
+        trace.add("check_signature", False, error=limit_problem(exc))
+        raise limit_error(provider, "jwks", exc)
     except requests.RequestException as exc:
         trace.add("check_signature", False, error=type(exc).__name__)
         raise FlowError("jwks_unavailable", _could_not_load(provider, "jwks"), transient=True)
@@ -393,7 +431,7 @@ def validate_id_token(provider: str, token: dict, nonce: str, trace: Trace) -> d
         nonce={"essential": True, "value": nonce},
     )
     # joserfc accepts a list that *contains* the expected value; these claims are single strings.
-    for name in ("iss", "sub", "nonce", "azp"):
+    for name in ("iss", "sub", "nonce", "azp", "at_hash"):
         if name in claims and not isinstance(claims[name], str):
             trace.add(f"check_{name}", False, error="not_a_string")
             raise _string_claim_error(provider, name)
@@ -426,6 +464,9 @@ def fetch_userinfo(provider: str, token: dict, id_claims: dict, trace: Trace) ->
     client = client_for(provider)
     try:
         info = dict(client.userinfo(token=token))
+    except BackChannelLimit as exc:
+        trace.add("userinfo", False, error=limit_problem(exc))
+        raise limit_error(provider, "userinfo", exc)
     except (requests.RequestException, ValueError, TypeError, OAuthError) as exc:
         trace.add("userinfo", False, error=type(exc).__name__)
         raise FlowError("userinfo_unavailable", _(

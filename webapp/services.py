@@ -255,6 +255,13 @@ def sign_in_with_password(email: str, password: str, address: str | None) -> Wor
     return user
 
 
+def end_sessions(work_user: WorkUser) -> None:
+    """End every session and remember cookie of ``work_user``, in every browser (sign-out, demo
+    reset): the user loader compares the version in the cookie with this counter. An atomic
+    increment in the caller's transaction; a copy of a cookie taken before it signs no one in."""
+    work_user.session_version = WorkUser.session_version + 1
+
+
 def create_organization(name: str, partner_id: str) -> Organization:
     name, partner_id = (name or "").strip(), (partner_id or "").strip()
     if not name:
@@ -832,10 +839,40 @@ def trace_document(attempt: LinkAttempt) -> dict:
         "organization": attempt.work_user.organization.partner_id,
         "started_at": stamp(attempt.started_at),
         "finished_at": stamp(attempt.finished_at),
-        "outcome": attempt.outcome,
+        "outcome": shown_outcome(attempt),
         "message": attempt.message,
         "steps": list(attempt.steps or []),
     }
+
+
+OUTCOME_PENDING = "pending"
+OUTCOME_ABANDONED = "abandoned"
+
+
+def abandoned_cutoff() -> datetime:
+    """A flow started before this can no longer come back (its state has expired)."""
+    return now() - timedelta(seconds=current_app.config["OIDC_STATE_LIFETIME"])
+
+
+def shown_outcome(attempt: LinkAttempt) -> str:
+    """The outcome to show: a pending attempt past the state's lifetime is abandoned, even
+    before close_abandoned_attempts() has recorded it."""
+    if attempt.outcome == OUTCOME_PENDING and attempt.started_at < abandoned_cutoff():
+        return OUTCOME_ABANDONED
+    return attempt.outcome
+
+
+def close_abandoned_attempts() -> int:
+    """Close as abandoned every attempt still pending after the state's lifetime (the browser
+    never came back from the provider); returns how many. One UPDATE, committed."""
+    closed = db.session.execute(
+        update(LinkAttempt)
+        .where(LinkAttempt.outcome == OUTCOME_PENDING, LinkAttempt.started_at < abandoned_cutoff())
+        .values(outcome=OUTCOME_ABANDONED, finished_at=now())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    return closed or 0
 
 
 def trace_cutoff() -> datetime:
@@ -863,6 +900,7 @@ def purge_old_traces_if_due() -> int | None:
     if state["at"] is not None and moment - state["at"] < TRACE_PURGE_INTERVAL_SECONDS:
         return None
     state["at"] = moment
+    close_abandoned_attempts()
     return purge_old_traces()
 
 
@@ -1216,9 +1254,8 @@ def fetch_transcripts(links: list[LinkedAccount]) -> dict[int, list[TranscriptEn
     Raises RefreshError on the first provider failure: the caller then writes nothing.
     """
     from authlib.integrations.base_client import OAuthError
-    from authlib.integrations.requests_client import OAuth2Session
-
     from . import oidc
+    from .backchannel import BackChannelLimit, BackChannelSession, refresh_limit_message
 
     timeout = current_app.config["OIDC_HTTP_TIMEOUT"]
     by_provider: dict[str, list[LinkedAccount]] = {}
@@ -1235,11 +1272,13 @@ def fetch_transcripts(links: list[LinkedAccount]) -> dict[int, list[TranscriptEn
             raise RefreshError(failed if exc.transient else exc.message)
         rp = oidc.client_for(provider)
         transcript_url = metadata["issuer"].rstrip("/") + "/api/transcript"
-        with OAuth2Session(rp.client_id, rp.client_secret, scope=TRANSCRIPT_SCOPE,
-                           token_endpoint_auth_method="client_secret_basic",
-                           default_timeout=timeout) as http:
+        with BackChannelSession(rp.client_id, rp.client_secret, scope=TRANSCRIPT_SCOPE,
+                                token_endpoint_auth_method="client_secret_basic",
+                                default_timeout=timeout) as http:
             try:
                 http.fetch_token(metadata["token_endpoint"], grant_type="client_credentials")
+            except BackChannelLimit as exc:
+                raise RefreshError(refresh_limit_message(label, exc))
             except OAuthError as exc:
                 current_app.logger.warning("transcript token refused by %s: %s", provider, exc.error)
                 raise RefreshError(_("%(provider)s refused Partner Center's transcript access "
@@ -1259,6 +1298,8 @@ def fetch_transcripts(links: list[LinkedAccount]) -> dict[int, list[TranscriptEn
                     if payload.get("sub") != link.subject:
                         raise ValueError("transcript of another account")
                     fetched[link.id] = [parse_transcript_item(raw) for raw in payload.get("items") or []]
+                except BackChannelLimit as exc:
+                    raise RefreshError(refresh_limit_message(label, exc))
                 except (requests.RequestException, ValueError, AttributeError, TypeError):
                     current_app.logger.warning("transcript of link %s at %s unreadable", link.id, provider)
                     raise RefreshError(failed)

@@ -21,7 +21,8 @@ from babel.messages.pofile import read_po, write_po
 from sqlalchemy import select
 
 from tests.fixtures.browser import Browser
-from tests.fixtures.flows import link_account, provider_consent, provider_sign_in, remove_link, sign_in, start_link
+from tests.fixtures.flows import (link_account, provider_consent, provider_sign_in, remove_link, sign_in,
+                                  start_link, switch_language)
 from webapp.extensions import db
 from webapp.models import LinkAttempt, LinkedAccount, WorkUser
 
@@ -199,7 +200,7 @@ def text_of(page) -> str:
 
 def sign_in_in_any_language(browser: Browser, email: str, password: str = "Passw0rd!"):
     page = browser.open("/login")
-    return browser.submit(page, page.form_with(action_contains=""), {"email": email, "password": password})
+    return browser.submit(page, next(f for f in page.forms() if "email" in f.fields), {"email": email, "password": password})
 
 
 def test_profile_in_french_uses_the_partner_center_terms(app, browser):
@@ -244,10 +245,14 @@ def test_language_switcher_marks_the_current_language_and_keeps_the_page(browser
     page = browser.open("/profile?lang=fr")
     nav = page.text.split('<nav class="lang-switch"', 1)[1].split("</nav>", 1)[0]
     assert 'aria-label="Langue"' in nav
-    assert 'href="/profile?lang=en" lang="en" hreflang="en">English' in nav
-    assert 'href="/profile?lang=zh_Hant_TW" lang="zh-Hant-TW" hreflang="zh-Hant-TW">中文（台灣）' in nav
-    assert 'lang="fr" hreflang="fr" aria-current="true">Français' in nav
+    assert '<form method="post" action="/language">' in nav and 'name="csrf_token"' in nav
+    assert '<input type="hidden" name="next" value="/profile">' in nav
+    assert 'name="lang" value="en" lang="en">English' in nav
+    assert 'name="lang" value="zh_Hant_TW" lang="zh-Hant-TW">中文（台灣）' in nav
+    assert 'value="fr" lang="fr" aria-current="true">Français' in nav
     assert "aria-current" not in nav.split("Français", 1)[1]
+    page = switch_language(browser, browser.open("/traces?user=x&lang=fr"), "en")
+    assert page.url == "http://localhost/traces?user=x" and '<html lang="en">' in page.text
 
 
 def test_cool_off_refusal_in_french_with_a_french_date(app, browser, idp):
@@ -320,7 +325,7 @@ def test_accept_language_is_the_fallback(client):
 
 def test_chosen_language_survives_sign_out_and_sign_in(app, browser):
     sign_in(browser, "alex@contoso.com")
-    assert "Mon profil Learn" in text_of(browser.open("/profile?lang=fr"))
+    assert "Mon profil Learn" in text_of(switch_language(browser, browser.open("/profile"), "fr"))
     with app.app_context():
         assert db.session.scalar(select(WorkUser.preferred_language).where(
             WorkUser.email == "alex@contoso.com")) == "fr"
@@ -337,7 +342,7 @@ def test_chosen_language_survives_sign_out_and_sign_in(app, browser):
     # The next person on the first browser gets their own saved language, not Alex's French.
     pat = Browser(app.test_client())
     sign_in(pat, "pat@contoso.com")
-    pat.open("/profile?lang=zh_Hant_TW")
+    switch_language(pat, pat.open("/profile"), "zh_Hant_TW")
     page = sign_in_in_any_language(browser, "pat@contoso.com")
     assert page.url.endswith("/profile") and '<html lang="zh-Hant-TW">' in page.text
     with app.app_context():
@@ -346,7 +351,7 @@ def test_chosen_language_survives_sign_out_and_sign_in(app, browser):
 
 
 def test_language_chosen_before_signing_in_becomes_the_preference(app, browser):
-    assert "登入合作夥伴中心" in browser.open("/login?lang=zh_Hant_TW").text
+    assert "登入合作夥伴中心" in switch_language(browser, browser.open("/login"), "zh_Hant_TW").text
     page = sign_in_in_any_language(browser, "nina@contoso.com")
     assert page.url.endswith("/profile") and "我的 Learn 設定檔" in page.text
     with app.app_context():
@@ -398,7 +403,7 @@ def test_templates_gettext_matches_jinja_newstyle_gettext(app):
 
 def test_form_validation_messages_in_traditional_chinese(browser):
     page = browser.open("/login?lang=zh_Hant_TW")
-    page = browser.submit(page, page.form_with(action_contains=""), {"email": "", "password": ""})
+    page = browser.submit(page, next(f for f in page.forms() if "email" in f.fields), {"email": "", "password": ""})
     assert "此欄位是必需的。" in page.text  # WTForms' zh_TW catalog, not its Simplified "zh"
     assert "该字段" not in page.text
 
@@ -497,3 +502,34 @@ def test_provider_error_page_explains_in_the_page_language(idp):
     assert page.status_code == 400
     assert "Cette demande de connexion n'est pas valide" in text
     assert "L'application qui vous a envoyé ici n'est pas inscrite auprès de ce fournisseur (invalid_client)." in text
+
+
+def test_a_lang_link_does_not_change_the_saved_preference(app, browser):
+    """GET is not a state change: ?lang= (a cross-site link or image) changes this session's
+    pages, never the work user's saved language; the switcher's POST does."""
+    sign_in(browser, "alex@contoso.com")
+    assert '<html lang="fr">' in browser.open("/profile?lang=fr").text
+    assert '<html lang="fr">' in browser.open("/profile").text  # kept for this session
+    with app.app_context():
+        assert db.session.scalar(select(WorkUser.preferred_language).where(
+            WorkUser.email == "alex@contoso.com")) is None
+    # Signed out, a ?lang= link does not become the next sign-in's preference either.
+    fresh = Browser(app.test_client())
+    fresh.open("/login?lang=zh_Hant_TW")
+    sign_in_in_any_language(fresh, "nina@contoso.com")
+    with app.app_context():
+        assert db.session.scalar(select(WorkUser.preferred_language).where(
+            WorkUser.email == "nina@contoso.com")) is None
+
+
+def test_the_switcher_post_needs_its_csrf_token_and_a_known_language(app, browser):
+    sign_in(browser, "alex@contoso.com")
+    forged = browser.client.post("/language", data={"lang": "fr", "next": "/profile"})
+    assert forged.status_code == 400
+    page = browser.open("/profile")
+    form = page.form_with(action_contains="/language")
+    bad = browser.submit(page, form, {"lang": "xx", "next": "https://evil.example/"})
+    assert bad.url == "http://localhost/profile" and "This language is not available." in bad.text
+    with app.app_context():
+        assert db.session.scalar(select(WorkUser.preferred_language).where(
+            WorkUser.email == "alex@contoso.com")) is None

@@ -358,3 +358,14 @@ def test_starting_a_flow_purges_expired_traces_once_in_a_while(app, browser):
         _add_attempt("pat@contoso.com", timedelta(days=40))
     start_link(browser, "learn")  # within the purge interval: no second delete
     assert expired_count() == 1 and len(attempts(app)) == 3
+
+
+def test_client_secret_is_not_shown_even_in_part(app, browser):
+    """Any user who links can open their trace: not one character of the client secret is in it."""
+    sign_in(browser, "alex@contoso.com")
+    link_account(browser, "learn", "alex.learner@outlook.com")
+    [attempt] = attempts(app)
+    assert step(attempt, "token_request")["detail"]["parameters"]["client_secret"] == "…"
+    secret = app.config["LEARN_CLIENT_SECRET"]
+    shown = _everything_shown(browser, app)
+    assert secret[:6] not in shown and secret[:5] + "…" not in shown

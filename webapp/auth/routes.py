@@ -39,6 +39,7 @@ def logout():
         lang = session.get(i18n.SESSION_KEY)
         services.record_audit(services.AUDIT_SIGN_OUT, organization_id=current_user.organization_id,
                               actor=current_user._get_current_object(), target=current_user.email)
+        services.end_sessions(current_user)  # server-side: copies of this cookie stop working
         services.db.session.commit()
         logout_user()
         session.clear()

@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SubmitField
+from wtforms import HiddenField, SubmitField
 
 
 class LinkForm(FlaskForm):
@@ -10,3 +10,9 @@ class LinkForm(FlaskForm):
 
 class RemoveLinkForm(FlaskForm):
     submit = SubmitField(_l("Remove access"))
+
+
+class LanguageForm(FlaskForm):
+    """The language switcher: saving the preference is a state change, so a CSRF-protected POST."""
+    lang = HiddenField()
+    next = HiddenField()

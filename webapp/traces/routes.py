@@ -57,12 +57,19 @@ def outcome_label(outcome: str) -> str:
         "cancelled": _("Cancelled"),
         "refused": _("Refused"),
         "failed": _("Failed"),
+        "abandoned": _("Abandoned"),
     }.get(outcome, outcome)
+
+
+def outcome_badge(outcome: str) -> str:
+    return {"linked": "ok", "failed": "fail", "refused": "fail", "cancelled": "warn",
+            "abandoned": "warn"}.get(outcome, "")
 
 
 @bp.app_context_processor
 def trace_helpers():
-    return {"trace_step_label": step_label, "trace_outcome_label": outcome_label}
+    return {"trace_step_label": step_label, "trace_outcome_label": outcome_label,
+            "trace_outcome": services.shown_outcome, "trace_outcome_badge": outcome_badge}
 
 
 @bp.app_template_filter("pretty_json")
@@ -106,6 +113,12 @@ def no_store(response):
     # Traces hold personal data: keep them out of shared caches and the browser's history cache.
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.cli.command("close-abandoned")
+def close_abandoned_command():
+    """Close as abandoned the attempts still pending after the state's lifetime."""
+    print(f"{services.close_abandoned_attempts()} attempt(s) closed as abandoned.")
 
 
 @bp.route("")
