@@ -1,7 +1,7 @@
 """The migrations build the schema the models describe, for both apps, on SQLite and PostgreSQL.
 
 A failure of ``test_models_match_latest_migration`` means a model changed without a migration.
-Write one (see the README, "Database migrations"):
+Write one (see docs/operations.md, "Database migrations"):
 
     bash scripts/new-migration.sh webapp "Add audit log"      # or: idp_mock "…"
 
@@ -36,7 +36,7 @@ def test_models_match_latest_migration(migrated):
         diff = compare_metadata(context, db.metadata)
     assert diff == [], (
         f"The {name} models differ from its latest migration. Generate one with "
-        f"`bash scripts/new-migration.sh {name} \"What changed\"` (README: Database migrations), "
+        f"`bash scripts/new-migration.sh {name} \"What changed\"` (docs/operations.md: Database migrations), "
         f"review it and commit it. Differences: {diff}")
 
 

@@ -26,6 +26,9 @@ from tests.fixtures.flows import (link_account, provider_consent, provider_sign_
 from webapp.extensions import db
 from webapp.models import LinkAttempt, LinkedAccount, WorkUser
 
+# The messages and their rendering do not depend on the database engine: checked on SQLite only.
+pytestmark = pytest.mark.database_neutral
+
 REPO = Path(__file__).resolve().parents[2]
 TRANSLATED_LANGUAGES = ("fr", "zh_Hant_TW")
 # The same keywords as scripts/i18n.sh: the defaults plus the forms' lazy markers.
