@@ -165,7 +165,7 @@ M += [
  ("back-channel session used by Authlib's client", "webapp/oidc.py", "    client_cls = BackChannelSession", "    from authlib.integrations.requests_client import OAuth2Session as client_cls",
   "tests/webapp/test_backchannel_limits.py::test_a_huge_answer_is_cut_off_at_the_size_cap[jwks_uri-huge]"),
  ("route fuzz: bounded ids on every route", "webapp/__init__.py", '    app.url_map.converters["int"] = RowIdConverter\n', "",
-  "tests/system/test_fuzz_webapp_routes.py -k \"ids_past or largest_row_id or bounded_converter\""),
+  "tests/system/test_fuzz_webapp_routes.py -k \"not (ids_past or largest_row_id or bounded_converter)\""),
 ]
 only = sys.argv[1:]
 for name, path, old, new, tests in M:
