@@ -75,14 +75,14 @@ class HashTimer:
     @contextmanager
     def installed(self):
         import idp_mock.models
-        import webapp.services
-        saved = (idp_mock.models.check_password_hash, webapp.services.check_password_hash)
+        from webapp.auth import service as auth_service
+        saved = (idp_mock.models.check_password_hash, auth_service.check_password_hash)
         idp_mock.models.check_password_hash = self.wrap(saved[0])
-        webapp.services.check_password_hash = self.wrap(saved[1])
+        auth_service.check_password_hash = self.wrap(saved[1])
         try:
             yield self
         finally:
-            idp_mock.models.check_password_hash, webapp.services.check_password_hash = saved
+            idp_mock.models.check_password_hash, auth_service.check_password_hash = saved
 
 
 def verify_ms(method: str, rounds: int) -> float:

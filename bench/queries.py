@@ -11,7 +11,7 @@ from bench import datagen
 
 # Pages are found by endpoint name, so the figure follows the routes as they are named on main.
 PAGES = {
-    "My Learn profile": [r"^main\.profile$"],
+    "My Learn profile": [r"^profile\.profile$"],
     "Admin user list": [r"^admin\.(users|user_list|list_users|index)$", r"admin.*users?$"],
     "Skills report page": [r"^reports?\.skills(_report)?$", r"skills(?!.*(csv|download|export))"],
     "Analytics report": [r"^reports?\.(learn_)?analytics(_report)?$", r"analytics(?!.*(csv|download|export))"],

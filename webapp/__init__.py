@@ -83,7 +83,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # Concurrent flows wait for SQLite's write lock instead of failing at once; a wait
-        # that still times out becomes a clean refusal in services.associate_account.
+        # that still times out becomes a clean refusal in linking.service.associate_account.
         options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
         options["connect_args"] = {"timeout": 15, **options.get("connect_args", {})}
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
@@ -102,7 +102,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     Babel(app, locale_selector=select_locale)
     init_i18n(app)
 
-    from .oidc import init_oauth
+    from .linking.oidc import init_oauth
     init_oauth(app)
 
     # Before any blueprint is registered: every <int:...> rule binds to the bounded converter.
@@ -110,7 +110,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from . import models  # noqa: F401  (the models must be known to the migrations)
     from .auth.routes import bp as auth_bp
-    from .main.routes import bp as main_bp
+    from .profile.routes import bp as profile_bp
     from .linking.routes import bp as linking_bp
     from .errors.handlers import bp as errors_bp
     from .traces.routes import bp as traces_bp
@@ -120,7 +120,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .audit.routes import bp as audit_bp
 
     app.register_blueprint(auth_bp)
-    app.register_blueprint(main_bp)
+    app.register_blueprint(profile_bp)
     app.register_blueprint(linking_bp)
     app.register_blueprint(errors_bp)
     app.register_blueprint(traces_bp)

@@ -3,10 +3,13 @@ import click
 from flask_migrate import upgrade
 from sqlalchemy import select
 
-from . import services
+from . import clock, services, simulated_clock
 from .demo import seed_demo
 from .extensions import db
 from .models import ROLES, Organization
+from .traces.recorder import purge_old_traces
+from .users import create_organization, create_work_user
+from .validation import ValidationError
 
 
 def register_cli(app) -> None:
@@ -26,7 +29,7 @@ def register_cli(app) -> None:
     @app.cli.command("purge-traces")
     def purge_traces_command():
         """Delete link traces older than LINK_TRACE_RETENTION_DAYS."""
-        deleted = services.purge_old_traces()
+        deleted = purge_old_traces()
         click.echo(f"Deleted {deleted} link trace(s) older than "
                    f"{app.config['LINK_TRACE_RETENTION_DAYS']} days.")
 
@@ -65,8 +68,8 @@ def register_cli(app) -> None:
     def create_org_command(name, partner_id):
         """Create a partner organization."""
         try:
-            org = services.create_organization(name, partner_id)
-        except services.ValidationError as exc:
+            org = create_organization(name, partner_id)
+        except ValidationError as exc:
             raise click.ClickException(str(exc))
         click.echo(f"Organization {org.name} (partner ID {org.partner_id}) created.")
 
@@ -83,8 +86,8 @@ def register_cli(app) -> None:
         if org is None:
             raise click.ClickException(f"No organization with partner ID {partner_id}.")
         try:
-            user = services.create_work_user(org, email, display_name, password, list(roles))
-        except services.ValidationError as exc:
+            user = create_work_user(org, email, display_name, password, list(roles))
+        except ValidationError as exc:
             raise click.ClickException(str(exc))
         click.echo(f"Work user {user.email} created in {org.name}.")
 
@@ -97,9 +100,9 @@ def register_cli(app) -> None:
             raise click.ClickException("The simulated clock is only available in demo mode (DEMO_MODE=true).")
 
     def _show():
-        offset_days = services.clock_offset().total_seconds() / 86400
-        click.echo(f"Simulated now: {services.now():%Y-%m-%d %H:%M} UTC")
-        click.echo(f"Real now:      {services.real_now():%Y-%m-%d %H:%M} UTC")
+        offset_days = clock.clock_offset().total_seconds() / 86400
+        click.echo(f"Simulated now: {clock.now():%Y-%m-%d %H:%M} UTC")
+        click.echo(f"Real now:      {clock.real_now():%Y-%m-%d %H:%M} UTC")
         click.echo(f"Offset:        {offset_days:g} days")
 
     @clock_group.command("show")
@@ -113,8 +116,8 @@ def register_cli(app) -> None:
         """Move the simulated clock to a date."""
         _require_demo_mode()
         try:
-            services.set_clock(day.date())
-        except services.ValidationError as exc:
+            simulated_clock.set_clock(day.date())
+        except ValidationError as exc:
             raise click.ClickException(exc.message)
         _show()
 
@@ -124,13 +127,13 @@ def register_cli(app) -> None:
         """Move the simulated clock forward by N days."""
         _require_demo_mode()
         try:
-            services.advance_clock(days)
-        except services.ValidationError as exc:
+            simulated_clock.advance_clock(days)
+        except ValidationError as exc:
             raise click.ClickException(exc.message)
         _show()
 
     @clock_group.command("reset")
     def clock_reset():
         """Back to real time."""
-        services.reset_clock()
+        simulated_clock.reset_clock()
         _show()

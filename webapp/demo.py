@@ -5,10 +5,13 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select
 
-from . import services
+from .clock import now
 from .extensions import db
+from .linking.rules import LinkRefused, PersonalAccount
+from .linking.service import associate_account
 from .models import (LEARN, ROLE_ACCOUNT_ADMIN, ROLE_GLOBAL_ADMIN, ROLE_PARTNER_ADMIN, LinkedAccount,
                      Organization, WorkUser)
+from .users import create_organization, create_work_user
 
 DEMO_PASSWORD = "Passw0rd!"
 
@@ -66,12 +69,12 @@ def seed_demo_links() -> int:
         if user is None or db.session.scalar(
                 select(LinkedAccount.id).where(LinkedAccount.work_user_id == user.id).limit(1)):
             continue
-        account = services.PersonalAccount(
+        account = PersonalAccount(
             provider=provider, issuer=f"{issuer_base}/{provider}", subject=demo_subject(provider, email),
             email=email, display_name=name, mcid=mcid)
         try:
-            services.associate_account(user, account, at=services.now() - timedelta(days=days_ago))
-        except services.LinkRefused:
+            associate_account(user, account, at=now() - timedelta(days=days_ago))
+        except LinkRefused:
             continue  # e.g. the data was changed by hand since: leave it as it is
         created += 1
     return created
@@ -84,12 +87,12 @@ def seed_demo(with_links: bool = True) -> dict:
     for spec in DEMO_ORGANIZATIONS:
         org = db.session.scalar(select(Organization).where(Organization.partner_id == spec["partner_id"]))
         if org is None:
-            org = services.create_organization(spec["name"], spec["partner_id"])
+            org = create_organization(spec["name"], spec["partner_id"])
             created["organizations"] += 1
         orgs[spec["partner_id"]] = org
     for partner_id, email, name, roles, _purpose in DEMO_WORK_USERS:
         if db.session.scalar(select(WorkUser.id).where(WorkUser.email == email)) is None:
-            services.create_work_user(orgs[partner_id], email, name, DEMO_PASSWORD, roles)
+            create_work_user(orgs[partner_id], email, name, DEMO_PASSWORD, roles)
             created["work_users"] += 1
     if with_links:
         created["links"] = seed_demo_links()

@@ -14,8 +14,8 @@ from flask_login import current_user
 
 from page_catalog import WTFORMS_MESSAGES, install_jinja_gettext
 
-from . import services
 from .models import LANGUAGES
+from .users import set_preferred_language
 
 SESSION_KEY = "lang"
 # Set when the language was picked with the switcher while signed out: signing in then saves it
@@ -66,7 +66,7 @@ def choose_language(lang: str) -> None:
     (signed out, it becomes the preference at the next sign-in)."""
     session[SESSION_KEY] = lang
     if current_user.is_authenticated:
-        services.set_preferred_language(current_user, lang)
+        set_preferred_language(current_user, lang)
     else:
         session[CHOSEN_SIGNED_OUT_KEY] = True
 
@@ -80,7 +80,7 @@ def language_after_sign_in(user, kept: tuple[str | None, bool]) -> None:
     """An explicit choice made before signing in becomes the preference; else the preference applies."""
     lang, chosen = kept
     if chosen and lang in LANGUAGES:
-        services.set_preferred_language(user, lang)
+        set_preferred_language(user, lang)
     elif user.preferred_language in LANGUAGES:
         lang = user.preferred_language
     if lang in LANGUAGES:
@@ -126,6 +126,6 @@ def init_i18n(app: Flask) -> None:
             "languages": LANGUAGES,
             "language_switch_url": switch_url,
             # Partner Center's switcher is a CSRF-protected POST form (the providers keep links).
-            "language_form_url": url_for("main.set_language"),
+            "language_form_url": url_for("profile.set_language"),
             "language_return_to": this_page,
         }

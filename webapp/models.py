@@ -58,7 +58,7 @@ class WorkUser(UserMixin, db.Model):
     deleted_at: Mapped[Optional[datetime]]
     # Chosen with the language switcher; None follows the browser's Accept-Language.
     preferred_language: Mapped[Optional[str]] = mapped_column(String(16))
-    # Part of every session's id: bumped (services.end_sessions) at sign-out and demo reset, so
+    # Part of every session's id: bumped (auth.service.end_sessions) at sign-out and demo reset, so
     # a copy of a cookie taken before then no longer signs anyone in.
     session_version: Mapped[int] = mapped_column(default=0, server_default="0")
 

@@ -1,5 +1,5 @@
 """Values and filters every template can use."""
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import lru_cache
 
 from babel import dates
@@ -10,7 +10,8 @@ from markupsafe import Markup
 
 from page_catalog import gettext as _, page_locale
 
-from . import services
+from .clock import clock_is_simulated, now
+from .linking.rules import provider_label
 from .models import (END_REASON_MOVED, END_REASON_MOVED_USER, END_REASON_REMOVED, END_REASON_USER_DELETED, LEARN,
                      ROLE_ACCOUNT_ADMIN, ROLE_GLOBAL_ADMIN, ROLE_PARTNER_ADMIN)
 
@@ -18,11 +19,10 @@ from .models import (END_REASON_MOVED, END_REASON_MOVED_USER, END_REASON_REMOVED
 def register_template_helpers(app) -> None:
     @app.context_processor
     def inject_common():
-        offset = services.clock_offset()
         return {
             # Shown in a banner whenever the simulated date differs from real time.
-            "simulated_now": services.now() if abs(offset) >= timedelta(minutes=1) else None,
-            "provider_label": services.provider_label,
+            "simulated_now": now() if clock_is_simulated() else None,
+            "provider_label": provider_label,
             "LEARN": LEARN,
             "ADMIN_ROLES": (ROLE_GLOBAL_ADMIN, ROLE_ACCOUNT_ADMIN),
             "REPORT_ROLES": (ROLE_GLOBAL_ADMIN, ROLE_PARTNER_ADMIN),

@@ -1,6 +1,6 @@
 """One spelling per work email, and no look-alikes of an existing one.
 
-Pure functions (no database, no messages): services.create_work_user turns their verdicts into
+Pure functions (no database, no messages): users.create_work_user turns their verdicts into
 the create-user form's messages.
 """
 from __future__ import annotations

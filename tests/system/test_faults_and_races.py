@@ -23,8 +23,10 @@ from sqlalchemy import func, select
 from tests.fixtures.browser import Browser
 from tests.fixtures.flows import DEMO_PASSWORD, sign_in
 from tests.fixtures.oidc_stub import FAULTS, MCID, ClosingServer, closed_port_url
-from webapp import services
+from webapp import clock, users
 from webapp.extensions import db
+from webapp.linking import rules
+from webapp.linking import service as linking_service
 from webapp.models import LEARN, LearningIdentity, LinkAttempt, LinkedAccount, Organization, WorkUser
 
 RETRY_MESSAGE = "Nothing was linked; please try again in a moment."
@@ -184,7 +186,7 @@ def _prepare_users(app) -> list[str]:
         for org in orgs:
             for n in range(15):
                 email = f"racer{n}@{org.name.lower()}.example"
-                services.create_work_user(org, email, f"Racer {n}", DEMO_PASSWORD)
+                users.create_work_user(org, email, f"Racer {n}", DEMO_PASSWORD)
                 emails.append(email)
     return emails
 
@@ -244,34 +246,34 @@ def test_fifty_concurrent_callbacks_for_one_mcid_link_it_once(stub_app, stub):
 # -------- The limits hold when several flows complete at the same moment --------
 #
 # Each thread has its own app context, hence its own database session and connection, and
-# calls services.associate_account on the test database (SQLite file, or TEST_DATABASE_URL).
+# calls linking_service.associate_account on the test database (SQLite file, or TEST_DATABASE_URL).
 # A barrier releases them together. Bounded: a few dozen threads, no sleeps.
 
 ISSUER = "http://idp.test/learn"
 THREADS_PER_SIDE = 12
 
 
-def account(email: str, mcid: str) -> services.PersonalAccount:
-    return services.PersonalAccount(provider=LEARN, issuer=ISSUER, subject=f"sub:{email}",
+def account(email: str, mcid: str) -> rules.PersonalAccount:
+    return rules.PersonalAccount(provider=LEARN, issuer=ISSUER, subject=f"sub:{email}",
                                     email=email, display_name=email, mcid=mcid)
 
 
-def race(app, jobs: list[tuple[str, services.PersonalAccount]]) -> list[str]:
+def race(app, jobs: list[tuple[str, rules.PersonalAccount]]) -> list[str]:
     """Run every (work email, account) association at once; return each outcome code."""
     barrier = threading.Barrier(len(jobs))
     outcomes: list[str] = [""] * len(jobs)
 
-    def run(index: int, work_email: str, personal: services.PersonalAccount) -> None:
+    def run(index: int, work_email: str, personal: rules.PersonalAccount) -> None:
         with app.app_context():
             try:
                 user = db.session.scalar(select(WorkUser).where(WorkUser.email == work_email))
-                services.now()  # read the clock before the start line, like a request would
+                clock.now()  # read the clock before the start line, like a request would
                 # Give the connection back: the pool is smaller than the crowd at the barrier.
                 db.session.commit()
                 barrier.wait(timeout=30)
-                services.associate_account(user, personal)
+                linking_service.associate_account(user, personal)
                 outcomes[index] = "linked"
-            except services.LinkRefused as refused:
+            except rules.LinkRefused as refused:
                 outcomes[index] = refused.code
             except Exception as exc:  # noqa: BLE001 - any other error is a failure of the test
                 outcomes[index] = f"error:{type(exc).__name__}:{exc}"
@@ -357,8 +359,8 @@ def test_a_locked_database_gives_a_clean_refusal_then_links(app, tmp_path):
         holder.execute("BEGIN IMMEDIATE")  # another worker in the middle of a write
         try:
             try:
-                services.associate_account(alex, account("alex.learner@outlook.com", "987654321"))
-            except services.LinkRefused as refused:
+                linking_service.associate_account(alex, account("alex.learner@outlook.com", "987654321"))
+            except rules.LinkRefused as refused:
                 assert refused.code == "busy"
                 assert refused.message.startswith("Partner Center is busy and could not record the association.")
             else:
@@ -368,7 +370,7 @@ def test_a_locked_database_gives_a_clean_refusal_then_links(app, tmp_path):
             holder.close()
         assert db.session.scalar(select(LinkedAccount.id)) is None
         assert db.session.scalar(select(LearningIdentity.association_count)) in (None, 0)
-        link = services.associate_account(alex, account("alex.learner@outlook.com", "987654321"))
+        link = linking_service.associate_account(alex, account("alex.learner@outlook.com", "987654321"))
         assert link.ended_at is None
         db.session.remove()
         db.engine.dispose()

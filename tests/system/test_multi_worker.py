@@ -86,14 +86,14 @@ def _json_lines(path: Path) -> list[dict]:
 
 def _create_runners(database_url: str) -> None:
     """One work user per concurrent client (one active link per user and provider)."""
-    from webapp import create_app, services
+    from webapp import create_app, users
     from webapp.extensions import db
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "PASSWORD_HASH_METHOD": FAST_HASH})
     with app.app_context():
-        org = services.create_organization("Runners", "5550001")
+        org = users.create_organization("Runners", "5550001")
         for n in range(CLIENTS):
-            services.create_work_user(org, f"runner{n}@runners.example", f"Runner {n}", PASSWORD)
+            users.create_work_user(org, f"runner{n}@runners.example", f"Runner {n}", PASSWORD)
         db.session.remove()
         db.engine.dispose()
 

@@ -16,7 +16,8 @@ from werkzeug.routing.converters import NumberConverter
 from tests.fixtures.browser import Browser
 from tests.fixtures.servers import FAST_HASH
 from tests.fixtures.flows import DEMO_PASSWORD, link_account, sign_in
-from webapp import services
+from webapp import users, validation
+from webapp.auth import service as auth_service
 from webapp.extensions import db
 from webapp.models import LoginFailureWindow, Organization, WorkUser
 from webapp.safe_urls import safe_next_url
@@ -249,7 +250,7 @@ def test_lock_out_ends_with_its_window_and_success_resets_the_account_count(app)
     assert _attempt(client, "alex@contoso.com", DEMO_PASSWORD).status_code == 429
     with app.app_context():  # the window passes (no sleeping: move the stored window back)
         db.session.execute(update(LoginFailureWindow).values(
-            window_start=LoginFailureWindow.window_start - services._throttle_window()))
+            window_start=LoginFailureWindow.window_start - auth_service._throttle_window()))
         db.session.commit()
     assert _attempt(client, "alex@contoso.com", DEMO_PASSWORD).status_code == 302
     with app.app_context():
@@ -284,7 +285,7 @@ def test_concurrent_failures_are_all_counted(app):
         with app.app_context():
             barrier.wait()
             for _ in range(3):
-                services.record_sign_in_failure("alex@contoso.com", "10.9.9.9")
+                auth_service.record_sign_in_failure("alex@contoso.com", "10.9.9.9")
                 db.session.commit()
 
     threads = [threading.Thread(target=fail) for _ in range(8)]
@@ -308,15 +309,15 @@ def test_unknown_email_and_wrong_password_cost_the_same(app_ctx):
     """
     app_ctx.config["PASSWORD_HASH_METHOD"] = "pbkdf2:sha256:40000"
     org = db.session.scalar(select(Organization))
-    services.create_work_user(org, "timing@contoso.com", "Timing", "Right-Passw0rd")
-    services.authenticate("warm-up@contoso.com", "x")  # builds the dummy hash once
+    users.create_work_user(org, "timing@contoso.com", "Timing", "Right-Passw0rd")
+    auth_service.authenticate("warm-up@contoso.com", "x")  # builds the dummy hash once
     unknown, wrong = [], []
     for n in range(9):
         started = time.perf_counter()
-        assert services.authenticate(f"nobody{n}@contoso.com", "Wrong-Passw0rd") is None
+        assert auth_service.authenticate(f"nobody{n}@contoso.com", "Wrong-Passw0rd") is None
         unknown.append(time.perf_counter() - started)
         started = time.perf_counter()
-        assert services.authenticate("timing@contoso.com", "Wrong-Passw0rd") is None
+        assert auth_service.authenticate("timing@contoso.com", "Wrong-Passw0rd") is None
         wrong.append(time.perf_counter() - started)
     fast, slow = sorted([statistics.median(unknown), statistics.median(wrong)])
     assert fast / slow > 0.6, (statistics.median(unknown), statistics.median(wrong))
@@ -453,7 +454,7 @@ def test_passwords_are_scrypt_hashed_by_default(app_ctx):
     assert config_from_env()["IDP_PASSWORD_HASH"] == "scrypt"
     app_ctx.config["PASSWORD_HASH_METHOD"] = Config.PASSWORD_HASH_METHOD
     org = db.session.scalar(select(Organization))
-    user = services.create_work_user(org, "hash@contoso.com", "Hash", "Long-enough-1")
+    user = users.create_work_user(org, "hash@contoso.com", "Hash", "Long-enough-1")
     assert user.password_hash.startswith("scrypt:")
     assert "Long-enough-1" not in user.password_hash
 
@@ -463,15 +464,15 @@ def test_webapp_accepts_long_passwords(app, length):
     password = ("Pw-9é中" * 60)[:length]
     with app.app_context():
         org = db.session.scalar(select(Organization))
-        services.create_work_user(org, f"long{length}@contoso.com", "Long", password)
+        users.create_work_user(org, f"long{length}@contoso.com", "Long", password)
     assert _attempt(app.test_client(), f"long{length}@contoso.com", password).status_code == 302
 
 
 def test_webapp_refuses_passwords_shorter_than_8(app):
     with app.test_request_context():
         org = db.session.scalar(select(Organization))
-        with pytest.raises(services.ValidationError, match="at least 8"):
-            services.create_work_user(org, "short@contoso.com", "Short", "Seven77")
+        with pytest.raises(validation.ValidationError, match="at least 8"):
+            users.create_work_user(org, "short@contoso.com", "Short", "Seven77")
 
 
 @pytest.mark.parametrize("length,accepted", [(7, False), (8, True), (128, True), (200, True)])

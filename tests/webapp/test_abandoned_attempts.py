@@ -8,9 +8,10 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from tests.fixtures.flows import provider_consent, provider_sign_in, sign_in, start_link
-from webapp import services
+from webapp import clock
 from webapp.extensions import db
 from webapp.models import LinkAttempt, LinkedAccount
+from webapp.traces import recorder
 
 
 def _attempts(app) -> list[LinkAttempt]:
@@ -24,7 +25,7 @@ def _attempts(app) -> list[LinkAttempt]:
 def _age_attempts(app, seconds: int) -> None:
     with app.app_context():
         db.session.execute(update(LinkAttempt).values(
-            started_at=services.now() - timedelta(seconds=seconds)))
+            started_at=clock.now() - timedelta(seconds=seconds)))
         db.session.commit()
 
 
@@ -63,7 +64,7 @@ def test_a_fresh_pending_attempt_is_left_alone(app, browser):
     sign_in(browser, "alex@contoso.com")
     start_link(browser, "learn")
     with app.app_context():
-        assert services.close_abandoned_attempts() == 0
+        assert recorder.close_abandoned_attempts() == 0
     assert [a.outcome for a in _attempts(app)] == ["pending"]
 
 

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from tests.fixtures.browser import Browser
 from tests.fixtures.clock import day, long_date, move_app_to
 from tests.fixtures.flows import link_account, provider_sign_in, remove_link, sign_in, start_link
-from webapp import services
+from webapp import clock, services, users, validation
+from webapp.auth import service as auth_service
 from webapp.extensions import db
 from webapp.models import LinkAttempt, LinkedAccount, WorkUser
 
@@ -70,7 +71,7 @@ def check_403_everywhere(app, email):
     assert work_user_count(app) == 12
     with app.app_context():
         assert db.session.get(WorkUser, target).deleted_at is None
-        assert not services.clock_is_simulated()
+        assert not clock.clock_is_simulated()
 
 
 def test_admin_pages_need_sign_in(client):
@@ -219,18 +220,18 @@ def test_delete_work_user_service_rules(app_ctx):
         (frank, get("alex@contoso.com"), "You can only delete work users of your own organization."),
         (aaron, gloria, "Only a Global admin can delete a Global admin."),
     ]:
-        with pytest.raises(services.ValidationError) as info:
+        with pytest.raises(validation.ValidationError) as info:
             services.delete_work_user(actor, target)
         assert info.value.message == message
     with pytest.raises(services.NotPermitted):
         services.delete_work_user(get("paula.partner@contoso.com"), get("alex@contoso.com"))
     deleted = services.delete_work_user(aaron, get("alex@contoso.com"))
     assert deleted.deleted_at is not None
-    with pytest.raises(services.ValidationError, match="already deleted"):
+    with pytest.raises(validation.ValidationError, match="already deleted"):
         services.delete_work_user(aaron, deleted)
-    assert services.authenticate("alex@contoso.com", "Passw0rd!") is None
+    assert auth_service.authenticate("alex@contoso.com", "Passw0rd!") is None
     # The address stays with the deleted account (history), so it cannot be reused.
-    with pytest.raises(services.ValidationError, match="was deleted"):
+    with pytest.raises(validation.ValidationError, match="was deleted"):
         services.add_work_user(gloria, "alex@contoso.com", "Alex Again", "long-enough")
     with pytest.raises(services.NotPermitted):
         services.add_work_user(get("carl@contoso.com"), "x@contoso.com", "X", "long-enough")
@@ -348,7 +349,7 @@ def test_clock_page_set_date_and_bad_input(app):
         bad = gloria.submit(page, page.form_with(action_contains=action), values)
         assert bad.status == 422 and message in text(bad), (action, values)
     with app.app_context():
-        assert services.today() == target
+        assert clock.today() == target
 
 
 def test_account_admin_cannot_move_the_clock_and_demo_mode_off_hides_it(app):
@@ -375,7 +376,7 @@ def test_clock_cli(app):
     result = runner.invoke(args=["clock", "set", "2001-01-01"])
     assert result.exit_code != 0 and "must be within 3650 days" in result.output
     with app.app_context():
-        assert services.today() == day(45)
+        assert clock.today() == day(45)
     result = runner.invoke(args=["clock", "reset"])
     assert result.exit_code == 0 and "Offset:        0 days" in result.output
 
@@ -394,7 +395,7 @@ def test_work_user_list_is_paginated(app):
         from webapp.models import Organization
         contoso = db.session.scalar(select(Organization).where(Organization.partner_id == "1234567"))
         for n in range(55):
-            services.create_work_user(contoso, f"bulk{n:03d}@contoso.com", f"Bulk {n}", "Passw0rd!long")
+            users.create_work_user(contoso, f"bulk{n:03d}@contoso.com", f"Bulk {n}", "Passw0rd!long")
         total = db.session.scalar(select(func.count()).select_from(WorkUser)
                                   .where(WorkUser.organization_id == contoso.id))
     gloria = as_user(app, "gloria.global@contoso.com")
@@ -433,8 +434,8 @@ def test_look_alike_of_an_existing_address_is_refused_with_a_clear_message(app, 
 
 
 def test_addresses_are_stored_in_one_normal_form(app_ctx):
-    assert services.normalize_email("  \uff2e\uff45\uff57@Contoso.COM ") == "new@contoso.com"
+    assert users.normalize_email("  \uff2e\uff45\uff57@Contoso.COM ") == "new@contoso.com"
     org = db.session.get(WorkUser, user_id(app_ctx, "alex@contoso.com")).organization
     # A non-Latin address that looks like no existing one is a real address: accepted.
-    created = services.create_work_user(org, "\u0430\u043b\u0435\u043a\u0441@contoso.com", "Алекс", "Welcome-2026")
+    created = users.create_work_user(org, "\u0430\u043b\u0435\u043a\u0441@contoso.com", "Алекс", "Welcome-2026")
     assert created.email == "\u0430\u043b\u0435\u043a\u0441@contoso.com"

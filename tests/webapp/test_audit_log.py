@@ -11,8 +11,10 @@ from sqlalchemy import exc as sa_exc, select, text
 
 from tests.fixtures.browser import Browser
 from tests.fixtures.flows import link_account, remove_link, sign_in
-from webapp import services
+from webapp import services, simulated_clock
 from webapp.extensions import db
+from webapp.linking import rules
+from webapp.linking import service as linking_service
 from webapp.models import LEARN, AuditEvent, AuditLogIsAppendOnly, LinkedAccount, Organization, WorkUser
 
 
@@ -24,8 +26,8 @@ def events(app, **where) -> list[AuditEvent]:
         return rows
 
 
-def personal(mcid="555000777", email="mover@outlook.com") -> services.PersonalAccount:
-    return services.PersonalAccount(provider=LEARN, issuer="http://idp.test/learn", subject=f"sub-{mcid}",
+def personal(mcid="555000777", email="mover@outlook.com") -> rules.PersonalAccount:
+    return rules.PersonalAccount(provider=LEARN, issuer="http://idp.test/learn", subject=f"sub-{mcid}",
                                     email=email, display_name="Mover", mcid=mcid)
 
 
@@ -60,10 +62,10 @@ def test_unknown_email_and_blocked_sign_ins_are_recorded(app):
 
 def test_automatic_move_is_recorded_in_the_old_organizations_log(app):
     with app.test_request_context():
-        services.associate_account(user("mia@contoso.com"), personal())
+        linking_service.associate_account(user("mia@contoso.com"), personal())
         # Past the cool-off, the same MCID is associated by Mia at her new employer.
-        services.set_clock_offset(timedelta(days=31))
-        services.associate_account(user("mia@fabrikam.com"), personal())
+        simulated_clock.set_clock_offset(timedelta(days=31))
+        linking_service.associate_account(user("mia@fabrikam.com"), personal())
         contoso = db.session.scalar(select(Organization).where(Organization.partner_id == "1234567"))
         fabrikam = db.session.scalar(select(Organization).where(Organization.partner_id == "7654321"))
         contoso_id, fabrikam_id = contoso.id, fabrikam.id
@@ -94,17 +96,17 @@ def test_the_event_is_written_in_the_same_transaction_as_the_change(app, monkeyp
     def broken_audit(*args, **kwargs):
         db.session.add(AuditEvent(action=None))  # violates NOT NULL at flush time
 
-    monkeypatch.setattr(services, "record_audit", broken_audit)
+    monkeypatch.setattr(linking_service, "record_audit", broken_audit)
     with app.test_request_context():
-        with pytest.raises((sa_exc.IntegrityError, services.LinkRefused)):
-            services.associate_account(user("alex@contoso.com"), personal())
+        with pytest.raises((sa_exc.IntegrityError, rules.LinkRefused)):
+            linking_service.associate_account(user("alex@contoso.com"), personal())
         db.session.rollback()
         assert db.session.scalar(select(LinkedAccount.id)) is None
     monkeypatch.undo()
     with app.test_request_context():  # a refused link writes no audit line
-        services.associate_account(user("alex@contoso.com"), personal())
-        with pytest.raises(services.LinkRefused):
-            services.associate_account(user("carl@contoso.com"), personal())
+        linking_service.associate_account(user("alex@contoso.com"), personal())
+        with pytest.raises(rules.LinkRefused):
+            linking_service.associate_account(user("carl@contoso.com"), personal())
     assert [e.action for e in events(app) if e.action.startswith("link")] == ["link_added"]
 
 
@@ -206,8 +208,8 @@ def test_admin_user_changes_and_clock_moves_are_recorded(app):
         admin = user("aaron.account@contoso.com")
         created = services.add_work_user(admin, "temp.worker@contoso.com", "Temp", "Passw0rd!long")
         services.delete_work_user(admin, created)
-        services.advance_clock(3)
-        services.reset_clock()
+        simulated_clock.advance_clock(3)
+        simulated_clock.reset_clock()
     created_event = events(app, action="user_created", target="temp.worker@contoso.com")
     deleted_event = events(app, action="user_deleted", target="temp.worker@contoso.com")
     assert [e.actor_email for e in created_event + deleted_event] == ["aaron.account@contoso.com"] * 2

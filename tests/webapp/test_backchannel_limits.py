@@ -1,4 +1,4 @@
-"""Every back-channel call has a total deadline and a size cap (webapp/backchannel.py).
+"""Every back-channel call has a total deadline and a size cap (webapp/linking/backchannel.py).
 
 Over real HTTP against tests/misbehaving_server.py: a provider endpoint that drip-feeds one byte
 per second (status line or body), or sends a 400 MB answer. The flow must end within the
@@ -18,8 +18,8 @@ from tests.fixtures.browser import Browser
 from tests.fixtures.flows import sign_in
 from tests.fixtures.misbehaving_server import MisbehavingServer
 from webapp import services
-from webapp.backchannel import BackChannelSession, DeadlineExceeded, ResponseTooLarge
 from webapp.extensions import db
+from webapp.linking.backchannel import BackChannelSession, DeadlineExceeded, ResponseTooLarge
 from webapp.models import LearningIdentity, LinkAttempt, LinkedAccount
 
 MARGIN = 2.0  # seconds past the deadline a busy machine may need to answer the browser

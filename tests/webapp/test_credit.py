@@ -9,8 +9,9 @@ from sqlalchemy import func, select
 
 from tests.fixtures.flows import link_account, sign_in
 from tests.fixtures.report_helpers import apply, delete_user, entry, link, move_clock_to, user
-from webapp import services
+from webapp import clock, services
 from webapp.extensions import db
+from webapp.linking import service as linking_service
 from webapp.models import LEARN, PARTNER_UNIVERSITY, Achievement
 
 
@@ -125,7 +126,7 @@ def test_removed_link_takes_its_achievements_out_at_the_next_refresh(app_ctx):
     alex = user("alex@contoso.com")
     alex_link = link(alex)
     apply({alex_link.id: [entry("a1", date(2026, 2, 1))]})
-    services.remove_link(alex, LEARN)
+    linking_service.remove_link(alex, LEARN)
     assert services.user_achievements(alex) == []  # ended links never show
     result = apply({})
     assert result.per_user[alex.id].removed == 1
@@ -196,7 +197,7 @@ def test_refresh_over_real_http_after_linking_and_completing_on_the_provider_pag
     assert 'data-item="AZ-104" data-status="pending"' in profile.text
     assert 'data-item="AZ-305" data-status="pending"' in profile.text
     with app.app_context():
-        linked_on = services.active_link(user("alex@contoso.com"), LEARN).linked_at.date()
+        linked_on = linking_service.active_link(user("alex@contoso.com"), LEARN).linked_at.date()
         expected = services.credit_date(date(2026, 9, 15), linked_on)
         move_clock_to(expected)
     profile = browser.open("/profile")
@@ -214,7 +215,7 @@ def test_provider_failure_gives_a_clear_message_and_writes_nothing(app, browser,
         last = services.last_refresh()
 
     app.config["PARTNER_UNIVERSITY_CLIENT_SECRET"] = "wrong-secret"
-    from webapp.oidc import init_oauth
+    from webapp.linking.oidc import init_oauth
     init_oauth(app)  # the registry reads the secret at start-up
     with app.app_context():
         with pytest.raises(services.RefreshError) as refused:
@@ -240,7 +241,7 @@ def test_demo_links_refresh_from_the_demo_providers(app, idp):
         assert seed_demo_links() == 4
         result = services.refresh_transcripts()
         assert result.links_checked == 3  # Mia's Contoso link ended when her MCID moved
-        today = services.today()
+        today = clock.today()
         carl = services.user_achievements(user("carl@contoso.com"))  # linked ten days ago
         # (other tests of the session may complete more items on the shared demo accounts)
         assert ("AZ-305", "credited", today) in [(a.code, a.status, a.credit_on) for a in carl]

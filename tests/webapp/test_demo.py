@@ -15,11 +15,13 @@ from tests.fixtures.clock import long_date
 from tests.fixtures.servers import FAST_HASH, LiveServer, free_port, webapp_clients, webapp_config
 from tests.fixtures.databases import provider_database_url, webapp_database_url
 from tests.fixtures.flows import link_account, provider_consent, remove_link, sign_in, start_link
-from webapp import services
+from webapp import clock, services, simulated_clock, users
 from webapp.demo import DEMO_ORGANIZATIONS, DEMO_PASSWORD, DEMO_WORK_USERS, demo_subject, seed_demo
 from webapp.demo_guide import stories as demo_stories
 from webapp.extensions import db
+from webapp.linking import rules
 from webapp.models import LEARN, AppSetting, LinkAttempt, LinkedAccount, Organization, WorkUser
+from webapp.profile import service as profile_service
 
 CONTROL_TOKEN = "test-control-token-0123456789"
 
@@ -68,9 +70,9 @@ def test_stories_link_the_pages_and_name_the_days_they_use(app, client):
         seed_demo()  # the demo links too: Carl's cool-off date comes from his seeded association
         carl = db.session.scalar(select(WorkUser).where(WorkUser.email == "carl@contoso.com"))
         carl_link = db.session.scalar(select(LinkedAccount).where(LinkedAccount.work_user_id == carl.id))
-        today = services.today()
+        today = clock.today()
         days = {
-            "carl_opens": carl_link.linked_at.date() + services.COOL_OFF,
+            "carl_opens": carl_link.linked_at.date() + rules.COOL_OFF,
             "priya_credit": today + timedelta(days=10),
             "pat_gone": services.skills_report_removal_date(today) + timedelta(days=1),
         }
@@ -100,7 +102,7 @@ def test_cool_off_story_happens_as_the_guide_says(app, browser):
         with app.test_request_context():
             assert f"Your next available date for a subsequent association is " \
                    f"{format_date(named, format='long')}." in page.text
-        services.set_clock(named)
+        simulated_clock.set_clock(named)
     page = provider_consent(browser, start_link(browser, "learn"))  # still signed in at Learn
     assert "is now linked" in page.text
 
@@ -120,8 +122,8 @@ def test_banner_shows_the_simulated_date_after_the_clock_moves(app, browser, idp
     sign_in(browser, "alex@contoso.com")
     assert "Simulated date" not in browser.open("/profile").text
     with app.app_context():
-        services.set_clock_offset(timedelta(days=10))
-        shown = (services.real_now() + timedelta(days=10)).date()
+        simulated_clock.set_clock_offset(timedelta(days=10))
+        shown = (clock.real_now() + timedelta(days=10)).date()
     page = browser.open("/profile")
     assert 'class="clock-banner"' in page.text and "Simulated date" in page.text
     assert f"Simulated date: {shown.strftime('%b')} {shown.day}, {shown.year}" in page.text
@@ -232,9 +234,9 @@ def test_reset_button_returns_webapp_and_providers_to_a_fresh_seed(demo_app, con
     assert "is now linked" in link_account(alex, "learn", "alex.learner@outlook.com").text
     _sign_up_at_partner_university(alex, control_idp, "walk.in@outlook.com")
     with demo_app.app_context():
-        services.set_clock_offset(timedelta(days=45))
+        simulated_clock.set_clock_offset(timedelta(days=45))
         contoso = db.session.scalar(select(Organization).where(Organization.partner_id == "1234567"))
-        services.create_work_user(contoso, "temp@contoso.com", "Temp Worker", "long-password")
+        users.create_work_user(contoso, "temp@contoso.com", "Temp Worker", "long-password")
     changed = provider_state(control_idp.app)
     assert changed["tokens"] >= 1 and any(a[1] == "walk.in@outlook.com" for a in changed["accounts"])
     assert webapp_state(demo_app) != fresh_webapp
@@ -255,8 +257,8 @@ def test_reset_button_returns_webapp_and_providers_to_a_fresh_seed(demo_app, con
     assert webapp_state(demo_app) == fresh_webapp
     assert provider_state(control_idp.app) == fresh_providers
     with demo_app.app_context():
-        assert db.session.get(AppSetting, services.CLOCK_OFFSET_KEY) is None
-        assert services.clock_offset() == timedelta(0)
+        assert db.session.get(AppSetting, clock.CLOCK_OFFSET_KEY) is None
+        assert clock.clock_offset() == timedelta(0)
     # The demo runs again from the start: alex links as on day one.
     alex = Browser(demo_app.test_client())
     sign_in(alex, "alex@contoso.com")
@@ -267,7 +269,7 @@ def test_a_session_of_a_user_the_reset_deleted_never_signs_in_as_a_newcomer(app)
     """After a reset ids are given out again: the old session must not fit the new user."""
     with app.app_context():
         contoso = db.session.scalar(select(Organization).where(Organization.partner_id == "1234567"))
-        temp_id = services.create_work_user(contoso, "temp@contoso.com", "Temp Worker", "long-password").id
+        temp_id = users.create_work_user(contoso, "temp@contoso.com", "Temp Worker", "long-password").id
     temp = Browser(app.test_client())
     sign_in(temp, "temp@contoso.com", "long-password")
     assert "Temp Worker" in temp.open("/profile").text
@@ -279,7 +281,7 @@ def test_a_session_of_a_user_the_reset_deleted_never_signs_in_as_a_newcomer(app)
     assert "The demo was reset to its seeded state" in done.text and "Gloria Global" not in done.text
     with app.app_context():
         contoso = db.session.scalar(select(Organization).where(Organization.partner_id == "1234567"))
-        newcomer = services.create_work_user(contoso, "new.hire@contoso.com", "New Hire", "long-password")
+        newcomer = users.create_work_user(contoso, "new.hire@contoso.com", "New Hire", "long-password")
         assert newcomer.id == temp_id  # the same id, given out again
     page = temp.open("/profile")
     assert page.url.startswith("http://localhost/login") and "New Hire" not in page.text
@@ -298,7 +300,7 @@ def test_reset_needs_the_operator_csrf_and_the_confirmation(demo_app):
     gloria = Browser(demo_app.test_client())
     sign_in(gloria, "gloria.global@contoso.com")
     with demo_app.app_context():
-        services.set_clock_offset(timedelta(days=3))
+        simulated_clock.set_clock_offset(timedelta(days=3))
     before = webapp_state(demo_app)
     assert gloria.open("/demo/reset", method="POST", data={"confirm": "y"}).status == 400  # no CSRF token
     confirm = gloria.open("/demo/reset")
@@ -310,7 +312,7 @@ def test_reset_needs_the_operator_csrf_and_the_confirmation(demo_app):
 def test_reset_without_control_token_resets_the_webapp_and_says_so(app, browser):
     sign_in(browser, "gloria.global@contoso.com")
     with app.app_context():
-        services.set_clock_offset(timedelta(days=3))
+        simulated_clock.set_clock_offset(timedelta(days=3))
     confirm = browser.open("/demo/reset")
     done = browser.submit(confirm, confirm.form_with(action_contains="/demo/reset"), {"confirm": "y"})
     assert "The demo was reset to its seeded state" in done.text
@@ -326,7 +328,7 @@ def test_reset_demo_command_empties_every_table_and_seeds_again(app, browser):
     sign_in(browser, "alex@contoso.com")
     link_account(browser, "learn", "alex.learner@outlook.com")
     with app.app_context():
-        services.set_clock_offset(timedelta(days=12))
+        simulated_clock.set_clock_offset(timedelta(days=12))
         assert db.session.scalar(select(db.func.count(LinkAttempt.id))) == 1
     runner = app.test_cli_runner()
     refused = runner.invoke(args=["reset-demo"], input="n\n")
@@ -337,7 +339,7 @@ def test_reset_demo_command_empties_every_table_and_seeds_again(app, browser):
         in result.output
     assert webapp_state(app) == fresh
     with app.app_context():
-        assert services.clock_offset() == timedelta(0)
+        assert clock.clock_offset() == timedelta(0)
         assert db.session.scalar(select(db.func.count(WorkUser.id))) == len(DEMO_WORK_USERS)
     # --providers without a control token fails loudly, after resetting the webapp.
     result = runner.invoke(args=["reset-demo", "--yes", "--providers"])
@@ -403,11 +405,11 @@ def test_demo_links_show_each_rule_and_seeding_is_idempotent(app, idp):
     with app.app_context():
         assert seed_demo()["links"] == 4
         assert seed_demo() == {"organizations": 0, "work_users": 0, "links": 0}
-        today = services.today()
+        today = clock.today()
         mia_old = db.session.scalar(select(WorkUser).where(WorkUser.email == "mia@contoso.com"))
         carl = db.session.scalar(select(WorkUser).where(WorkUser.email == "carl@contoso.com"))
-        old_page = services.profile_section(mia_old, LEARN)
-        carl_page = services.profile_section(carl, LEARN)
+        old_page = profile_service.profile_section(mia_old, LEARN)
+        carl_page = profile_service.profile_section(carl, LEARN)
         assert old_page.moved_away is not None
         assert (carl_page.next_date, carl_page.next_reason) == (today + timedelta(days=20), "cool_off")
     links = links_by_user(app)
@@ -432,7 +434,7 @@ def test_demo_links_show_each_rule_and_seeding_is_idempotent(app, idp):
 def test_demo_pages_tell_the_stories(app, idp):
     with app.app_context():
         seed_demo()
-        today = services.today()
+        today = clock.today()
     mia = Browser(app.test_client())
     page = sign_in(mia, "mia@contoso.com")
     assert 'data-notice="moved"' in page.text

@@ -15,9 +15,10 @@ from sqlalchemy import func, select
 from tests.fixtures.browser import Browser
 from tests.fixtures.flows import sign_in
 from tests.webapp.test_demo import webapp_state
-from webapp import services
+from webapp import clock, demo, services, simulated_clock, users
 from webapp.demo import DEMO_PASSWORD, DEMO_WORK_USERS
 from webapp.extensions import db
+from webapp.linking import service as linking_service
 from webapp.models import Achievement, AuditEvent, LinkedAccount, Organization, WorkUser
 
 CONTOSO, FABRIKAM = "1234567", "7654321"
@@ -42,7 +43,7 @@ def count(app, model) -> int:
 def make_global_admin(app, email: str, partner_id: str = CONTOSO) -> None:
     with app.app_context():
         org = db.session.scalar(select(Organization).where(Organization.partner_id == partner_id))
-        services.create_work_user(org, email, "Second Global", DEMO_PASSWORD, ["global_admin"])
+        users.create_work_user(org, email, "Second Global", DEMO_PASSWORD, ["global_admin"])
 
 
 def press_reset(browser: Browser):
@@ -76,38 +77,38 @@ def test_providers_that_do_not_answer_are_reported_after_the_webapp_reset(app):
     """The providers are called after the commit: their failure is a message, not a 500."""
     app.config.update(IDP_CONTROL_TOKEN="some-control-token", IDP_CONTROL_URL="http://127.0.0.1:9")
     with app.app_context():
-        services.set_clock_offset(services.timedelta(days=4))
+        simulated_clock.set_clock_offset(services.timedelta(days=4))
     done = press_reset(as_user(app, "gloria.global@contoso.com"))
     assert done.status == 200 and done.url == "http://localhost/login"
     assert "The demo was reset to its seeded state" in done.text
     assert "The identity providers were not reset (ConnectionError)" in done.text
     assert "some-control-token" not in done.text
     with app.app_context():
-        assert services.clock_offset() == services.timedelta(0)
+        assert clock.clock_offset() == services.timedelta(0)
 
 
 def test_a_failure_while_seeding_again_leaves_the_database_as_it_was(app, monkeypatch):
     make_global_admin(app, "grace.global@contoso.com")
     app.config["OPERATORS"] = frozenset({"frank.global@fabrikam.com"})
     with app.app_context():
-        services.set_clock_offset(services.timedelta(days=20))
+        simulated_clock.set_clock_offset(services.timedelta(days=20))
     before, audit_before = webapp_state(app), count(app, AuditEvent)
 
-    real_create = services.create_work_user
+    real_create = users.create_work_user
 
     def failing_create(organization, email, *args, **kwargs):
         if email == "mia@contoso.com":  # half-way through the demo users
             raise RuntimeError("disk full")
         return real_create(organization, email, *args, **kwargs)
 
-    monkeypatch.setattr(services, "create_work_user", failing_create)
+    monkeypatch.setattr(demo, "create_work_user", failing_create)
     frank = as_user(app, "frank.global@fabrikam.com")
     done = press_reset(frank)
     assert done.url == "http://localhost/demo" and "The demo could not be reset; nothing was changed" in done.text
     assert webapp_state(app) == before and count(app, AuditEvent) == audit_before + 1  # frank's sign-in
     assert "Frank Global" in frank.open("/profile").text  # nothing changed: still signed in
     with app.app_context():
-        assert services.clock_offset() == services.timedelta(days=20)
+        assert clock.clock_offset() == services.timedelta(days=20)
 
     monkeypatch.undo()
     assert "The demo was reset" in press_reset(frank).text
@@ -131,7 +132,7 @@ OPERATOR_ACTIONS = [
 @pytest.mark.parametrize("method,path,data", OPERATOR_ACTIONS)
 def test_operator_actions_are_refused_to_a_global_admin_who_is_not_the_operator(app, method, path, data):
     with app.app_context():
-        services.set_clock_offset(services.timedelta(days=7))
+        simulated_clock.set_clock_offset(services.timedelta(days=7))
     before = webapp_state(app)
     for email in ("frank.global@fabrikam.com", "aaron.account@contoso.com"):
         admin = as_user(app, email)
@@ -220,7 +221,7 @@ def test_an_admins_refresh_touches_only_their_organization_and_names_only_its_us
     # Contoso's (which must neither touch nor mention them).
     with app.app_context():
         mia = db.session.scalar(select(WorkUser).where(WorkUser.email == "mia@fabrikam.com"))
-        services.remove_link(mia, "learn")
+        linking_service.remove_link(mia, "learn")
     page = gloria.open("/reports/skills")
     done = gloria.submit(page, page.form_with(action_contains="/reports/refresh"))
     assert "fabrikam" not in done.text.lower() and "no changes" in done.text

@@ -11,8 +11,9 @@ from tests.fixtures.browser import Browser
 from tests.fixtures.flows import link_account, sign_in
 from tests.fixtures.report_helpers import (QueryCounter, apply, delete_user, entry, link, move_clock_to, new_user,
                                   org, user)
-from webapp import services
+from webapp import clock, services
 from webapp.extensions import db
+from webapp.linking import service as linking_service
 from webapp.models import LEARN, PARTNER_UNIVERSITY
 
 
@@ -107,7 +108,7 @@ def test_skills_report_page_uses_a_constant_number_of_queries(app_ctx):
     apply(transcripts)
     move_clock_to(date(2026, 4, 1))
     contoso_id = org().id
-    services.today()  # the clock offset is read once per app context
+    clock.today()  # the clock offset is read once per app context
     with QueryCounter() as small:
         page = services.skills_report_page(contoso_id, page=1, per_page=5)
     with QueryCounter() as large:
@@ -147,7 +148,7 @@ def test_learn_analytics_statuses_and_counts(app_ctx):
     apply({alex_learn.id: [entry("a1", date(2026, 2, 1)), entry("a2", date(2026, 3, 9))],
            alex_pu.id: [entry("a3", date(2026, 2, 1), kind="training", code=None, level=None)],
            pat_pu.id: [entry("p1", date(2026, 3, 20), kind="assessment", code="ASSESS-AI")]})
-    services.remove_link(mia, LEARN)
+    linking_service.remove_link(mia, LEARN)
     delete_user(user("walt@contoso.com"))
     move_clock_to(date(2026, 3, 15))
     page, totals = services.learn_analytics_page(org().id)
@@ -299,7 +300,7 @@ def test_refresh_button_over_real_http(app, idp):
     # Without the CSRF token nothing runs.
     form = again.form_with(action_contains="/reports/refresh")
     with app.app_context():
-        move_clock_to(services.today() + timedelta(days=3))  # a refresh now would record a new time
+        move_clock_to(clock.today() + timedelta(days=3))  # a refresh now would record a new time
         last = services.last_refresh()
     forged = admin.open("/reports/refresh", method="POST", data={"back_to": form.fields["back_to"]})
     assert forged.status == 400 and "The request could not be accepted" in forged.text
@@ -347,7 +348,7 @@ def test_csv_lists_the_same_users_and_exams_as_the_page(app_ctx):
                         entry("u2", date(2026, 1, 3), kind="training", code="TRAIN-COPILOT", level=None)],
            carl_link.id: [entry("c1", date(2026, 1, 1))],
            mia_fabrikam.id: [entry("m1", date(2026, 1, 1))]})
-    services.remove_link(carl, LEARN)  # carl's achievement stays in the table until the next refresh
+    linking_service.remove_link(carl, LEARN)  # carl's achievement stays in the table until the next refresh
     link(pat)  # linked, nothing completed
     move_clock_to(date(2026, 3, 25))
     contoso = org()

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from tests.fixtures.browser import Browser
 from tests.fixtures.flows import sign_in
 from tests.fixtures.oidc_stub import CLIENT_ID, MCID, SUBJECT, hs256_token, new_key, unsigned_token
-from webapp import oidc
 from webapp.extensions import db
+from webapp.linking import oidc
 from webapp.models import LEARN, LinkAttempt, LinkedAccount
 
 REJECTED = "Nothing was linked"

@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from tests.fixtures.browser import Browser
 from tests.fixtures.flows import sign_in
-from webapp import services
+from webapp.auth import service as auth_service
 from webapp.extensions import db
 from webapp.models import WorkUser
 
@@ -55,7 +55,7 @@ def test_end_sessions_revokes_every_session_of_that_user_only(app):
     with app.app_context():
         user = db.session.scalars(select(WorkUser).where(WorkUser.email == "alex@contoso.com")).one()
         before = user.session_version
-        services.end_sessions(user)
+        auth_service.end_sessions(user)
         db.session.commit()
         assert user.session_version == before + 1
     assert not _signed_in(alex.client) and not _signed_in(alex_elsewhere.client)

@@ -12,9 +12,11 @@ from tests.fixtures.browser import Browser
 from tests.fixtures.servers import webapp_config
 from tests.fixtures.databases import webapp_database_url
 from tests.fixtures.flows import link_account, provider_consent, provider_sign_in, sign_in, start_link
-from webapp import oidc, services
+from webapp import clock, simulated_clock
 from webapp.extensions import db
+from webapp.linking import oidc
 from webapp.models import LinkAttempt, WorkUser
+from webapp.traces import recorder
 
 
 def attempts(app) -> list[LinkAttempt]:
@@ -315,7 +317,7 @@ def test_profile_links_to_the_latest_trace(app, browser):
 
 def _add_attempt(user_email: str, age: timedelta) -> int:
     user = db.session.scalar(select(WorkUser).where(WorkUser.email == user_email))
-    attempt = LinkAttempt(work_user_id=user.id, provider="learn", started_at=services.now() - age,
+    attempt = LinkAttempt(work_user_id=user.id, provider="learn", started_at=clock.now() - age,
                           outcome="failed", steps=[])
     db.session.add(attempt)
     db.session.commit()
@@ -326,11 +328,11 @@ def test_purge_keeps_traces_for_the_configured_days(app_ctx):
     app_ctx.config["LINK_TRACE_RETENTION_DAYS"] = 10
     old = _add_attempt("alex@contoso.com", timedelta(days=10, minutes=1))
     recent = _add_attempt("alex@contoso.com", timedelta(days=9, hours=23))
-    assert services.purge_old_traces() == 1
+    assert recorder.purge_old_traces() == 1
     assert db.session.get(LinkAttempt, old) is None and db.session.get(LinkAttempt, recent) is not None
     # The simulated clock ages traces like everything else.
-    services.set_clock_offset(timedelta(days=2))
-    assert services.purge_old_traces() == 1
+    simulated_clock.set_clock_offset(timedelta(days=2))
+    assert recorder.purge_old_traces() == 1
     assert db.session.get(LinkAttempt, recent) is None
 
 
@@ -346,7 +348,7 @@ def test_purge_traces_command(app):
 
 def test_starting_a_flow_purges_expired_traces_once_in_a_while(app, browser):
     def expired_count() -> int:
-        cutoff = services.real_now() - timedelta(days=39)
+        cutoff = clock.real_now() - timedelta(days=39)
         return sum(1 for a in attempts(app) if a.started_at < cutoff)
 
     with app.app_context():

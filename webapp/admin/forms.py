@@ -14,7 +14,7 @@ class CheckboxesField(SelectMultipleField):
 
 class CreateUserForm(FlaskForm):
     # The rules (valid and unique email, name, password length, allowed roles) are checked in
-    # services.create_work_user, which gives the messages; the form only bounds the input.
+    # users.create_work_user, which gives the messages; the form only bounds the input.
     email = EmailField(_l("Official work email"), validators=[Length(max=254)])
     display_name = StringField(_l("Display name"), validators=[Length(max=200)])
     roles = CheckboxesField(_l("Roles"), choices=[], validate_choice=False)

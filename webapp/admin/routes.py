@@ -11,7 +11,8 @@ from flask_login import current_user, login_required
 
 from page_catalog import gettext as _
 
-from .. import services
+from .. import services, simulated_clock, validation
+from ..clock import clock_is_simulated, now, real_now, today
 from ..models import ROLE_GLOBAL_ADMIN
 from ..template_helpers import role_label
 from .forms import (AdvanceClockForm, CreateUserForm, DeleteUserForm, RefreshAllForm, ResetClockForm,
@@ -61,7 +62,7 @@ def create_user():
         try:
             user = services.add_work_user(current_user, form.email.data, form.display_name.data,
                                           form.password.data, form.roles.data or [])
-        except services.ValidationError as exc:
+        except validation.ValidationError as exc:
             getattr(form, exc.field or "email").errors.append(exc.message)
             status = 422
         else:
@@ -90,7 +91,7 @@ def delete_user(user_id):
     if form.validate_on_submit():
         try:
             services.delete_work_user(current_user, user)
-        except services.ValidationError as exc:
+        except validation.ValidationError as exc:
             flash(exc.message, "error")
         else:
             flash(_("Work user %(email)s deleted. They can no longer sign in. Their exams leave the "
@@ -130,7 +131,7 @@ def _clock_admin_only():
 def _clock_page(set_form=None, advance_form=None, status=200):
     return render_template(
         "admin/clock.html",
-        now=services.now(), real_now=services.real_now(), simulated=services.clock_is_simulated(),
+        now=now(), real_now=real_now(), simulated=clock_is_simulated(),
         set_form=set_form or SetClockForm(formdata=None),
         advance_form=advance_form or AdvanceClockForm(formdata=None),
         reset_form=ResetClockForm(formdata=None), refresh_all_form=RefreshAllForm(formdata=None),
@@ -149,7 +150,7 @@ def clock_set():
     if (refused := _clock_admin_only()) is not None:
         return refused
     form = SetClockForm()
-    return _move_clock(form, form.date, services.set_clock) or _clock_page(set_form=form, status=422)
+    return _move_clock(form, form.date, simulated_clock.set_clock) or _clock_page(set_form=form, status=422)
 
 
 @bp.route("/clock/advance", methods=["POST"])
@@ -157,7 +158,7 @@ def clock_advance():
     if (refused := _clock_admin_only()) is not None:
         return refused
     form = AdvanceClockForm()
-    return _move_clock(form, form.days, services.advance_clock) or _clock_page(advance_form=form, status=422)
+    return _move_clock(form, form.days, simulated_clock.advance_clock) or _clock_page(advance_form=form, status=422)
 
 
 @bp.route("/clock/reset", methods=["POST"])
@@ -165,7 +166,7 @@ def clock_reset():
     if (refused := _clock_admin_only()) is not None:
         return refused
     if ResetClockForm().validate_on_submit():
-        services.reset_clock(current_user, request.remote_addr)
+        simulated_clock.reset_clock(current_user, request.remote_addr)
         flash(_("The clock is back to real time."), "success")
     return redirect(url_for("admin.clock"))
 
@@ -176,10 +177,10 @@ def _move_clock(form, field, move):
         return None
     try:
         move(field.data, current_user, request.remote_addr)
-    except services.ValidationError as exc:
+    except validation.ValidationError as exc:
         field.errors = [*field.errors, exc.message]
         return None
-    flash(_("The simulated date is now %(date)s.", date=_long_date(services.today())), "success")
+    flash(_("The simulated date is now %(date)s.", date=_long_date(today())), "success")
     return redirect(url_for("admin.clock"))
 
 

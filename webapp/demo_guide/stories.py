@@ -18,10 +18,12 @@ from idp_mock.services import CATALOG
 
 from page_catalog import gettext as _
 
-from .. import services
+from .. import clock, services
 from ..demo import DEMO_LINKS, DEMO_ORGANIZATIONS, DEMO_WORK_USERS
 from ..extensions import db
+from ..linking import rules
 from ..models import LEARN, PARTNER_UNIVERSITY, ROLE_GLOBAL_ADMIN, WorkUser
+from ..profile import service as profile_service
 
 # Pages of Partner Center the stories send the trainer to (a renamed page fails the tests).
 CLOCK_PAGE = "admin.clock"
@@ -101,12 +103,12 @@ def stories() -> list[Story]:
     contoso = DEMO_ORGANIZATIONS[0]["partner_id"]
     admin = global_admin_of(contoso)
     login = url_for("auth.login")
-    profile = url_for("main.profile")
+    profile = url_for("profile.profile")
     traces = url_for("traces.index")
     learn_account = provider_url("learn", "/account")
-    cool_off_days = services.COOL_OFF.days
+    cool_off_days = rules.COOL_OFF.days
     certification = next(key for key, item in CATALOG.items() if item["kind"] == "certification")
-    today = services.today()
+    today = clock.today()
 
     alex, alex_learn = work_user("alex@contoso.com"), provider_account("alex.learner@outlook.com")
     mia_contoso, mia_fabrikam = work_user("mia@contoso.com"), work_user("mia@fabrikam.com")
@@ -118,9 +120,9 @@ def stories() -> list[Story]:
     # Dates from the data as it is now, so the guide names the days a trainer moves the clock to.
     carl_days_ago = next((days for email, *_rest, days in DEMO_LINKS if email == carl["email"]), 0)
     carl_user = _demo_user(carl["email"])
-    carl_opens = services.profile_section(carl_user, LEARN).next_date if carl_user else today
+    carl_opens = profile_service.profile_section(carl_user, LEARN).next_date if carl_user else today
     if carl_opens <= today:  # no association yet (or the cool-off is over): one from today
-        carl_opens = today + services.COOL_OFF
+        carl_opens = today + rules.COOL_OFF
     priya_credit = services.credit_date(today, today)
     pat_listed_until = services.skills_report_removal_date(today)
 
@@ -130,9 +132,9 @@ def stories() -> list[Story]:
         return Step(_("Sign in to Partner Center as %(user)s. On My Learn profile select \"%(button)s\", "
                       "sign in at %(provider)s as %(account)s and allow the access.",
                       user=user["email"], button=button,
-                      provider=services.provider_label(account["provider"]), account=account["email"]),
+                      provider=rules.provider_label(account["provider"]), account=account["email"]),
                     _links((_("Partner Center sign-in"), login),
-                           (services.provider_label(account["provider"]),
+                           (rules.provider_label(account["provider"]),
                             provider_url(account["issuer"], "/"))))
 
     return [

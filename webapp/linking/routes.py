@@ -1,13 +1,16 @@
 """The linking flow: start at Partner Center, sign in at the provider, come back, record the link."""
 from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from page_catalog import gettext as _
-
-from .. import oidc, services
-from ..extensions import db
-from ..main.forms import LinkForm, RemoveLinkForm
-from ..models import PROVIDERS, LinkAttempt
+from ..models import PROVIDERS
+from ..traces import recorder
+from . import oidc
+from .forms import LinkForm, RemoveLinkForm
+from .flow_errors import FlowError, describe_provider_error
+from .id_token_checks import validate_id_token
+from .rules import LinkRefused, provider_label
+from .service import associate_account, remove_link
 
 bp = Blueprint("linking", __name__, url_prefix="/link")
 
@@ -18,26 +21,7 @@ def _provider_or_404(provider: str) -> str:
     return provider
 
 
-def _finish(attempt: LinkAttempt | None, trace: oidc.Trace, outcome: str, message: str | None) -> None:
-    """Store the trace; a failure of the flow never leaves a half-written link behind."""
-    if attempt is None:
-        return
-    attempt.steps = list(attempt.steps or []) + trace.steps
-    attempt.outcome = outcome
-    attempt.message = message
-    attempt.finished_at = services.now()
-    db.session.commit()
-
-
-def _new_attempt(provider: str) -> LinkAttempt:
-    attempt = LinkAttempt(work_user_id=current_user.id, provider=provider,
-                          started_at=services.now(), outcome="pending", steps=[])
-    db.session.add(attempt)
-    db.session.flush()
-    return attempt
-
-
-def _flow_error_text(exc: oidc.FlowError) -> str:
+def _flow_error_text(exc: FlowError) -> str:
     """The user's message; protocol failures also name the failed check, for QA."""
     if exc.outcome == "refused":
         return exc.message
@@ -50,22 +34,21 @@ def start(provider):
     provider = _provider_or_404(provider)
     if not LinkForm().validate_on_submit():
         flash(_("The form expired. Please try again."), "error")
-        return redirect(url_for("main.profile"))
+        return redirect(url_for("profile.profile"))
     # Housekeeping rides on the start of a flow: one indexed delete, at most every few minutes.
-    services.purge_old_traces_if_due()
-    trace = oidc.Trace()
-    attempt = _new_attempt(provider)
+    recorder.purge_old_traces_if_due()
+    trace = recorder.Trace()
+    attempt = recorder.start_attempt(current_user, provider)
     redirect_uri = url_for("linking.callback", provider=provider, _external=True)
     try:
         url, _state = oidc.build_authorization(provider, redirect_uri, trace,
                                                work_user_id=current_user.id, attempt_id=attempt.id)
-    except oidc.FlowError as exc:
+    except FlowError as exc:
         trace.add("outcome", False, outcome="failed", check=exc.check, message=exc.message)
-        _finish(attempt, trace, "failed", exc.message)
+        recorder.finish_attempt(attempt, trace, "failed", exc.message)
         flash(_flow_error_text(exc), "error")
-        return redirect(url_for("main.profile"))
-    attempt.steps = trace.steps
-    db.session.commit()
+        return redirect(url_for("profile.profile"))
+    recorder.save_steps(attempt, trace)
     return redirect(url)
 
 
@@ -73,66 +56,61 @@ def start(provider):
 @login_required
 def callback(provider):
     provider = _provider_or_404(provider)
-    trace = oidc.Trace()
+    trace = recorder.Trace()
     params = request.args.to_dict(flat=True)
     trace.add("redirect_back", None, url=request.base_url, parameters=oidc.redact_mapping(params))
     state_data = oidc.pop_state_data(provider, params.get("state"))
-    attempt = None
-    if state_data and state_data.get("attempt_id"):
-        attempt = db.session.get(LinkAttempt, state_data["attempt_id"])
+    attempt = recorder.find_attempt(state_data.get("attempt_id")) if state_data else None
     try:
         if not state_data or state_data.get("work_user_id") != current_user.id \
-                or attempt is None or attempt.outcome != "pending":
+                or attempt is None or attempt.outcome != recorder.OUTCOME_PENDING:
             trace.add("check_state", False, state_known=bool(state_data),
                       same_work_user=bool(state_data) and state_data.get("work_user_id") == current_user.id,
-                      flow_pending=attempt is not None and attempt.outcome == "pending")
+                      flow_pending=attempt is not None and attempt.outcome == recorder.OUTCOME_PENDING)
             # The response is traced on its own attempt of this user: never appended to a
             # finished trace or to another user's.
-            attempt = _new_attempt(provider)
-            raise oidc.FlowError("state_mismatch", _(
+            attempt = recorder.start_attempt(current_user, provider)
+            raise FlowError("state_mismatch", _(
                 "This sign-in response does not belong to a linking flow started in this session "
                 "(missing, reused or foreign state). Nothing was linked; start again from My Learn profile."))
         trace.add("check_state", True)
         if params.get("error"):
-            raise oidc.describe_provider_error(provider, params["error"], params.get("error_description"))
+            raise describe_provider_error(provider, params["error"], params.get("error_description"))
         if not params.get("code"):
-            raise oidc.FlowError("code_missing", _(
+            raise FlowError("code_missing", _(
                 "The provider sent no authorization code. Nothing was linked; please start again."))
         token = oidc.exchange_code(provider, params["code"], state_data, trace)
-        claims = oidc.validate_id_token(provider, token, state_data.get("nonce"), trace)
+        claims = validate_id_token(provider, token, state_data.get("nonce"), trace)
         userinfo = oidc.fetch_userinfo(provider, token, claims, trace)
         account = oidc.personal_account_from(provider, claims, userinfo)
         try:
-            link = services.associate_account(current_user, account)
-        except services.LinkRefused as refused:
+            link = associate_account(current_user, account, address=request.remote_addr)
+        except LinkRefused as refused:
             trace.add("rules", False, code=refused.code, message=refused.message,
                       next_date=refused.next_date.isoformat() if refused.next_date else None)
-            raise oidc.FlowError(f"rule:{refused.code}", refused.message, outcome="refused")
-    except oidc.FlowError as exc:
+            raise FlowError(f"rule:{refused.code}", refused.message, outcome="refused")
+    except FlowError as exc:
         trace.add("outcome", False, outcome=exc.outcome, check=exc.check, transient=exc.transient,
                   message=exc.message)
-        _finish(attempt, trace, exc.outcome, exc.message)
+        recorder.finish_attempt(attempt, trace, exc.outcome, exc.message)
         # Signing in again with the account that is already linked is not an error.
         flash(_flow_error_text(exc), "info" if exc.check == "rule:already_linked" else "error")
-        return redirect(url_for("main.profile"))
+        return redirect(url_for("profile.profile"))
     except Exception as exc:
         # An unexpected error still closes the trace, so QA sees where the flow stopped.
-        attempt_id = attempt.id if attempt is not None else None
-        db.session.rollback()
         trace.add("outcome", False, outcome="failed", check="internal_error", error=type(exc).__name__)
-        _finish(db.session.get(LinkAttempt, attempt_id) if attempt_id else None, trace, "failed",
-                _("Something went wrong. Nothing was linked."))
+        recorder.finish_after_error(attempt, trace, _("Something went wrong. Nothing was linked."))
         raise
 
     trace.add("rules", True, provider=account.provider, mcid=account.mcid)
     trace.add("link_recorded", True, link_id=link.id, subject=link.subject, mcid=link.mcid,
               organization_id=link.organization_id)
     message = _("Your %(provider)s account %(email)s is now linked to your work account.",
-                provider=services.provider_label(provider), email=link.email)
+                provider=provider_label(provider), email=link.email)
     trace.add("outcome", True, outcome="linked", message=message)
-    _finish(attempt, trace, "linked", message)
+    recorder.finish_attempt(attempt, trace, "linked", message)
     flash(message, "success")
-    return redirect(url_for("main.profile"))
+    return redirect(url_for("profile.profile"))
 
 
 @bp.route("/<provider>/remove", methods=["POST"])
@@ -141,14 +119,14 @@ def remove(provider):
     provider = _provider_or_404(provider)
     if not RemoveLinkForm().validate_on_submit():
         flash(_("The form expired. Please try again."), "error")
-        return redirect(url_for("main.profile"))
-    link = services.remove_link(current_user, provider)
+        return redirect(url_for("profile.profile"))
+    link = remove_link(current_user, provider, request.remote_addr)
     if link is None:
-        flash(_("There was no %(provider)s account linked.", provider=services.provider_label(provider)), "info")
+        flash(_("There was no %(provider)s account linked.", provider=provider_label(provider)), "info")
     else:
         flash(_("Access removed: %(email)s is no longer linked to your work account.", email=link.email),
               "success")
-    return redirect(url_for("main.profile"))
+    return redirect(url_for("profile.profile"))
 
 
 @bp.route("/<provider>/provider-signout", methods=["POST"])
@@ -158,12 +136,12 @@ def provider_signout(provider):
     provider = _provider_or_404(provider)
     if not LinkForm().validate_on_submit():
         flash(_("The form expired. Please try again."), "error")
-        return redirect(url_for("main.profile"))
+        return redirect(url_for("profile.profile"))
     try:
-        return oidc.provider_logout_redirect(provider, url_for("main.profile", _external=True))
-    except oidc.FlowError as exc:
+        return oidc.provider_logout_redirect(provider, url_for("profile.profile", _external=True))
+    except FlowError as exc:
         flash(exc.message, "error")
-        return redirect(url_for("main.profile"))
+        return redirect(url_for("profile.profile"))
 
 
 def finish_provider_signout(state: str):
@@ -174,5 +152,5 @@ def finish_provider_signout(state: str):
                 "(missing, reused or foreign state). Nothing changed here."), "error")
     else:
         flash(_("You are signed out of %(provider)s. Your linked accounts are unchanged.",
-                provider=services.provider_label(provider)), "success")
-    return redirect(url_for("main.profile"))
+                provider=provider_label(provider)), "success")
+    return redirect(url_for("profile.profile"))

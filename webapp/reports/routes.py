@@ -5,7 +5,7 @@ from flask_login import current_user, login_required
 
 from page_catalog import gettext as _
 
-from .. import services
+from .. import clock, services
 from .forms import RefreshForm
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
@@ -29,7 +29,7 @@ def _page_arg() -> int:
 def _render(template: str, endpoint: str, **context):
     return render_template(template, refresh_form=RefreshForm(back_to=endpoint),
                            last_refresh=services.last_refresh(current_user.organization_id),
-                           today=services.today(),
+                           today=clock.today(),
                            organization=current_user.organization, **context)
 
 
@@ -48,7 +48,7 @@ def skills():
 def skills_csv():
     organization = current_user.organization
     chunks = services.skills_report_csv(organization)
-    filename = f"skills-report-{organization.partner_id}-{services.today().isoformat()}.csv"
+    filename = f"skills-report-{organization.partner_id}-{clock.today().isoformat()}.csv"
     return Response(stream_with_context(chunks), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"',
                              "Cache-Control": "no-store"})

@@ -3,22 +3,20 @@ import json
 from datetime import datetime, timezone
 
 from flask import Blueprint, Response, abort, render_template, request
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from page_catalog import gettext as _
-
-from .. import services
-from ..extensions import db
 from ..models import ROLE_GLOBAL_ADMIN, LinkAttempt
+from . import recorder
 
 bp = Blueprint("traces", __name__, url_prefix="/traces")
 
 
 def _visible_attempt_or_error(attempt_id: int) -> LinkAttempt:
-    attempt = db.session.get(LinkAttempt, attempt_id)
+    attempt = recorder.find_attempt(attempt_id)
     if attempt is None:
         abort(404)
-    if not services.trace_visible_to(attempt, current_user):
+    if not recorder.trace_visible_to(attempt, current_user):
         # Inside the organization the trace exists but is not yours; elsewhere it does not exist.
         same_org = attempt.work_user.organization_id == current_user.organization_id
         abort(403 if same_org else 404)
@@ -69,7 +67,7 @@ def outcome_badge(outcome: str) -> str:
 @bp.app_context_processor
 def trace_helpers():
     return {"trace_step_label": step_label, "trace_outcome_label": outcome_label,
-            "trace_outcome": services.shown_outcome, "trace_outcome_badge": outcome_badge}
+            "trace_outcome": recorder.shown_outcome, "trace_outcome_badge": outcome_badge}
 
 
 @bp.app_template_filter("pretty_json")
@@ -118,7 +116,7 @@ def no_store(response):
 @bp.cli.command("close-abandoned")
 def close_abandoned_command():
     """Close as abandoned the attempts still pending after the state's lifetime."""
-    print(f"{services.close_abandoned_attempts()} attempt(s) closed as abandoned.")
+    print(f"{recorder.close_abandoned_attempts()} attempt(s) closed as abandoned.")
 
 
 @bp.route("")
@@ -127,7 +125,7 @@ def index():
     organization_wide = current_user.has_role(ROLE_GLOBAL_ADMIN)
     user_email = (request.args.get("user") or "").strip() if organization_wide else ""
     return render_template("traces/index.html",
-                           attempts=services.traces_for(current_user, user_email=user_email or None),
+                           attempts=recorder.traces_for(current_user, user_email=user_email or None),
                            organization_wide=organization_wide, user_email=user_email)
 
 
@@ -142,6 +140,6 @@ def detail(attempt_id: int):
 @login_required
 def download(attempt_id: int):
     attempt = _visible_attempt_or_error(attempt_id)
-    body = json.dumps(services.trace_document(attempt), indent=2, ensure_ascii=False)
+    body = json.dumps(recorder.trace_document(attempt), indent=2, ensure_ascii=False)
     return Response(body, mimetype="application/json", headers={
         "Content-Disposition": f'attachment; filename="link-trace-{attempt.id}.json"'})

@@ -1,21 +1,23 @@
 """My Learn profile: the page where a work user sees and manages their linked accounts."""
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from page_catalog import gettext as _
-
 from .. import i18n, services
+from ..linking.routes import finish_provider_signout
 from ..models import LEARN, PARTNER_UNIVERSITY
 from ..safe_urls import safe_next_url
+from ..traces.recorder import latest_trace
 from .forms import LanguageForm
+from .service import profile_sections
 
-bp = Blueprint("main", __name__)
+bp = Blueprint("profile", __name__)
 
 
 @bp.route("/")
 def index():
     if current_user.is_authenticated:
-        return redirect(url_for("main.profile"))
+        return redirect(url_for("profile.profile"))
     return redirect(url_for("auth.login"))
 
 
@@ -24,15 +26,13 @@ def index():
 def profile():
     if request.args.get("state"):
         # The providers' post_logout_redirect_uri (RP-initiated logout).
-        from ..linking.routes import finish_provider_signout
-
         return finish_provider_signout(request.args["state"])
-    sections = services.profile_sections(current_user)
+    sections = profile_sections(current_user)
     return render_template(
-        "main/profile.html",
+        "profile/profile.html",
         university=sections[PARTNER_UNIVERSITY],
         learn=sections[LEARN],
-        latest_trace=services.latest_trace(current_user),
+        latest_trace=latest_trace(current_user),
         achievements=services.user_achievements(current_user),
     )
 
@@ -41,7 +41,7 @@ def profile():
 def set_language():
     """The language switcher: this session's pages and, signed in, the saved preference."""
     form = LanguageForm()
-    back = safe_next_url(form.next.data, url_for("main.index"))
+    back = safe_next_url(form.next.data, url_for("profile.index"))
     lang = i18n.supported_language(form.lang.data)
     if not form.validate_on_submit() or lang is None:
         flash(_("This language is not available."), "error")

@@ -16,12 +16,12 @@ import time
 import requests
 from authlib.integrations.requests_client import OAuth2Session
 from flask import current_app, has_app_context
+from flask_babel import gettext as _
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from observability import REQUEST_ID_HEADER, current_request_id
-from page_catalog import gettext as _
 
 DEFAULT_DEADLINE = 10.0
 DEFAULT_MAX_BYTES = 1024 * 1024

@@ -1,6 +1,7 @@
+"""The linking buttons of My Learn profile (each a CSRF-protected POST)."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, SubmitField
+from wtforms import SubmitField
 
 
 class LinkForm(FlaskForm):
@@ -10,9 +11,3 @@ class LinkForm(FlaskForm):
 
 class RemoveLinkForm(FlaskForm):
     submit = SubmitField(_l("Remove access"))
-
-
-class LanguageForm(FlaskForm):
-    """The language switcher: saving the preference is a state change, so a CSRF-protected POST."""
-    lang = HiddenField()
-    next = HiddenField()

@@ -1,0 +1,8 @@
+from flask_wtf import FlaskForm
+from wtforms import HiddenField
+
+
+class LanguageForm(FlaskForm):
+    """The language switcher: saving the preference is a state change, so a CSRF-protected POST."""
+    lang = HiddenField()
+    next = HiddenField()
