@@ -90,7 +90,7 @@ def webapp_with_bare_routes():
 
 def idp_with_bare_routes():
     from idp_mock import create_app
-    from idp_mock import csrf
+    from idp_mock.extensions import csrf
 
     app = create_app()
     web_url = os.environ[PEER_URL].rstrip("/")

@@ -7,9 +7,22 @@ import datetime as dt
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from flask_migrate import upgrade
 
+from .clients import register_configured_clients
 from .config import ISSUERS
+from .demo import DEMO_ACCOUNTS
+from .demo import DEMO_PASSWORD
+from .demo import reset_demo
+from .demo import seed_demo
+from .keys import rotate_signing_key
 from .models import db
+from .services import AccountError
+from .services import add_transcript_item
+from .services import create_account
+from .services import find_account
+from .services import generate_mcid
+from .services import upsert_client
 
 ISSUER_CHOICE = click.Choice(list(ISSUERS))
 
@@ -23,10 +36,6 @@ def _discovery_url(issuer: str) -> str:
 @with_appcontext
 def init_db_command():
     """Upgrade the database to the latest migration (same as `flask db upgrade`)."""
-    from flask_migrate import upgrade
-
-    from . import register_configured_clients
-
     upgrade()
     register_configured_clients(current_app)
     click.echo("Initialized the identity provider database.")
@@ -36,10 +45,6 @@ def init_db_command():
 @with_appcontext
 def seed_demo_command():
     """Create the demo accounts (idempotent)."""
-    from .demo import DEMO_ACCOUNTS
-    from .demo import DEMO_PASSWORD
-    from .demo import seed_demo
-
     created = seed_demo()
     click.echo(f"Created {len(created)} demo account(s); "
                f"{len(DEMO_ACCOUNTS) - len(created)} already existed.")
@@ -54,8 +59,6 @@ def seed_demo_command():
 @with_appcontext
 def reset_demo_command(yes):
     """Delete every account, code and token, then re-create the demo accounts."""
-    from .demo import reset_demo
-
     if not yes:
         click.confirm("Delete every account (demo accounts are re-created), code and token?",
                       abort=True)
@@ -77,10 +80,6 @@ def reset_demo_command(yes):
 @with_appcontext
 def create_account_command(issuer, email, password, name, work, mcid, gen_mcid, no_msa):
     """Create a sign-in account with its own profile."""
-    from .services import AccountError
-    from .services import create_account
-    from .services import generate_mcid
-
     if mcid and gen_mcid:
         raise click.UsageError("Use either --mcid or --generate-mcid.")
     if issuer != "learn" and (work or mcid or gen_mcid):
@@ -114,9 +113,6 @@ def create_account_command(issuer, email, password, name, work, mcid, gen_mcid, 
 @with_appcontext
 def add_transcript_item_command(issuer, email, kind, code, title, level, completed):
     """Add a completed item to an account's transcript."""
-    from .services import add_transcript_item
-    from .services import find_account
-
     account = find_account(issuer, email)
     if account is None:
         raise click.ClickException(f"No {issuer} account {email}.")
@@ -142,8 +138,6 @@ def add_transcript_item_command(issuer, email, kind, code, title, level, complet
 def add_client_command(issuer, client_id, client_secret, redirect_uris,
                        post_logout_uris, name, scope):
     """Register (or update) a relying party client."""
-    from .services import upsert_client
-
     upsert_client({
         "issuer": issuer,
         "client_id": client_id,
@@ -169,8 +163,6 @@ def add_client_command(issuer, client_id, client_secret, redirect_uris,
 @with_appcontext
 def rotate_signing_key_command(issuer, retire_previous, grace_seconds):
     """Create a new active signing key for an issuer."""
-    from .keys import rotate_signing_key
-
     key = rotate_signing_key(issuer, retire_previous=retire_previous,
                              grace_seconds=grace_seconds)
     click.echo(f"New signing key for {issuer}: kid {key.kid}")

@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from page_catalog import lazy_gettext as _l
+from flask_babel import lazy_gettext as _l
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,7 +28,6 @@ ISSUERS: dict[str, dict[str, str]] = {
     },
 }
 
-SUPPORTED_LOCALES = ["en", "fr", "zh_Hant_TW"]
 
 SCOPES_SUPPORTED = ["openid", "profile", "email", "transcript.read"]
 

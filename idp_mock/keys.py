@@ -13,8 +13,6 @@ import threading
 from functools import lru_cache
 
 from flask import current_app
-
-from joserfc.jwk import KeySet
 from joserfc.jwk import RSAKey
 from sqlalchemy.exc import IntegrityError
 
@@ -33,33 +31,23 @@ def _generate(issuer: str) -> SigningKey:
     return SigningKey(issuer=issuer, kid=data["kid"], private_jwk=json.dumps(data), active=True)
 
 
-def _active_key_stmt(what, key):
+def _active_key_query(issuer: str):
     return (
-        db.select(*what)
-        .where(key.issuer == db.bindparam("issuer"), key.active.is_(True),
-               key.retired_at.is_(None))
-        .order_by(key.created_at.desc(), key.id.desc())
+        db.select(SigningKey)
+        .filter_by(issuer=issuer, active=True, retired_at=None)
+        .order_by(SigningKey.created_at.desc(), SigningKey.id.desc())
         .limit(1)
     )
-
-
-# Built once and run with parameters: the token endpoint reads the active key on every
-# request, and building a statement costs more than running it. The (kid, JWK) read names
-# the table's columns: a plain Core query skips the ORM's statement handling.
-_ACTIVE_KEY = _active_key_stmt([SigningKey], SigningKey)
-_KEYS = SigningKey.__table__.c
-_ACTIVE_KEY_JWK = _active_key_stmt([_KEYS.kid, _KEYS.private_jwk], _KEYS)
 
 
 def get_active_signing_key(issuer: str) -> SigningKey:
     """Return the active key of ``issuer``, creating (and persisting) one on
     first use. Existing keys are never regenerated."""
-    params = {"issuer": issuer}
-    row = db.session.scalars(_ACTIVE_KEY, params).first()
+    row = db.session.scalars(_active_key_query(issuer)).first()
     if row is not None:
         return row
     with _lock:
-        row = db.session.scalars(_ACTIVE_KEY, params).first()
+        row = db.session.scalars(_active_key_query(issuer)).first()
         if row is None:
             row = _generate(issuer)
             db.session.add(row)
@@ -69,19 +57,15 @@ def get_active_signing_key(issuer: str) -> SigningKey:
                 # Another worker created the issuer's key first (one active key per
                 # issuer is a unique index): use that one.
                 db.session.rollback()
-                row = db.session.scalars(_ACTIVE_KEY, params).one()
+                row = db.session.scalars(_active_key_query(issuer)).one()
     return row
 
 
 def active_signing_jwk(issuer: str) -> tuple[str, RSAKey]:
     """``(kid, private key)`` of the active key of ``issuer``, read from the database on every
-    call (a rotation by any process applies at once) without loading an ORM object."""
-    found = db.session.execute(_ACTIVE_KEY_JWK, {"issuer": issuer}).first()
-    if found is None:
-        row = get_active_signing_key(issuer)  # first use: creates the key
-        found = (row.kid, row.private_jwk)
-    kid, private_jwk = found
-    return kid, _import_private_jwk(private_jwk)
+    call (a rotation by any process applies at once)."""
+    row = get_active_signing_key(issuer)
+    return row.kid, load_private_key(row)
 
 
 def load_private_key(row: SigningKey) -> RSAKey:
@@ -115,23 +99,6 @@ def published_keys(issuer: str) -> list[SigningKey]:
 def public_jwks(issuer: str) -> dict:
     """JWKS with the public part of every published key of ``issuer``."""
     return {"keys": [load_private_key(r).as_dict(private=False) for r in published_keys(issuer)]}
-
-
-def public_jwks_body(issuer: str) -> bytes:
-    """The serialized JWKS. The published keys are read on every call, so a rotation or a
-    retirement by another process or the CLI shows in the next response; serializing them
-    is done once per key set."""
-    return _jwks_body(tuple((row.id, row.private_jwk) for row in published_keys(issuer)))
-
-
-@lru_cache(maxsize=32)
-def _jwks_body(published: tuple[tuple[int, str], ...]) -> bytes:
-    return json.dumps({"keys": [_import_private_jwk(jwk).as_dict(private=False)
-                                for _id, jwk in published]}).encode()
-
-
-def public_key_set(issuer: str) -> KeySet:
-    return KeySet.import_key_set(public_jwks(issuer))
 
 
 def rotate_signing_key(

@@ -7,6 +7,7 @@ so the two providers never share clients, accounts, codes, tokens or keys.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import hmac
 import secrets
 import time
@@ -15,7 +16,6 @@ from authlib.integrations.sqla_oauth2 import OAuth2AuthorizationCodeMixin
 from authlib.integrations.sqla_oauth2 import OAuth2ClientMixin
 from authlib.integrations.sqla_oauth2 import OAuth2TokenMixin
 from flask import current_app
-from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import Boolean
 from sqlalchemy import Date
 from sqlalchemy import DateTime
@@ -26,7 +26,6 @@ from sqlalchemy import String
 from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
 from sqlalchemy import text
-from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
@@ -34,11 +33,7 @@ from werkzeug.security import check_password_hash
 from werkzeug.security import generate_password_hash
 
 
-class Base(DeclarativeBase):
-    pass
-
-
-db = SQLAlchemy(model_class=Base)
+from .extensions import db
 
 
 def utcnow() -> dt.datetime:
@@ -184,17 +179,15 @@ class SigningKey(db.Model):
     retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
-# Client secrets this process has seen match their stored hash, as (stored hash, keyed
-# digest of the secret): the token endpoint checks the same secret on every exchange and the
-# password hash is slow on purpose. The digest key never leaves the process, so the set is
-# no help for guessing a secret; a changed secret has a new stored hash and is checked in
-# full again, and a secret that did not match is never remembered.
-_SECRET_DIGEST_KEY = secrets.token_bytes(32)
-_matched_client_secrets: set[tuple[str, bytes]] = set()
+SECRET_DIGEST_PREFIX = "sha256$"
 
 
-def _secret_digest(value: str) -> bytes:
-    return hmac.digest(_SECRET_DIGEST_KEY, value.encode("utf-8", "surrogatepass"), "sha256")
+def secret_digest(client_secret: str) -> str:
+    """The stored form of a client secret. Client secrets are long random values (unlike
+    passwords, there is no short list of likely ones to try), so a SHA-256 digest protects them
+    as well as a slow password hash would, and costs the token endpoint nothing."""
+    digest = hashlib.sha256(client_secret.encode("utf-8", "surrogatepass")).hexdigest()
+    return SECRET_DIGEST_PREFIX + digest
 
 
 class OAuth2Client(db.Model, OAuth2ClientMixin):
@@ -203,21 +196,17 @@ class OAuth2Client(db.Model, OAuth2ClientMixin):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     issuer: Mapped[str] = mapped_column(String(40), index=True)
-    # Stores a werkzeug hash of the secret, never the secret itself.
+    # Stores a digest of the secret (secret_digest), never the secret itself.
     client_secret: Mapped[str] = mapped_column(String(255), default="")
 
     def check_client_secret(self, client_secret: str) -> bool:
         if not self.client_secret or not client_secret:
             return False
-        remembered = (self.client_secret, _secret_digest(client_secret))
-        if remembered in _matched_client_secrets:
-            return True
-        if not check_password_hash(self.client_secret, client_secret):
-            return False
-        if len(_matched_client_secrets) >= 256:
-            _matched_client_secrets.clear()
-        _matched_client_secrets.add(remembered)
-        return True
+        if self.client_secret.startswith(SECRET_DIGEST_PREFIX):
+            return hmac.compare_digest(self.client_secret, secret_digest(client_secret))
+        # A password hash stored by an earlier version (configured clients are stored again
+        # with a digest at the next start).
+        return check_password_hash(self.client_secret, client_secret)
 
     def check_endpoint_auth_method(self, method, endpoint):
         # Both confidential-client methods are accepted at the token endpoint.
@@ -226,19 +215,11 @@ class OAuth2Client(db.Model, OAuth2ClientMixin):
         return True
 
     def set_client_secret(self, client_secret: str) -> None:
-        self.client_secret = hash_secret(client_secret)
+        self.client_secret = secret_digest(client_secret)
 
     @property
     def post_logout_redirect_uris(self) -> list[str]:
         return self.client_metadata.get("post_logout_redirect_uris", [])
-
-
-# Built once and run with parameters (building a statement costs SQLAlchemy more than running
-# it): the client of most provider requests.
-CLIENT_OF_ISSUER = db.select(OAuth2Client).where(
-    OAuth2Client.issuer == db.bindparam("issuer"),
-    OAuth2Client.client_id == db.bindparam("client_id"),
-)
 
 
 class AuthorizationCode(db.Model, OAuth2AuthorizationCodeMixin):
@@ -284,11 +265,11 @@ class Token(db.Model, OAuth2TokenMixin):
 
     def get_client(self):
         return db.session.scalar(
-            CLIENT_OF_ISSUER, {"issuer": self.issuer, "client_id": self.client_id})
+            db.select(OAuth2Client).filter_by(issuer=self.issuer, client_id=self.client_id))
 
 
 class FaultScenario(db.Model):
-    """A QA fault armed at one issuer (see ``idp_mock.scenarios``).
+    """A QA fault armed at one issuer (see ``idp_mock.qa``).
 
     Kept in the database, never in process memory, so every worker process of
     the providers sees the same scenarios."""

@@ -20,30 +20,27 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core import UserInfoEndpoint
 from authlib.oidc.core.grants import OpenIDCode
+from authlib.oidc.core.util import create_half_hash
 from authlib.oidc.rpinitiated import EndSessionEndpoint
 from flask import current_app
 from flask import g
 from flask import session
-from joserfc.jwk import RSAKey
 from sqlalchemy.orm import joinedload
 
-from . import scenarios
 from .config import ISSUERS
+from .issuers import issuer_url
 from .keys import active_signing_jwk
 from .keys import public_jwks
 from .models import Account
-from .models import CLIENT_OF_ISSUER
 from .models import AuthorizationCode
+from .models import OAuth2Client
 from .models import Token
 from .models import db
-
-
-def issuer_url(issuer: str) -> str:
-    return current_app.config["IDP_PUBLIC_URL"].rstrip("/") + "/" + issuer
-
-
-def session_key(issuer: str) -> str:
-    return f"account:{issuer}"
+from .qa.arming import session_panel_id
+from .qa.faults import TokenFaults
+from .qa.faults import id_token_plan
+from .qa.faults import userinfo_claims
+from .sessions import session_key
 
 
 def user_claims(account: Account, issuer: str) -> UserInfo:
@@ -58,51 +55,6 @@ def user_claims(account: Account, issuer: str) -> UserInfo:
     if issuer == "learn" and account.profile.mcid:
         claims["mcid"] = account.profile.mcid
     return claims
-
-
-def active_key(issuer: str) -> tuple[str, RSAKey]:
-    """``(kid, private key)`` of the active signing key, read once per request (the header
-    and the signature use it)."""
-    cache = g.setdefault("active_signing_keys", {})
-    if issuer not in cache:
-        cache[issuer] = active_signing_jwk(issuer)
-    return cache[issuer]
-
-
-# The lookups of every authorize and token request, built once and run with parameters
-# (building a statement costs SQLAlchemy more than running it).
-# The account and its profile come with the code: the id_token needs both.
-_CODE_WITH_USER = (
-    db.select(AuthorizationCode)
-    .where(AuthorizationCode.issuer == db.bindparam("issuer"),
-           AuthorizationCode.code == db.bindparam("code"),
-           AuthorizationCode.client_id == db.bindparam("client_id"))
-    .options(joinedload(AuthorizationCode.user).joinedload(Account.profile))
-)
-# A bearer token with its account and profile (userinfo and the transcript API use both).
-_TOKEN_WITH_USER = (
-    db.select(Token)
-    .where(Token.issuer == db.bindparam("issuer"),
-           Token.access_token == db.bindparam("access_token"))
-    .options(joinedload(Token.user).joinedload(Account.profile))
-)
-_CODES = AuthorizationCode.__table__.c
-_NONCE_USED = db.select(_CODES.id).where(
-    _CODES.issuer == db.bindparam("issuer"),
-    _CODES.client_id == db.bindparam("client_id"),
-    _CODES.nonce == db.bindparam("nonce"),
-).limit(1)
-
-# Writes of every exchange, as plain INSERT/UPDATE statements on the tables (the column
-# defaults of the models still apply).
-_INSERT_CODE = db.insert(AuthorizationCode.__table__)
-_INSERT_TOKEN = db.insert(Token.__table__)
-# Claims an unused code: of two exchanges racing with one code, one updates the row.
-_CLAIM_CODE = (
-    db.update(AuthorizationCode.__table__)
-    .where(_CODES.id == db.bindparam("code_id"), _CODES.used_at.is_(None))
-    .values(used_at=db.bindparam("now"))
-)
 
 
 class S256CodeChallenge(CodeChallenge):
@@ -122,8 +74,7 @@ class S256CodeChallenge(CodeChallenge):
 
 
 def random_token(nbytes: int = 36) -> str:
-    """An unguessable URL-safe string (36 bytes: 48 characters, 288 bits). Authlib's default
-    draws each character with its own system call; this reads the random bytes at once."""
+    """An unguessable URL-safe string (36 bytes: 48 characters, 288 bits)."""
     return secrets.token_urlsafe(nbytes)
 
 
@@ -153,29 +104,30 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return redirect_uri
 
     def save_authorization_code(self, code, request):
-        # A plain INSERT (the column defaults still apply): nothing else in this request
-        # needs the row as an object, and the ORM unit of work would cost more than the query.
         signed_in = session.get(session_key(self.server.issuer)) or {}
         now = int(time.time())
-        db.session.execute(_INSERT_CODE, {
-            "issuer": self.server.issuer,
-            "code": code,
-            "client_id": request.client.client_id,
-            "redirect_uri": request.payload.redirect_uri,
-            "scope": request.scope,
-            "user_id": request.user.id,
-            "nonce": request.payload.data.get("nonce"),
-            "auth_time": signed_in.get("auth_time") or now,
-            "issued_at": now,
-            "code_challenge": request.payload.data.get("code_challenge"),
-            "code_challenge_method": request.payload.data.get("code_challenge_method"),
-            "qa_panel_id": scenarios.session_panel_id(),
-        })
+        db.session.add(AuthorizationCode(
+            issuer=self.server.issuer,
+            code=code,
+            client_id=request.client.client_id,
+            redirect_uri=request.payload.redirect_uri,
+            scope=request.scope,
+            user_id=request.user.id,
+            nonce=request.payload.data.get("nonce"),
+            auth_time=signed_in.get("auth_time") or now,
+            issued_at=now,
+            code_challenge=request.payload.data.get("code_challenge"),
+            code_challenge_method=request.payload.data.get("code_challenge_method"),
+            qa_panel_id=session_panel_id(),  # panel-armed QA faults follow this code
+        ))
         db.session.commit()
 
     def query_authorization_code(self, code, client):
-        item = db.session.scalar(_CODE_WITH_USER, {
-            "issuer": self.server.issuer, "code": code, "client_id": client.client_id})
+        # With the account and its profile: the id_token needs both.
+        item = db.session.scalar(
+            db.select(AuthorizationCode)
+            .filter_by(issuer=self.server.issuer, code=code, client_id=client.client_id)
+            .options(joinedload(AuthorizationCode.user).joinedload(Account.profile)))
         if item is None:
             return None
         if item.used_at is not None:
@@ -191,7 +143,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         # Not committed here: the token endpoint commits the token together with the code's
         # claim once the id_token is signed, so a code is redeemed exactly once, and a
         # failure anywhere before leaves both as they were.
-        db.session.execute(_INSERT_TOKEN, self.server.token_values(token, self.request))
+        db.session.add(Token(**self.server.token_values(token, self.request)))
 
     def delete_authorization_code(self, authorization_code):
         # The row stays, marked used by authenticate_user, so that a replay is recognised
@@ -204,7 +156,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         # The UPDATE holds the row (PostgreSQL) or the write lock (SQLite) until the token
         # endpoint commits, so a concurrent exchange waits and then finds the code used.
         claimed = db.session.execute(
-            _CLAIM_CODE, {"code_id": authorization_code.id, "now": int(time.time())}
+            db.update(AuthorizationCode)
+            .where(AuthorizationCode.id == authorization_code.id,
+                   AuthorizationCode.used_at.is_(None))
+            .values(used_at=int(time.time()))
+            .execution_options(synchronize_session=False)
         ).rowcount
         if claimed != 1:  # redeemed a moment ago by a concurrent request: a replay
             revoke_tokens_of_code(authorization_code)
@@ -246,59 +202,41 @@ class IssuerOpenIDCode(OpenIDCode):
 
     def exists_nonce(self, nonce, request):
         # Authlib validates an authorization request twice per request: one query.
-        cache = g.setdefault("idp_nonces_seen", {})
+        seen = g.setdefault("idp_nonces_seen", {})
         key = (self.issuer, request.payload.client_id, nonce)
-        if key not in cache:
-            cache[key] = db.session.execute(_NONCE_USED, {
-                "issuer": self.issuer, "client_id": request.payload.client_id, "nonce": nonce,
-            }).first() is not None
-        return cache[key]
-
-    def encode_id_token(self, token, request):
-        # An armed id_token scenario (idp_mock.scenarios) shapes the hooks below
-        # for this one token; Authlib still assembles and signs the token.
-        fault = scenarios.begin_id_token(
-            self.issuer, request.client.client_id, request.user, token.get("access_token"),
-            getattr(request, "authorization_code", None),
-        )
-        try:
-            if fault == "id_token_alg_none":
-                return scenarios.encode_unsigned(
-                    lambda: super(IssuerOpenIDCode, self).encode_id_token(token, request)
-                )
-            return super().encode_id_token(token, request)
-        finally:
-            scenarios.end_id_token()
-
-    def get_client_algorithm(self, client):
-        return "none" if scenarios.id_token_fault() == "id_token_alg_none" else "RS256"
-
-    def resolve_client_private_key(self, client):
-        if scenarios.id_token_fault() in ("id_token_bad_signature", "id_token_unknown_kid"):
-            return scenarios.throwaway_key()
-        return active_key(self.issuer)[1]
-
-    def get_client_claims(self, client):
-        now = int(time.time())
-        return scenarios.adjust_time_claims({
-            "iss": issuer_url(self.issuer),
-            "aud": [client.get_client_id()],
-            "iat": now,
-            "exp": now + current_app.config.get("ID_TOKEN_EXPIRES_IN", 3600),
-        })
-
-    def get_encode_header(self, client):
-        return scenarios.adjust_header(
-            {"alg": "RS256", "kid": active_key(self.issuer)[0]}
-        )
-
-    def get_authorization_code_claims(self, authorization_code):
-        return scenarios.adjust_code_claims(
-            super().get_authorization_code_claims(authorization_code)
-        )
+        if key not in seen:
+            seen[key] = db.session.scalar(
+                db.select(AuthorizationCode.id).filter_by(
+                    issuer=self.issuer, client_id=request.payload.client_id, nonce=nonce).limit(1)
+            ) is not None
+        return seen[key]
 
     def generate_user_info(self, user, scope):
-        return scenarios.adjust_user_claims(user_claims(user, self.issuer))
+        return user_claims(user, self.issuer)
+
+    def encode_id_token(self, token, request):
+        """The ID token, signed with the issuer's active key; an armed id_token scenario's
+        fault plan (qa/faults.py) shapes its header, claims and key for this one token."""
+        code = request.authorization_code
+        plan = id_token_plan(self.issuer, request.client.client_id, request.user,
+                             token.get("access_token"), code)
+        kid, key = active_signing_jwk(self.issuer)
+        header = plan.header(kid)
+        now = int(time.time())
+        claims = {
+            "iss": issuer_url(self.issuer),
+            "aud": [request.client.get_client_id()],
+            "iat": now,
+            "exp": now + current_app.config.get("ID_TOKEN_EXPIRES_IN", 3600),
+            "auth_time": now,
+            **self.get_authorization_code_claims(code),
+        }
+        if token.get("access_token"):
+            at_hash = create_half_hash(token["access_token"], header["alg"])
+            if at_hash is not None:
+                claims["at_hash"] = at_hash.decode("utf-8")
+        claims.update(self.generate_user_info(request.user, token["scope"]))
+        return plan.encode(header, plan.claims(claims), key)
 
 
 class IssuerUserInfoEndpoint(UserInfoEndpoint):
@@ -308,12 +246,12 @@ class IssuerUserInfoEndpoint(UserInfoEndpoint):
     def generate_user_info(self, user, scope):
         from authlib.integrations.flask_oauth2 import current_token
 
-        return scenarios.adjust_userinfo(
+        return userinfo_claims(
             self.server.issuer, user_claims(user, self.server.issuer), current_token, user
         )
 
     def resolve_private_key(self):
-        return active_key(self.server.issuer)[1]
+        return active_signing_jwk(self.server.issuer)[1]
 
     def get_supported_algorithms(self):
         return ["RS256"]
@@ -373,12 +311,11 @@ class IssuerAuthorizationServer(AuthorizationServer):
     def _query(self, client_id):
         # Authlib asks for the client several times per request (validation runs again when
         # the response is created): one query per request and client.
-        cache = g.setdefault("idp_clients", {})
-        key = (self.issuer, client_id)
-        if key not in cache:
-            cache[key] = db.session.scalar(
-                CLIENT_OF_ISSUER, {"issuer": self.issuer, "client_id": client_id})
-        return cache[key]
+        clients = g.setdefault("idp_clients", {})
+        if (self.issuer, client_id) not in clients:
+            clients[self.issuer, client_id] = db.session.scalar(
+                db.select(OAuth2Client).filter_by(issuer=self.issuer, client_id=client_id))
+        return clients[self.issuer, client_id]
 
     def token_values(self, token, request) -> dict:
         """The row of an issued token (``token`` is Authlib's token response)."""
@@ -393,7 +330,7 @@ class IssuerAuthorizationServer(AuthorizationServer):
         }
 
     def _save(self, token, request):
-        db.session.execute(_INSERT_TOKEN, self.token_values(token, request))
+        db.session.add(Token(**self.token_values(token, request)))
         db.session.commit()
 
 
@@ -401,8 +338,10 @@ class IssuerBearerTokenValidator(BearerTokenValidator):
     """Bearer tokens are only valid at the issuer that minted them."""
 
     def authenticate_token(self, token_string):
+        # With its account and profile: userinfo and the transcript API use both.
         return db.session.scalar(
-            _TOKEN_WITH_USER, {"issuer": g.issuer, "access_token": token_string})
+            db.select(Token).filter_by(issuer=g.issuer, access_token=token_string)
+            .options(joinedload(Token.user).joinedload(Account.profile)))
 
     def validate_token(self, token, scopes, request):
         super().validate_token(token, scopes, request)
@@ -424,7 +363,7 @@ def init_oauth(app) -> dict[str, IssuerAuthorizationServer]:
         server.register_grant(
             AuthorizationCodeGrant,
             [S256CodeChallenge(required=True), IssuerOpenIDCode(issuer),
-             scenarios.TokenFaults()],
+             TokenFaults()],
         )
         server.register_grant(ClientCredentialsGrant)
         server.register_endpoint(IssuerUserInfoEndpoint(resource_protector=require_oauth))

@@ -7,40 +7,16 @@ import secrets
 
 from sqlalchemy.orm import joinedload
 
+from common.demo_accounts import KINDS
+from common.demo_accounts import LEVELS
+
 from .models import Account
+from .models import AuthorizationCode
 from .models import LearnProfile
 from .models import OAuth2Client
+from .models import Token
 from .models import TranscriptItem
 from .models import db
-
-#: Items a learner can complete live from the account page:
-#: key -> (kind, code, title, level)
-CATALOG: dict[str, dict] = {
-    "AZ-104": {"kind": "certification", "code": "AZ-104",
-               "title": "Microsoft Certified: Azure Administrator Associate",
-               "level": "intermediate"},
-    "AZ-305": {"kind": "certification", "code": "AZ-305",
-               "title": "Microsoft Certified: Azure Solutions Architect Expert",
-               "level": "advanced"},
-    "AZ-204": {"kind": "certification", "code": "AZ-204",
-               "title": "Microsoft Certified: Azure Developer Associate",
-               "level": "intermediate"},
-    "SC-900": {"kind": "certification", "code": "SC-900",
-               "title": "Microsoft Certified: Security, Compliance, and Identity Fundamentals",
-               "level": None},
-    "ASSESS-AZ-SEC": {"kind": "assessment", "code": "ASSESS-AZ-SEC",
-                      "title": "Azure Security Technical Assessment",
-                      "level": "intermediate"},
-    "ASSESS-AI": {"kind": "assessment", "code": "ASSESS-AI",
-                  "title": "Azure AI Solutions Assessment", "level": "intermediate"},
-    "TRAIN-AZ-FUND": {"kind": "training", "code": "TRAIN-AZ-FUND",
-                      "title": "Azure Fundamentals learning path", "level": None},
-    "TRAIN-COPILOT": {"kind": "training", "code": "TRAIN-COPILOT",
-                      "title": "Microsoft 365 Copilot for partners", "level": None},
-}
-
-KINDS = ("certification", "assessment", "training")
-LEVELS = ("intermediate", "advanced")
 
 
 class AccountError(ValueError):
@@ -51,15 +27,11 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-# Built once: every sign-in looks the account up.
-# With its profile: signing in goes on to the consent page, which shows the profile's name.
-_ACCOUNT_BY_EMAIL = db.select(Account).options(joinedload(Account.profile)).where(
-    Account.issuer == db.bindparam("issuer"), Account.email == db.bindparam("email"))
-
-
 def find_account(issuer: str, email: str) -> Account | None:
+    # With its profile: signing in goes on to the consent page, which shows the profile's name.
     return db.session.scalar(
-        _ACCOUNT_BY_EMAIL, {"issuer": issuer, "email": normalize_email(email)})
+        db.select(Account).options(joinedload(Account.profile))
+        .filter_by(issuer=issuer, email=normalize_email(email)))
 
 
 def find_account_by_subject(issuer: str, subject: str) -> Account | None:
@@ -165,8 +137,8 @@ def upsert_client(data: dict) -> OAuth2Client:
         client = OAuth2Client(issuer=issuer, client_id=data["client_id"])
         db.session.add(client)
     secret = data.get("client_secret")
-    if secret and not client.check_client_secret(secret):
-        client.set_client_secret(secret)
+    if secret:
+        client.set_client_secret(secret)  # the same digest again changes nothing
     metadata = {
         "client_name": data.get("client_name") or data["client_id"],
         "redirect_uris": list(data.get("redirect_uris", [])),
@@ -210,9 +182,6 @@ def set_profile_mcid(profile: LearnProfile, mcid: str | None) -> None:
 
 def delete_account(account: Account) -> None:
     """Remove an account, its codes and tokens; the profile goes with its last account."""
-    from .models import AuthorizationCode
-    from .models import Token
-
     profile = account.profile
     db.session.execute(db.delete(AuthorizationCode).where(AuthorizationCode.user_id == account.id))
     db.session.execute(db.delete(Token).where(Token.user_id == account.id))

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash
 from werkzeug.security import generate_password_hash
 
-from page_catalog import gettext as _
+from flask_babel import gettext as _
 
 from .models import Account
 from .models import LoginFailureWindow

@@ -2,69 +2,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from flask import Flask, request
-from flask_babel import Babel
+from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
-from werkzeug.routing import IntegerConverter
 
-from observability import init_observability
-from sqlite_tuning import tune_sqlite
+from common.request_hardening import RowIdConverter, init_request_hardening
+from common.request_log import init_request_log
+from common.security_headers import init_security_headers, origins
+from common.sqlite import tune_sqlite
 
 from .config import INSTANCE_DIR, REPO_ROOT, Config
 from .extensions import csrf, db, login_manager, migrate
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-
-
-# The largest row id both databases store: the id columns are INTEGER, 32-bit on PostgreSQL
-# ("integer out of range" past it) and 64-bit on SQLite (OverflowError past 2^63). A bigger id
-# in a URL must never reach a query.
-MAX_ROW_ID = 2**31 - 1
-
-
-class RowIdConverter(IntegerConverter):
-    """``<int:...>`` for the whole app: an id past MAX_ROW_ID does not match the route (404)."""
-
-    def __init__(self, map, fixed_digits=0, min=None, max=None, signed=False):
-        bound = MAX_ROW_ID if max is None or max > MAX_ROW_ID else max
-        super().__init__(map, fixed_digits, min, bound, signed)
-
-
-def provider_origins(config) -> list[str]:
-    """Origins of the providers' discovery URLs: the linking forms end up there."""
-    origins = []
-    for key in ("LEARN_OIDC_DISCOVERY_URL", "PARTNER_UNIVERSITY_OIDC_DISCOVERY_URL"):
-        parts = urlsplit(config.get(key) or "")
-        if parts.scheme in ("http", "https") and parts.netloc:
-            origin = f"{parts.scheme}://{parts.netloc}"
-            if origin not in origins:
-                origins.append(origin)
-    return origins
-
-
-def content_security_policy(config) -> str:
-    # form-action is checked by browsers on every redirect that follows a form submission
-    # (CSP3 "navigation request" check): "Associate" posts here, then 302s to a provider,
-    # so the providers' origins must be listed or the browser blocks the flow.
-    form_action = " ".join(["'self'", *provider_origins(config)])
-    return ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            f"object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action {form_action}")
-
-
-def add_security_headers(app: Flask) -> None:
-    policy = content_security_policy(app.config)
-
-    @app.after_request
-    def security_headers(response):
-        response.headers.setdefault("Content-Security-Policy", policy)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        if request.endpoint in ("linking.callback", "auth.login"):
-            response.headers["Cache-Control"] = "no-store"
-        return response
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -74,6 +24,19 @@ def create_app(test_config: dict | None = None) -> Flask:
         static_folder=str(REPO_ROOT / "static"),
         instance_path=str(INSTANCE_DIR),
     )
+    configure_app(app, test_config)
+    configure_extensions(app)
+    configure_languages(app)
+    configure_blueprints(app)
+    configure_template_helpers(app)
+    configure_security(app)
+    configure_database(app)
+    return app
+
+
+def configure_app(app: Flask, test_config: dict | None) -> None:
+    # Before any blueprint is registered: every <int:...> rule binds to the bounded converter.
+    app.url_map.converters["int"] = RowIdConverter
     app.config.from_object(Config)
     if test_config:
         app.config.update(test_config)
@@ -88,61 +51,68 @@ def create_app(test_config: dict | None = None) -> Flask:
         options["connect_args"] = {"timeout": 15, **options.get("connect_args", {})}
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
-    import log_redaction
-    log_redaction.install()
+
+def configure_extensions(app: Flask) -> None:
+    from .cli import register_cli
+    from .linking.oidc import init_oauth
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
-    init_observability(app, db, service="webapp")
+    init_request_log(app, db, service="webapp")
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
-    from .i18n import init_i18n, select_locale
-    Babel(app, locale_selector=select_locale)
-    init_i18n(app)
-
-    from .linking.oidc import init_oauth
     init_oauth(app)
-
-    # Before any blueprint is registered: every <int:...> rule binds to the bounded converter.
-    app.url_map.converters["int"] = RowIdConverter
-
-    from . import models  # noqa: F401  (the models must be known to the migrations)
-    from .auth.routes import bp as auth_bp
-    from .profile.routes import bp as profile_bp
-    from .linking.routes import bp as linking_bp
-    from .errors.handlers import bp as errors_bp
-    from .traces.routes import bp as traces_bp
-    from .demo_guide.routes import bp as demo_bp
-    from .reports.routes import bp as reports_bp
-    from .admin.routes import bp as admin_bp
-    from .audit.routes import bp as audit_bp
-
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(profile_bp)
-    app.register_blueprint(linking_bp)
-    app.register_blueprint(errors_bp)
-    app.register_blueprint(traces_bp)
-    app.register_blueprint(demo_bp)
-    app.register_blueprint(reports_bp)
-    app.register_blueprint(admin_bp)
-    app.register_blueprint(audit_bp)
-
-    from .cli import register_cli
     register_cli(app)
 
+
+def configure_languages(app: Flask) -> None:
+    from .i18n import init_i18n
+
+    init_i18n(app)
+
+
+def configure_blueprints(app: Flask) -> None:
+    from . import models  # noqa: F401  (the models must be known to the migrations)
+    from .admin.routes import bp as admin_bp
+    from .audit.routes import bp as audit_bp
+    from .auth.routes import bp as auth_bp
+    from .demo_guide.routes import bp as demo_bp
+    from .errors.handlers import bp as errors_bp
+    from .linking.routes import bp as linking_bp
+    from .profile.routes import bp as profile_bp
+    from .reports.routes import bp as reports_bp
+    from .traces.routes import bp as traces_bp
+
+    for bp in (auth_bp, profile_bp, linking_bp, errors_bp, traces_bp, demo_bp, reports_bp,
+               admin_bp, audit_bp):
+        app.register_blueprint(bp)
+
+
+def configure_template_helpers(app: Flask) -> None:
     from .template_helpers import register_template_helpers
+
     register_template_helpers(app)
-    add_security_headers(app)
 
-    import raw_query
-    raw_query.install(app)
 
+def provider_origins(config) -> list[str]:
+    """Origins of the providers' discovery URLs: the linking forms end up there."""
+    return origins(config.get(key) or "" for key in (
+        "LEARN_OIDC_DISCOVERY_URL", "PARTNER_UNIVERSITY_OIDC_DISCOVERY_URL"))
+
+
+def configure_security(app: Flask) -> None:
+    form_action = provider_origins(app.config)
+    init_security_headers(app, form_action_origins=lambda: form_action,
+                          no_store_endpoints=("linking.callback", "auth.login"))
+    init_request_hardening(app)
+
+
+def configure_database(app: Flask) -> None:
     with app.app_context():
         tune_sqlite(db.engine)
         # The schema comes from the migrations (`flask --app webapp db upgrade`); tests may
         # ask for the quick path of creating the tables straight from the models.
         if app.config.get("CREATE_TABLES_WITHOUT_MIGRATIONS"):
             db.create_all()
-    return app

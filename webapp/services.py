@@ -16,10 +16,9 @@ from pathlib import Path
 import requests
 from authlib.integrations.base_client import OAuthError
 from flask import current_app, g, has_app_context
+from flask_babel import gettext as _
 from sqlalchemy import String, and_, bindparam, case, cast, delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
-
-from page_catalog import gettext as _
 
 from .clock import now, real_now, today
 from .extensions import db

@@ -4,11 +4,9 @@ from functools import lru_cache
 
 from babel import dates
 from flask import current_app, g
-from flask_babel import format_decimal, get_timezone, to_user_timezone
+from flask_babel import format_decimal, get_locale, get_timezone, gettext as _, to_user_timezone
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
-
-from page_catalog import gettext as _, page_locale
 
 from .clock import clock_is_simulated, now
 from .linking.rules import provider_label
@@ -54,14 +52,14 @@ def long_date(value) -> str:
         return ""
     if isinstance(value, datetime):
         value = to_user_timezone(value).date()
-    return _formatted_date(value, page_locale())
+    return _formatted_date(value, get_locale())
 
 
 def medium_datetime(value) -> str:
     """Flask-Babel's format_datetime(value, "medium"), in the user's timezone."""
     if not value:
         return ""
-    return _formatted_datetime(value, get_timezone(), page_locale())
+    return _formatted_datetime(value, get_timezone(), get_locale())
 
 
 # Pages show the same dates again and again (a user's links, achievements, attempts), and

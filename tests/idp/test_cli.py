@@ -11,8 +11,8 @@ from tests.fixtures.idp_helpers import make_config
 from tests.fixtures.databases import provider_database_url
 
 from idp_mock import create_app  # noqa: E402
-from idp_mock.demo import DEMO_ACCOUNTS  # noqa: E402
-from idp_mock.demo import demo_accounts_markdown  # noqa: E402
+from common.demo_accounts import DEMO_ACCOUNTS  # noqa: E402
+from common.demo_accounts import demo_accounts_markdown  # noqa: E402
 from idp_mock.keys import rotate_signing_key
 from idp_mock.models import Account  # noqa: E402
 from idp_mock.models import OAuth2Client  # noqa: E402

@@ -15,7 +15,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from idp_mock.scenarios import CATALOG
+from idp_mock.qa.catalog import CATALOG
 from tests.fixtures.browser import Browser
 from tests.fixtures.databases import TEST_DATABASE_URL
 from tests.fixtures.flows import provider_consent, provider_sign_in, sign_in, start_link

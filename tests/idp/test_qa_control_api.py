@@ -8,7 +8,7 @@ import threading
 import pytest
 import requests
 
-from idp_mock.scenarios import CATALOG
+from idp_mock.qa.catalog import CATALOG
 from tests.fixtures.idp_helpers import Browser as ProviderBrowser
 from tests.fixtures.idp_helpers import CHEAP_HASH
 from tests.fixtures.qa_control import control_token
@@ -118,7 +118,7 @@ def test_mcid_scenario_is_learn_only_and_body_must_be_json(control):
 
 
 def test_next_flow_scenario_is_claimed_by_exactly_one_concurrent_flow(idp, control):
-    from idp_mock.scenarios import hit
+    from idp_mock.qa.faults import hit
 
     control.arm("learn", "token_http_500", client_id="racer")
     winners = []
@@ -360,7 +360,7 @@ def test_qa_mode_off_has_no_panel_and_no_api(tmp_path):
 def test_demo_reset_clears_armed_scenarios(tmp_path):
     from idp_mock import create_app
     from idp_mock.demo import reset_demo
-    from idp_mock.scenarios import arm_scenario, list_scenarios
+    from idp_mock.qa.arming import arm_scenario, list_scenarios
     from tests.fixtures.idp_helpers import make_config
 
     app = create_app(make_config(tmp_path / "idp.sqlite", IDP_PASSWORD_HASH=CHEAP_HASH))

@@ -99,11 +99,11 @@ def _form_field_names() -> list[str]:
     """Every field of the providers' forms, with the prefixes the pages use."""
     from flask_wtf import FlaskForm
 
-    import idp_mock.forms
-    import idp_mock.qa
+    import idp_mock.pages.forms
+    import idp_mock.qa.panel
 
     names, prefixes = set(), {""}
-    for module in (idp_mock.forms, idp_mock.qa):
+    for module in (idp_mock.pages.forms, idp_mock.qa.panel):
         prefixes.update(value + "-" for name, value in vars(module).items()
                         if name.endswith("_PREFIX") and isinstance(value, str))
         for _name, cls in inspect.getmembers(module, inspect.isclass):
@@ -165,16 +165,16 @@ _SIGN_UPS = iter(range(10**9))
 
 def _base_parameters(endpoint: str, issuer: str, method: str) -> dict:
     """A valid request of the endpoint, where one is needed to get past the first check."""
-    if endpoint == "idp.authorize" and issuer in CLIENT_IDS:
+    if endpoint == "provider.authorize" and issuer in CLIENT_IDS:
         return {"response_type": "code", "client_id": CLIENT_IDS[issuer], "scope": "openid",
                 "redirect_uri": RP_REDIRECTS[issuer], "state": "s", "nonce": "n",
                 "code_challenge": "a" * 43, "code_challenge_method": "S256"}
-    if endpoint == "idp.issue_token":
+    if endpoint == "provider.issue_token":
         return {"grant_type": "client_credentials", "scope": "transcript.read"}
-    if endpoint == "idp.signin" and method == "POST":
+    if endpoint == "pages.signin" and method == "POST":
         email = "alex.learner@outlook.com" if issuer == "learn" else "pat.pu@outlook.com"
         return {"email": email, "password": DEMO_PASSWORD, "next": f"/{issuer}/account"}
-    if endpoint == "idp.signup" and method == "POST":
+    if endpoint == "pages.signup" and method == "POST":
         return {"email": f"fuzz{next(_SIGN_UPS)}@example.com", "display_name": "Fuzz",
                 "password": DEMO_PASSWORD, "confirm": DEMO_PASSWORD, "next": f"/{issuer}/account"}
     if endpoint.startswith("qa_panel."):
@@ -184,11 +184,11 @@ def _base_parameters(endpoint: str, issuer: str, method: str) -> dict:
 
 def _headers(endpoint: str, credentials: dict) -> dict:
     """The credentials the endpoint asks for, so values get past the authentication."""
-    if endpoint.split(".")[0] in ("qa_api", "qa_catalog", "idp_qa"):
+    if endpoint.split(".")[0] in ("qa_api",):
         return {"Authorization": f"Bearer {CONTROL_TOKEN}"}
-    if endpoint == "idp.issue_token":
+    if endpoint == "provider.issue_token":
         return {"Authorization": credentials["basic"]}
-    if endpoint in ("idp.userinfo", "idp.api_transcript"):
+    if endpoint in ("provider.userinfo", "provider.api_transcript"):
         return {"Authorization": credentials["bearer"]}
     return {}
 
@@ -261,7 +261,7 @@ def test_sweep_every_route_and_parameter_with_each_hostile_class(fuzz_app, crede
     for rule, method in pairs:
         # Signed in (both issuers); sign-up needs nobody signed in. One session per route:
         # a sign-out or a reset ends it, which only makes the later requests anonymous ones.
-        client = fuzz_app.test_client() if rule.endpoint == "idp.signup" \
+        client = fuzz_app.test_client() if rule.endpoint == "pages.signup" \
             else _signed_in_client(fuzz_app)
         path = _path(rule, {})
         kinds = ["query"] if method == "GET" else ["form", "json"]

@@ -17,8 +17,8 @@ from urllib.parse import quote, urlencode
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from common.request_hardening import MAX_ROW_ID
 from tests.fixtures.flows import DEMO_PASSWORD, sign_in
-from webapp import MAX_ROW_ID
 
 SETTINGS = dict(deadline=None, derandomize=True, database=None, max_examples=400,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -163,7 +163,7 @@ def test_the_largest_row_id_is_still_routed(browser):
 
 
 def test_every_int_rule_uses_the_bounded_converter(app):
-    from webapp import RowIdConverter
+    from common.request_hardening import RowIdConverter
 
     int_rules = [(rule.rule, arg) for rule in app.url_map.iter_rules()
                  for arg, converter in (rule._converters or {}).items() if "int" in rule.rule]

@@ -382,11 +382,11 @@ def test_numbers_follow_the_locale(app):
 
 
 def test_templates_gettext_matches_jinja_newstyle_gettext(app):
-    """Templates call ``_`` directly (page_catalog.template_gettext), not through Jinja's i18n
-    wrapper: the output is the same as Jinja's newstyle gettext under autoescaping."""
+    """Templates call ``_`` directly (common.languages.template_gettext), not through Jinja's
+    i18n wrapper: the output is the same as Jinja's newstyle gettext under autoescaping."""
     from jinja2 import Environment
 
-    from page_catalog import page_translations
+    from flask_babel import get_translations as page_translations
 
     reference = Environment(extensions=["jinja2.ext.i18n"], autoescape=True)
     reference.install_gettext_callables(

@@ -78,13 +78,14 @@ def test_every_webapp_post_route_refuses_a_request_without_csrf_token(app):
 
 def test_every_provider_post_route_refuses_a_request_without_csrf_token(idp):
     """The same walk on the providers; only the documented bearer/JSON endpoints are exempt."""
-    from idp_mock import csrf
-    from idp_mock.routes import CSRF_EXEMPT_ENDPOINTS
+    from idp_mock.extensions import csrf
 
-    assert csrf._exempt_views == set(CSRF_EXEMPT_ENDPOINTS) == {
-        "idp_mock.routes.issue_token", "idp_mock.routes.userinfo", "idp_mock.routes.logout"}
-    # The QA control APIs (reset, scenarios, catalog): JSON with a bearer token.
-    bearer_blueprints = {"idp_qa", "qa_api", "qa_catalog"}
+    CSRF_EXEMPT_ENDPOINTS = ("idp_mock.provider.token.issue_token",
+                             "idp_mock.provider.token.userinfo", "idp_mock.provider.logout.logout")
+    assert csrf._exempt_views == set(CSRF_EXEMPT_ENDPOINTS)
+    # The QA control API (reset, scenarios, catalog, and its per-issuer part "qa"): JSON with a
+    # bearer token.
+    bearer_blueprints = {"qa_api", "qa"}
     assert {bp.name for bp in csrf._exempt_blueprints} == bearer_blueprints
     app = idp.app
     client = app.test_client()

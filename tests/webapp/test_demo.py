@@ -9,7 +9,7 @@ import pytest
 from flask_babel import format_date
 from sqlalchemy import DateTime, select
 
-from idp_mock.demo import DEMO_ACCOUNTS
+from common.demo_accounts import DEMO_ACCOUNTS
 from tests.fixtures.browser import WEBAPP_ORIGIN, Browser
 from tests.fixtures.clock import long_date
 from tests.fixtures.servers import FAST_HASH, LiveServer, free_port, webapp_clients, webapp_config
@@ -421,7 +421,7 @@ def test_demo_links_show_each_rule_and_seeding_is_idempotent(app, idp):
     assert links["priya@contoso.com"][0].ended_at is None
     assert "alex@contoso.com" not in links  # the happy path is left to do live
     # The seeded links name the provider's own accounts: same issuer and subject.
-    from idp_mock.demo import demo_subject as provider_demo_subject
+    from common.demo_accounts import demo_subject as provider_demo_subject
     from idp_mock.models import Account
     from idp_mock.models import db as idp_db
     with idp.app.app_context():

@@ -6,10 +6,8 @@ No page here links or removes a learning account: only the work user does that, 
 My Learn profile.
 """
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import format_date
+from flask_babel import format_date, gettext as _
 from flask_login import current_user, login_required
-
-from page_catalog import gettext as _
 
 from .. import services, simulated_clock, validation
 from ..clock import clock_is_simulated, now, real_now, today

@@ -1,10 +1,9 @@
 """The trainer's demo guide (ready stories with their accounts) and the one-step demo reset."""
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
 
-from idp_mock.demo import DEMO_ACCOUNTS
-
-from page_catalog import gettext as _
+from common.demo_accounts import DEMO_ACCOUNTS
 
 from .. import services
 from ..demo import DEMO_ORGANIZATIONS, DEMO_PASSWORD, DEMO_WORK_USERS

@@ -1,6 +1,6 @@
 """The trainer's demo stories, built from the demo data itself.
 
-Accounts come from ``webapp.demo`` (work users) and ``idp_mock.demo.DEMO_ACCOUNTS`` (personal
+Accounts come from ``webapp.demo`` (work users) and ``common.demo_accounts`` (personal
 accounts at the providers): a story that names an account missing from the data fails loudly
 instead of sending a trainer to an account that does not exist.
 """
@@ -10,13 +10,10 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from flask import current_app, url_for
-from flask_babel import format_date
+from flask_babel import format_date, gettext as _
 from sqlalchemy import select
 
-from idp_mock.demo import DEMO_ACCOUNTS
-from idp_mock.services import CATALOG
-
-from page_catalog import gettext as _
+from common.demo_accounts import CATALOG, DEMO_ACCOUNTS
 
 from .. import clock, services
 from ..demo import DEMO_LINKS, DEMO_ORGANIZATIONS, DEMO_WORK_USERS

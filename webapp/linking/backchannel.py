@@ -21,7 +21,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from observability import REQUEST_ID_HEADER, current_request_id
+from common.request_log import REQUEST_ID_HEADER, current_request_id
 
 DEFAULT_DEADLINE = 10.0
 DEFAULT_MAX_BYTES = 1024 * 1024

@@ -1,9 +1,8 @@
 """Reports pages: organization-scoped, for Global admins and partner admins only."""
 from flask import (Blueprint, Response, abort, flash, redirect, render_template, request,
                    stream_with_context, url_for)
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
-
-from page_catalog import gettext as _
 
 from .. import clock, services
 from .forms import RefreshForm

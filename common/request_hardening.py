@@ -6,10 +6,26 @@
   same bytes in their legal form.
 * NUL characters: PostgreSQL refuses them in text (the driver raises before the query runs),
   and no field of ours can contain one. Requests that carry one are refused with a 400.
+* Ids past the database's integer range in a URL: no such page (404), never a query that
+  overflows in the driver (500).
 """
 from urllib.parse import quote
 
 from flask import abort, request
+from werkzeug.routing import IntegerConverter
+
+# The largest row id both databases store: the id columns are INTEGER, 32-bit on PostgreSQL
+# ("integer out of range" past it) and 64-bit on SQLite (OverflowError past 2^63). A bigger id
+# in a URL must never reach a query.
+MAX_ROW_ID = 2**31 - 1
+
+
+class RowIdConverter(IntegerConverter):
+    """``<int:...>`` for a whole app: an id past MAX_ROW_ID does not match the route (404)."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=None, signed=False):
+        bound = MAX_ROW_ID if max is None or max > MAX_ROW_ID else max
+        super().__init__(map, fixed_digits, min, bound, signed)
 
 _SAFE = "/?&=+%:;,@!$'()*~[]"
 
@@ -38,6 +54,6 @@ def refuse_nul_characters():
         abort(400)
 
 
-def install(app) -> None:
+def init_request_hardening(app) -> None:
     app.wsgi_app = PercentEncodeRawQuery(app.wsgi_app)
     app.before_request(refuse_nul_characters)

@@ -1,4 +1,4 @@
-"""SQLite settings shared by both apps (webapp and providers), like observability.py."""
+"""SQLite settings shared by both apps (webapp and providers)."""
 from __future__ import annotations
 
 from sqlalchemy import event

@@ -1,4 +1,4 @@
-"""Operations support shared by the webapp and the identity providers.
+"""Request logging shared by the webapp and the identity providers.
 
 - ``/favicon.ico``: the product icon.
 - ``/healthz``: the process is up (no database access).
@@ -7,6 +7,7 @@
 - ``X-Request-ID``: accepted from the caller when well-formed, otherwise generated; returned
   on every response. The webapp sends it on its back-channel calls to the providers, so one
   linking flow can be followed across both servers' logs.
+- Secrets never reach a log record (see :func:`install_redaction`).
 """
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ from flask import Flask, g, has_request_context, jsonify, redirect, request, url
 from sqlalchemy import text
 
 REQUEST_ID_HEADER = "X-Request-ID"
+SECRET_KEYS = ("access_token", "id_token", "refresh_token", "code_verifier", "client_secret",
+               "password", "code")
+_SECRET_VALUE = re.compile(
+    r"""(?P<key>['"]?\b(?:%s)\b['"]?\s*[:=]\s*)(?P<quote>['"]?)(?P<value>[^'"\s,&}]+)"""
+    % "|".join(SECRET_KEYS))
 # Caller-supplied ids are echoed into logs and headers: keep them short and plain.
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 
@@ -60,6 +66,42 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+def redact_text(text: str) -> str:
+    return _SECRET_VALUE.sub(lambda m: f"{m['key']}{m['quote']}[redacted]", text)
+
+
+def _redact_record(record: logging.LogRecord) -> None:
+    try:
+        message = record.getMessage()
+    except Exception:  # a broken format string is not ours to fix here
+        return
+    redacted = redact_text(message)
+    if redacted != message:
+        record.msg, record.args = redacted, ()
+
+
+def install_redaction() -> None:
+    """Redact every log record of the process when it is created.
+
+    Authlib logs whole token responses and the PKCE verifier at DEBUG level ("Issue token %r",
+    "Using code_verifier: %r"): the values of secret fields are replaced, whatever level an
+    operator turns logging up to. A filter on the ``authlib`` logger would not see records of
+    its child loggers, and handlers come and go (gunicorn's, pytest's), so the hook is the
+    record factory.
+    """
+    current = logging.getLogRecordFactory()
+    if getattr(current, "redacts_secrets", False):
+        return
+
+    def factory(*args, **kwargs):
+        record = current(*args, **kwargs)
+        _redact_record(record)
+        return record
+
+    factory.redacts_secrets = True
+    logging.setLogRecordFactory(factory)
+
+
 def _configure_logging(app: Flask, service: str) -> None:
     from flask.logging import default_handler
 
@@ -73,8 +115,10 @@ def _configure_logging(app: Flask, service: str) -> None:
     app.logger.propagate = False
 
 
-def init_observability(app: Flask, db, service: str) -> None:
-    """Request ids, JSON request logs, /healthz and /readyz for ``app`` (whose database is ``db``)."""
+def init_request_log(app: Flask, db, service: str) -> None:
+    """Request ids, redacted JSON request logs, /healthz and /readyz for ``app`` (whose
+    database is ``db``)."""
+    install_redaction()
     _configure_logging(app, service)
 
     @app.before_request

@@ -1,7 +1,8 @@
-"""Flask-WTF forms of the mock identity providers (CSRF protected)."""
+"""Flask-WTF forms of the providers' pages (CSRF protected)."""
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField
 from wtforms import PasswordField
@@ -13,8 +14,6 @@ from wtforms.validators import Email
 from wtforms.validators import EqualTo
 from wtforms.validators import Length
 
-from page_catalog import lazy_gettext as _l
-
 
 class SignInForm(FlaskForm):
     email = EmailField(_l("Email"), validators=[DataRequired(), Email(), Length(max=255)])
@@ -22,6 +21,14 @@ class SignInForm(FlaskForm):
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
     submit = SubmitField(_l("Sign in"))
     cancel = SubmitField(_l("Cancel"))
+
+
+class ConsentForm(FlaskForm):
+    """The consent page: Allow, Cancel, or sign in with another account."""
+
+    allow = SubmitField(_l("Allow"))
+    cancel = SubmitField(_l("Cancel"))
+    switch = SubmitField(_l("Use another account"))
 
 
 class NewPasswordForm(FlaskForm):

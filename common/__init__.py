@@ -1,0 +1,1 @@
+"""What the webapp and the identity providers share; it imports neither app."""

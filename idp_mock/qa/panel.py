@@ -1,0 +1,134 @@
+"""The "Test scenario" panel on a provider's sign-in and consent pages (QA mode).
+
+A CSRF-protected form open to any visitor: what it arms, lists and clears belongs to the
+browser session that armed it only (its panel id, see ``arming.py``).
+"""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask import flash
+from flask import g
+from flask import redirect
+from flask import url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import HiddenField
+from wtforms import IntegerField
+from wtforms import SelectChoice
+from wtforms import SelectField
+from wtforms import SubmitField
+from wtforms.validators import DataRequired
+from wtforms.validators import NumberRange
+from wtforms.validators import Optional
+
+from ..issuers import issuer_blueprint
+from ..models import FaultScenario
+from ..models import db
+from ..sessions import safe_next
+from .arming import ScenarioError
+from .arming import arm_scenario
+from .arming import clear_scenarios
+from .arming import session_panel_id
+from .catalog import CATALOG
+from .catalog import MAX_SLOW_SECONDS
+
+panel = issuer_blueprint("qa_panel", __name__, url_prefix="/test-scenario")
+
+STAGE_LABELS = {
+    "authorize": _l("At authorize"),
+    "token": _l("At the token endpoint"),
+    "id_token": _l("In the ID token"),
+    "userinfo": _l("At userinfo"),
+}
+
+# Field names and ids of the panel never collide with the sign-in or consent form's.
+PANEL_PREFIX = "qa"
+CLEAR_PREFIX = "qa-clear"
+
+
+class ScenarioPanelForm(FlaskForm):
+    scenario = SelectField(_l("Scenario"), validators=[DataRequired()])
+    scope = SelectField(_l("Applies to"), choices=[
+        SelectChoice("next-flow", _l("The next flow of this app")),
+        SelectChoice("until-cleared", _l("Every flow of this app until cleared")),
+    ])
+    seconds = IntegerField(_l("Seconds (slow token endpoint)"),
+                           validators=[Optional(), NumberRange(min=1, max=MAX_SLOW_SECONDS)])
+    client_id = HiddenField()
+    next = HiddenField()
+    submit = SubmitField(_l("Arm scenario"))
+
+
+class ClearScenariosForm(FlaskForm):
+    next = HiddenField()
+    submit = SubmitField(_l("Clear test scenarios"))
+
+
+def scenario_choices(issuer: str) -> list[SelectChoice]:
+    """Scenario names grouped by stage (rendered as <optgroup>s)."""
+    return [
+        SelectChoice(spec.name, optgroup=str(STAGE_LABELS[spec.stage]))
+        for spec in CATALOG.values()
+        if issuer in spec.issuers
+    ]
+
+
+def panel_context(client, form_action: str) -> dict | None:
+    """What the panel template needs (its two forms and this browser's armed scenarios), or
+    None outside QA mode."""
+    if not current_app.config.get("IDP_QA_MODE") or client is None:
+        return None
+    arm = ScenarioPanelForm(formdata=None, prefix=PANEL_PREFIX,
+                            data={"client_id": client.client_id, "next": form_action})
+    arm.scenario.choices = scenario_choices(g.issuer)
+    panel_id = session_panel_id()
+    armed = db.session.scalars(
+        db.select(FaultScenario)
+        .filter_by(issuer=g.issuer, consumed=False, panel_id=panel_id)
+        .order_by(FaultScenario.id)
+    ).all() if panel_id else []  # others' scenarios are never shown
+    return {
+        "form": arm,
+        "clear_form": ClearScenariosForm(formdata=None, prefix=CLEAR_PREFIX,
+                                         data={"next": form_action}),
+        "client_id": client.client_id,
+        "armed": armed,
+    }
+
+
+def _back(target: str | None):
+    return redirect(safe_next(target) or url_for("pages.home"))
+
+
+@panel.post("/")
+def panel_arm():
+    form = ScenarioPanelForm(prefix=PANEL_PREFIX)
+    form.scenario.choices = scenario_choices(g.issuer)
+    if not form.validate_on_submit():
+        flash(_("The test scenario was not armed: please check the form and try again."),
+              "error")
+        return _back(form.next.data)
+    params = {}
+    if form.scenario.data == "token_slow" and form.seconds.data:
+        params["seconds"] = form.seconds.data
+    try:
+        arm_scenario(g.issuer, form.scenario.data, scope=form.scope.data,
+                     client_id=form.client_id.data or None, params=params,
+                     panel_id=session_panel_id(create=True))
+    except ScenarioError as error:
+        flash(error.message, "error")
+    else:
+        flash(_("Test scenario armed: %(name)s.", name=form.scenario.data), "success")
+    return _back(form.next.data)
+
+
+@panel.post("/clear")
+def panel_clear():
+    form = ClearScenariosForm(prefix=CLEAR_PREFIX)
+    if form.validate_on_submit():
+        panel_id = session_panel_id()
+        count = clear_scenarios(g.issuer, panel_id=panel_id) if panel_id else 0
+        flash(_("%(count)d test scenario(s) cleared.", count=count), "success")
+    return _back(form.next.data)
