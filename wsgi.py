@@ -4,7 +4,7 @@
     gunicorn -w 4 -b 127.0.0.1:5001 'wsgi:idp_app'   # the identity providers
 
 Each app is created on first access, so a process serving one never builds the other.
-Both read their configuration from the environment (README, "Configuration").
+Both read their configuration from the environment (docs/configuration.md).
 """
 from __future__ import annotations
 

@@ -129,7 +129,7 @@ class Ours:
         self.ready = f"{self.base}/healthz"
 
     def prepare(self, http: requests.Session) -> None:
-        from tests.browser import Page
+        from tests.fixtures.browser import Page
         params, _verifier = authorize_params()
         url = f"{self.base}/learn/authorize?{urlencode(params)}"
         page = Page(url, 200, http.get(url, timeout=10).text, {}, [])

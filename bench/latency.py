@@ -43,7 +43,7 @@ def wrk(url: str, seconds: int, header: str | None = None) -> dict:
 def run(quick: bool) -> list:
     from bench.linkflow import HttpBrowser
     from bench.run import Row
-    from tests.flows import sign_in
+    from tests.fixtures.flows import sign_in
 
     seconds = 3 if quick else 10
     path = datagen.database_for(100)

@@ -94,7 +94,7 @@ def verify_ms(method: str, rounds: int) -> float:
 
 
 def one_flow(browser, i: int) -> None:
-    from tests.flows import provider_consent, provider_sign_in, remove_link, start_link
+    from tests.fixtures.flows import provider_consent, provider_sign_in, remove_link, start_link
 
     page = start_link(browser, "learn")
     page = provider_sign_in(browser, page, personal_email(i))
@@ -124,9 +124,9 @@ def in_process(flows: int, seconds: float) -> dict:
     """Webapp through the Flask test client, providers on a live loopback port (as in tests/)."""
     import idp_mock
     from idp_mock.demo import seed_demo as seed_idp
-    from tests.browser import Browser
-    from tests.conftest import LiveServer, webapp_clients, webapp_config
-    from tests.flows import sign_in
+    from tests.fixtures.browser import Browser
+    from tests.fixtures.servers import LiveServer, webapp_clients, webapp_config
+    from tests.fixtures.flows import sign_in
     from webapp import create_app
     from webapp.demo.seed import seed_demo as seed_webapp
 
@@ -225,10 +225,10 @@ def finish(result: dict, hash_seconds_per_flow: float) -> dict:
     return result
 
 class HttpBrowser:
-    """tests.browser.Browser with every hop over real HTTP (webapp under gunicorn too)."""
+    """tests.fixtures.browser.Browser with every hop over real HTTP (webapp under gunicorn too)."""
 
     def __new__(cls, base: str):
-        from tests.browser import Browser
+        from tests.fixtures.browser import Browser
 
         class _HttpBrowser(Browser):
             def _is_webapp(self, url):
@@ -270,8 +270,8 @@ def http_stack(name: str, accounts: int, web_spec: str = "wsgi:app", idp_spec: s
     import idp_mock
     from bench.bare_flow import PEER_URL
     from idp_mock.demo import seed_demo as seed_idp
-    from tests.conftest import webapp_clients
-    from tests.flows import sign_in
+    from tests.fixtures.servers import webapp_clients
+    from tests.fixtures.flows import sign_in
     from webapp import create_app
     from webapp.demo.seed import seed_demo as seed_webapp
 

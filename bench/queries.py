@@ -34,8 +34,8 @@ def find_pages(app) -> dict[str, str | None]:
 
 def count_queries(users: int) -> dict[str, tuple[str | None, int | None, int | None]]:
     """label -> (url, status, statements) for one database size."""
-    from tests.browser import Browser
-    from tests.flows import sign_in
+    from tests.fixtures.browser import Browser
+    from tests.fixtures.flows import sign_in
     from webapp import create_app
     from webapp.extensions import db
 

@@ -65,7 +65,7 @@ def download(path: str, url: str) -> tuple[float, float, int, int]:
                       workers=1)
     with running(server, f"{base}/login"):
         from bench.linkflow import HttpBrowser
-        from tests.flows import sign_in
+        from tests.fixtures.flows import sign_in
 
         browser = HttpBrowser(base)
         sign_in(browser, datagen.ADMIN_EMAIL, datagen.PASSWORD)

@@ -2,7 +2,7 @@
 # Translation catalogs: extract every message into translations/messages.pot, merge it into the
 # French and Traditional Chinese catalogs (new messages appear untranslated), then compile them.
 # Translate the new entries in translations/<lang>/LC_MESSAGES/messages.po and run it again;
-# tests/test_translations.py lists whatever is still missing.
+# tests/system/test_translations.py lists whatever is still missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYBABEL=${PYBABEL:-.venv/bin/pybabel}

@@ -1,0 +1,349 @@
+"""End to end in a real browser: Debian's Chromium driven by Playwright.
+
+The webapp listens on http://127.0.0.1:PORT and the providers on http://localhost:PORT2 (two host
+names, so the browser keeps their cookies apart, as between Partner Center and Learn). Every flow
+runs at desktop width and at 375 px; each step's screenshot goes to ``test-artifacts/``. axe-core
+checks every main page of both servers for serious or critical accessibility violations.
+
+Needs /usr/bin/chromium and node_modules/axe-core (``bash scripts/test.sh`` installs both); never
+downloads a browser.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from tests.fixtures.servers import FAST_HASH, free_port, webapp_clients, webapp_config
+from tests.fixtures.flows import DEMO_PASSWORD
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+pytestmark = pytest.mark.real_browser
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+AXE_JS = REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "mobile": {"width": 375, "height": 740}}
+TIMEOUT_MS = 15_000
+
+if not CHROMIUM.exists():
+    pytest.skip("Debian's chromium is not installed (bash scripts/test.sh installs it)",
+                allow_module_level=True)
+
+
+class ThreadedServer:
+    def __init__(self, app, host: str, port: int):
+        self._server = make_server(host, port, app, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._server.shutdown()
+
+
+@pytest.fixture(scope="module", params=list(VIEWPORTS))
+def stack(request, tmp_path_factory):
+    """Fresh providers and webapp (with demo data) for one viewport's run of the flows."""
+    import idp_mock
+    from idp_mock.demo import seed_demo as seed_providers
+    from webapp import create_app
+    from webapp.demo.seed import seed_demo as seed_webapp
+    from webapp.extensions import db
+
+    tmp = tmp_path_factory.mktemp(f"browser-{request.param}")
+    web_port, idp_port = free_port(), free_port()
+    web_url, idp_url = f"http://127.0.0.1:{web_port}", f"http://localhost:{idp_port}"
+    providers = idp_mock.create_app({
+        "TESTING": True, "CREATE_TABLES_WITHOUT_MIGRATIONS": True,
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp / 'idp.sqlite'}",
+        "IDP_PUBLIC_URL": idp_url, "WEBAPP_URL": web_url,
+        "IDP_CLIENTS": webapp_clients(web_url), "IDP_PASSWORD_HASH": FAST_HASH,
+    })
+    with providers.app_context():
+        seed_providers()
+    webapp = create_app({**webapp_config(idp_url, f"sqlite:///{tmp / 'webapp.sqlite'}"),
+                         "TESTING": False, "IDP_PUBLIC_URL": idp_url})
+    with webapp.app_context():
+        seed_webapp()
+        db.session.remove()
+    servers = [ThreadedServer(providers, "127.0.0.1", idp_port),
+               ThreadedServer(webapp, "127.0.0.1", web_port)]
+    yield {"viewport": request.param, "web_url": web_url, "idp_url": idp_url, "webapp": webapp}
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Shots:
+    """Screenshots of each step: test-artifacts/<viewport>/<test>/<nn>-<step>.png."""
+
+    def __init__(self, page, viewport: str, test_name: str):
+        self.page = page
+        self.folder = ARTIFACTS / viewport / re.sub(r"[^a-z0-9_-]+", "-", test_name.lower())
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.count = 0
+
+    def __call__(self, step: str) -> None:
+        self.count += 1
+        self.page.screenshot(path=str(self.folder / f"{self.count:02d}-{step}.png"), full_page=True)
+        # A responsive page never scrolls sideways (wide tables scroll inside their own box).
+        overflow = self.page.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 1, f"{step}: {self.page.url} is {overflow}px wider than the window"
+
+
+@pytest.fixture
+def page(stack, chromium, request):
+    context = chromium.new_context(viewport=VIEWPORTS[stack["viewport"]], locale="en-US",
+                                   accept_downloads=True, bypass_csp=True)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.shots = Shots(page, stack["viewport"], request.node.originalname)
+    yield page
+    context.close()
+
+
+# ------------------------------------------------------------------------------------ steps
+
+def sign_in(page, stack, email: str) -> None:
+    page.goto(stack["web_url"] + "/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.shots("sign-in-form")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/profile")
+    assert page.get_by_role("heading", name="My Learn profile").is_visible()
+    page.shots("profile")
+
+
+def provider_sign_in(page, email: str) -> None:
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+
+SECTION_IDS = {"partner-university": "your-learning", "learn": "exams-certifications"}
+
+
+def section(page, provider: str):
+    """My Learn profile's section of one provider ("Your Learning" is Partner University's)."""
+    return page.locator(f"section.link-section#{SECTION_IDS[provider]}")
+
+
+def flash_text(page) -> str:
+    return " ".join(page.locator(".flash").all_inner_texts())
+
+
+# ------------------------------------------------------------------------------------ flows
+
+def test_link_partner_university_by_signing_up_then_learn_then_remove_both(page, stack):
+    viewport = stack["viewport"]
+    new_account = f"new.learner.{viewport}@outlook.com"
+    sign_in(page, stack, "alex@contoso.com")
+
+    page.get_by_role("button", name="Get Partner University Access").click()
+    page.wait_for_url(re.compile(r"http://localhost:\d+/partner-university/authorize"))
+    page.shots("partner-university-sign-in")
+    page.get_by_role("link", name="Sign up").click()
+    page.get_by_label("Email").fill(new_account)
+    page.get_by_label("Display name").fill("New Learner")
+    page.get_by_label("Password", exact=True).fill("Sign-up-passw0rd")
+    page.get_by_label("Confirm password").fill("Sign-up-passw0rd")
+    page.shots("partner-university-sign-up")
+    page.get_by_role("button", name="Create account").click()
+    assert page.get_by_role("heading", name="Permissions requested").is_visible()
+    page.shots("partner-university-consent")
+    page.get_by_role("button", name="Allow").click()
+    page.wait_for_url(stack["web_url"] + "/profile*")
+    assert "is now linked" in flash_text(page)
+    assert new_account in section(page, "partner-university").inner_text()
+    page.shots("partner-university-linked")
+
+    page.get_by_role("button", name="Associate Microsoft Learning Account").click()
+    page.wait_for_url(re.compile(r"http://localhost:\d+/learn/authorize"))
+    page.shots("learn-sign-in")
+    provider_sign_in(page, "alex.learner@outlook.com")
+    page.shots("learn-consent")
+    page.get_by_role("button", name="Allow").click()
+    page.wait_for_url(stack["web_url"] + "/profile*")
+    learn = section(page, "learn")
+    assert "alex.learner@outlook.com" in learn.inner_text() and "987654321" in learn.inner_text()
+    page.shots("learn-linked")
+
+    section(page, "learn").get_by_role("button", name="Remove access").click()
+    assert "Access removed" in flash_text(page)
+    section(page, "partner-university").get_by_role("button", name="Remove access").click()
+    assert "Access removed" in flash_text(page)
+    for provider in ("learn", "partner-university"):
+        assert "No account is linked." in section(page, provider).inner_text()
+    page.shots("both-removed")
+
+
+def test_cancel_at_the_provider_links_nothing(page, stack):
+    sign_in(page, stack, "pat@contoso.com")
+    page.get_by_role("button", name="Get Partner University Access").click()
+    page.wait_for_url(re.compile(r"http://localhost:\d+/partner-university/authorize"))
+    page.shots("partner-university-sign-in")
+    page.get_by_role("button", name="Cancel").click()
+    page.wait_for_url(stack["web_url"] + "/profile*")
+    assert "You cancelled the sign-in at Partner University; nothing was linked." in flash_text(page)
+    assert "No account is linked." in section(page, "partner-university").inner_text()
+    page.shots("cancelled")
+
+
+def test_cool_off_refusal_names_the_next_date(page, stack):
+    """Carl's demo link is ten days old: removing it and associating again is refused until day 30."""
+    from sqlalchemy import select
+
+    from webapp.extensions import db
+    from webapp.models import LinkedAccount, WorkUser
+
+    with stack["webapp"].app_context():
+        linked_at = db.session.scalar(
+            select(LinkedAccount.linked_at).join(WorkUser, WorkUser.id == LinkedAccount.work_user_id)
+            .where(WorkUser.email == "carl@contoso.com").order_by(LinkedAccount.linked_at.desc()))
+    expected = (linked_at.date() + timedelta(days=30)).strftime("%B %-d, %Y")
+
+    sign_in(page, stack, "carl@contoso.com")
+    section(page, "learn").get_by_role("button", name="Remove access").click()
+    assert "Access removed" in flash_text(page)
+    page.shots("removed")
+    page.get_by_role("button", name="Associate Microsoft Learning Account").click()
+    page.wait_for_url(re.compile(r"http://localhost:\d+/learn/authorize"))
+    provider_sign_in(page, "carl.cooloff@outlook.com")
+    page.get_by_role("button", name="Allow").click()
+    page.wait_for_url(stack["web_url"] + "/profile*")
+    message = flash_text(page)
+    assert "we require a period of 30 days between associations" in message
+    assert f"Your next available date for a subsequent association is {expected}." in message
+    assert "No account is linked." in section(page, "learn").inner_text()
+    assert expected in section(page, "learn").inner_text()  # "Next available association date"
+    page.shots("cool-off-refusal")
+
+
+def test_admin_downloads_the_skills_report_csv(page, stack):
+    sign_in(page, stack, "pat@contoso.com")  # pat links Partner University: a row of the report
+    page.get_by_role("button", name="Get Partner University Access").click()
+    provider_sign_in(page, "pat.pu@outlook.com")
+    page.get_by_role("button", name="Allow").click()
+    page.wait_for_url(stack["web_url"] + "/profile*")
+    page.context.clear_cookies()
+
+    sign_in(page, stack, "gloria.global@contoso.com")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Reports").click()
+    page.get_by_role("link", name=re.compile("Skills")).first.click()
+    page.wait_for_url("**/reports/skills*")
+    assert page.get_by_role("heading", name="Skills report").is_visible()
+    page.shots("skills-report")
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download CSV").click()
+    download = download_info.value
+    assert re.fullmatch(r"skills-report-1234567-\d{4}-\d{2}-\d{2}\.csv", download.suggested_filename)
+    text = Path(download.path()).read_text(encoding="utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert len(rows) >= 2 and len(rows[0]) > 3
+    assert any("pat@contoso.com" in row and "pat.pu@outlook.com" in row for row in rows[1:]), rows
+    assert any("priya@contoso.com" in row and "333000444" in row for row in rows[1:]), rows
+    target = ARTIFACTS / stack["viewport"] / download.suggested_filename
+    download.save_as(str(target))
+
+
+# ------------------------------------------------------------------------------------ accessibility
+
+def axe_violations(page) -> list[dict]:
+    """Serious and critical axe-core violations of the current page."""
+    page.add_script_tag(path=str(AXE_JS))
+    results = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [{"id": v["id"], "impact": v["impact"], "help": v["help"],
+             "nodes": [n["target"] for n in v["nodes"]][:5]}
+            for v in results["violations"] if v["impact"] in ("serious", "critical")]
+
+
+@pytest.fixture(scope="module")
+def axe_available():
+    if not AXE_JS.exists():
+        pytest.fail("node_modules/axe-core is missing: run `npm install --no-save axe-core@4` "
+                    "(bash scripts/test.sh does)")
+
+
+def test_main_pages_have_no_serious_accessibility_violations(page, stack, axe_available):
+    web, idp = stack["web_url"], stack["idp_url"]
+    checked: dict[str, list] = {}
+
+    def check(name: str) -> None:
+        page.wait_for_load_state("load")
+        page.shots(name)
+        checked[f"{name} ({page.url})"] = axe_violations(page)
+
+    # Partner Center, signed out.
+    page.goto(web + "/login")
+    check("webapp-login")
+    page.goto(web + "/no-such-page")
+    check("webapp-not-found")
+    # Providers' public pages.
+    page.goto(idp + "/")
+    check("providers-index")
+    for issuer in ("learn", "partner-university"):
+        page.goto(f"{idp}/{issuer}/signup")
+        check(f"{issuer}-sign-up")
+        page.goto(f"{idp}/{issuer}/signin")
+        check(f"{issuer}-sign-in")
+        page.goto(f"{idp}/{issuer}/authorize?client_id=unknown")
+        check(f"{issuer}-error")
+    # The linking flow: provider sign-in and consent pages inside a real authorization request.
+    sign_in(page, stack, "gloria.global@contoso.com")
+    check("webapp-profile")
+    page.get_by_role("button", name="Get Partner University Access").click()
+    check("partner-university-authorize-sign-in")
+    provider_sign_in(page, "sam.student@outlook.com")
+    check("partner-university-consent")
+    page.get_by_role("button", name="Allow").click()
+    page.wait_for_url(web + "/profile*")
+    check("webapp-profile-linked")
+    page.get_by_role("button", name="Associate Microsoft Learning Account").click()
+    check("learn-authorize-sign-in")
+    provider_sign_in(page, "nina.nomcid@outlook.com")  # no MCID yet: refused with guidance
+    check("learn-consent")
+    page.get_by_role("button", name="Allow").click()
+    page.wait_for_url(web + "/profile*")
+    check("webapp-profile-refused")
+    # Signed in at Learn now: the account pages.
+    for path in ("/learn/account", "/learn/account/settings", "/learn/account/certification-profile",
+                 "/learn/"):
+        page.goto(idp + path)
+        check("learn-" + (path.strip("/").replace("/", "-") or "home"))
+    # Partner Center's other main pages (an admin sees them all).
+    for path in ("/traces", "/reports/", "/reports/skills", "/reports/learn-analytics",
+                 "/reports/skilling-points", "/admin/users", "/admin/users/new", "/admin/clock",
+                 "/demo", "/demo/reset"):
+        page.goto(web + path)
+        check("webapp-" + path.strip("/").replace("/", "-"))
+    page.goto(web + "/traces")
+    page.locator("a[href*='/traces/']").first.click()
+    check("webapp-trace-detail")
+    page.goto(web + "/admin/users")
+    page.locator("a[href*='/delete']").first.click()
+    check("webapp-admin-delete-user")
+
+    failing = {name: found for name, found in checked.items() if found}
+    assert len(checked) >= 30
+    report = "\n".join(f"{name}: {v['impact']} {v['id']} ({v['help']}) at {v['nodes']}"
+                        for name, found in failing.items() for v in found)
+    assert failing == {}, "serious or critical accessibility violations:\n" + report

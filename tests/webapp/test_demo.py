@@ -1,0 +1,451 @@
+"""The trainer's demo: the guide, the one-step reset (webapp and providers), the clock banner."""
+from __future__ import annotations
+
+import html
+import os
+from datetime import date, timedelta
+
+import pytest
+from flask_babel import format_date
+from sqlalchemy import DateTime, select
+
+from common.demo_accounts import DEMO_ACCOUNTS
+from tests.fixtures.browser import WEBAPP_ORIGIN, Browser
+from tests.fixtures.clock import long_date
+from tests.fixtures.servers import FAST_HASH, LiveServer, free_port, webapp_clients, webapp_config
+from tests.fixtures.databases import provider_database_url, webapp_database_url
+from tests.fixtures.flows import link_account, provider_consent, remove_link, sign_in, start_link
+from webapp import clock, simulated_clock, users
+from webapp.reports import credit
+from webapp.demo.seed import DEMO_ORGANIZATIONS, DEMO_PASSWORD, DEMO_WORK_USERS, demo_subject, seed_demo
+from webapp.demo import stories as demo_stories
+from webapp.extensions import db
+from webapp.linking import rules
+from webapp.models import LEARN, AppSetting, LinkAttempt, LinkedAccount, Organization, WorkUser
+from webapp.profile import service as profile_service
+
+CONTROL_TOKEN = "test-control-token-0123456789"
+
+
+# --------------------------------------------------------------------------- the guide
+
+def test_demo_guide_lists_stories_with_real_demo_accounts(app, client):
+    page = client.get("/demo")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    for title in ("A new employee links Microsoft Learn", "moves from Contoso to Fabrikam",
+                  "30-day cool-off", "pending, then credited", "leaves the Skills report"):
+        assert title in text
+    for email in ("alex@contoso.com", "mia@contoso.com", "mia@fabrikam.com", "carl@contoso.com",
+                  "priya@contoso.com", "alex.learner@outlook.com", "mia.mover@outlook.com",
+                  "carl.cooloff@outlook.com", "priya.pending@outlook.com"):
+        assert f'data-account="{email}"' in text
+    # The account tables are the demo data itself.
+    for _pid, email, *_rest in DEMO_WORK_USERS:
+        assert f"<code>{email}</code>" in text
+    for entry in DEMO_ACCOUNTS:
+        assert f"<code>{entry['email']}</code>" in text
+    assert DEMO_PASSWORD in text
+    # Provider pages are linked at the configured public URL of the providers.
+    idp_base = app.config["IDP_PUBLIC_URL"].rstrip("/")
+    assert f'href="{idp_base}/learn/account"' in text and f'href="{idp_base}/partner-university/"' in text
+    assert "Reset demo" not in text  # only a signed-in Global admin gets the button
+
+
+def test_stories_only_name_accounts_that_exist(app):
+    with app.test_request_context():
+        for story in demo_stories.stories():
+            for user in story.work_users:
+                assert any(user["email"] == row[1] for row in DEMO_WORK_USERS)
+            for account in story.provider_accounts:
+                assert any(account["email"] == e["email"] for e in DEMO_ACCOUNTS)
+            assert story.steps
+    with pytest.raises(KeyError):
+        demo_stories.work_user("nobody@contoso.com")
+    with pytest.raises(KeyError):
+        demo_stories.provider_account("nobody@outlook.com")
+
+
+def test_stories_link_the_pages_and_name_the_days_they_use(app, client):
+    with app.app_context():
+        seed_demo()  # the demo links too: Carl's cool-off date comes from his seeded association
+        carl = db.session.scalar(select(WorkUser).where(WorkUser.email == "carl@contoso.com"))
+        carl_link = db.session.scalar(select(LinkedAccount).where(LinkedAccount.work_user_id == carl.id))
+        today = clock.today()
+        days = {
+            "carl_opens": carl_link.linked_at.date() + rules.COOL_OFF,
+            "priya_credit": today + timedelta(days=10),
+            "pat_gone": credit.skills_report_removal_date(today) + timedelta(days=1),
+        }
+    text = client.get("/demo").get_data(as_text=True)
+    for endpoint_path in ("/admin/clock", "/admin/users", "/reports/", "/reports/skills", "/login", "/traces"):
+        assert f'href="{endpoint_path}"' in text, endpoint_path
+    with app.test_request_context():
+        for name, day in days.items():
+            assert f"move the clock to {format_date(day, format='long')}" in text, name
+            assert f"flask --app webapp clock set {day.isoformat()}" in text, name
+
+
+def test_cool_off_story_happens_as_the_guide_says(app, browser):
+    """Carl's story, step by step: refused with the date the guide names, accepted on that date."""
+    with app.app_context():
+        seed_demo()
+    guide = browser.open("/demo").text
+    story = guide.split('id="cool-off"')[1].split("</section>")[0]
+    named_iso = story.split("flask --app webapp clock set ")[1][:10]
+    sign_in(browser, "carl@contoso.com")
+    page = browser.open("/profile")
+    page = browser.submit(page, page.form_with(action_contains="/link/learn/remove"))
+    page = link_account(browser, "learn", "carl.cooloff@outlook.com")
+    assert "we require a period of 30 days between associations" in page.text
+    with app.app_context():
+        named = date.fromisoformat(named_iso)
+        with app.test_request_context():
+            assert f"Your next available date for a subsequent association is " \
+                   f"{format_date(named, format='long')}." in page.text
+        simulated_clock.set_clock(named)
+    page = provider_consent(browser, start_link(browser, "learn"))  # still signed in at Learn
+    assert "is now linked" in page.text
+
+
+def test_demo_guide_is_in_the_nav_only_in_demo_mode(app, browser):
+    sign_in(browser, "alex@contoso.com")
+    assert 'href="/demo">Demo guide</a>' in browser.open("/profile").text
+    app.config["DEMO_MODE"] = False
+    assert 'href="/demo"' not in browser.open("/profile").text
+    assert browser.open("/demo").status == 404
+    assert browser.open("/demo/reset").status == 404
+
+
+# --------------------------------------------------------------------------- the clock banner
+
+def test_banner_shows_the_simulated_date_after_the_clock_moves(app, browser, idp):
+    sign_in(browser, "alex@contoso.com")
+    assert "Simulated date" not in browser.open("/profile").text
+    with app.app_context():
+        simulated_clock.set_clock_offset(timedelta(days=10))
+        shown = (clock.real_now() + timedelta(days=10)).date()
+    page = browser.open("/profile")
+    assert 'class="clock-banner"' in page.text and "Simulated date" in page.text
+    assert f"Simulated date: {shown.strftime('%b')} {shown.day}, {shown.year}" in page.text
+    # The providers keep real time: their pages have no banner and their tokens pass our checks.
+    provider_page = browser.open(f"{idp.url}/learn/")
+    assert provider_page.status == 200 and "Simulated date" not in provider_page.text
+    page = link_account(browser, "learn", "alex.learner@outlook.com")
+    assert "is now linked" in page.text and "Simulated date" in page.text
+    with app.app_context():
+        link = db.session.scalars(select(LinkedAccount)).one()
+        assert link.linked_at.date() == shown
+
+
+# --------------------------------------------------------------------------- reset
+
+@pytest.fixture(scope="module")
+def control_idp(tmp_path_factory):
+    """Providers of their own (the reset wipes them) with the QA control API switched on."""
+    import idp_mock
+    from idp_mock.demo import seed_demo
+
+    port = free_port()
+    db_path = tmp_path_factory.mktemp("control-idp") / "idp.sqlite"
+    app = idp_mock.create_app({
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": (os.environ.get("TEST_CONTROL_IDP_DATABASE_URL")
+                                    or provider_database_url(db_path)),
+        "CREATE_TABLES_WITHOUT_MIGRATIONS": True,
+        "IDP_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "WEBAPP_URL": WEBAPP_ORIGIN,
+        "IDP_CLIENTS": webapp_clients(),
+        "IDP_PASSWORD_HASH": FAST_HASH,
+        "IDP_QA_MODE": True,  # the control API (POST /qa/reset) exists in QA mode only
+        "IDP_CONTROL_TOKEN": CONTROL_TOKEN,
+    })
+    with app.app_context():
+        seed_demo()
+    server = LiveServer(app, port).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def demo_app(control_idp, tmp_path):
+    from webapp import create_app
+    from webapp.demo.seed import seed_demo
+
+    config = webapp_config(control_idp.url, webapp_database_url(tmp_path / "demo.sqlite"))
+    config.update(IDP_PUBLIC_URL=control_idp.url, IDP_CONTROL_URL=control_idp.url,
+                  IDP_CONTROL_TOKEN=CONTROL_TOKEN)
+    app = create_app(config)
+    with app.app_context():
+        seed_demo()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def webapp_state(app) -> dict:
+    """Every row of every webapp table, minus timestamps and salted hashes (they differ per seed)."""
+    with app.app_context():
+        state = {}
+        for table in db.metadata.sorted_tables:
+            if table.name == "audit_events":  # append-only: kept through the reset, which it records
+                continue
+            columns = [c for c in table.columns
+                       if not isinstance(c.type, DateTime) and c.name != "password_hash"]
+            rows = db.session.execute(select(*columns)).all()
+            state[table.name] = sorted(tuple(str(v) for v in row) for row in rows)
+        return state
+
+
+def provider_state(idp_app) -> dict:
+    from idp_mock.models import Account, AuthorizationCode, OAuth2Client, SigningKey, Token, TranscriptItem
+    from idp_mock.models import db as idp_db
+
+    with idp_app.app_context():
+        session = idp_db.session
+        state = {
+            "accounts": sorted((a.issuer, a.email, a.kind, a.profile.display_name, a.profile.mcid or "")
+                               for a in session.scalars(select(Account))),
+            "transcripts": sorted((i.profile.accounts[0].email, i.kind, i.code or "", i.completed_at.isoformat())
+                                  for i in session.scalars(select(TranscriptItem))),
+            "codes": session.scalar(select(idp_db.func.count(AuthorizationCode.id))),
+            "tokens": session.scalar(select(idp_db.func.count(Token.id))),
+            "clients": session.scalar(select(idp_db.func.count(OAuth2Client.id))),
+            "keys": session.scalar(select(idp_db.func.count(SigningKey.id))),
+        }
+        session.remove()
+        return state
+
+
+def _sign_up_at_partner_university(browser: Browser, control_idp, email: str) -> None:
+    page = browser.open(f"{control_idp.url}/partner-university/signup")
+    created = browser.submit(page, page.form_with(button="Create account"), {
+        "email": email, "display_name": "Walk In", "password": "Sup3rSecret!", "confirm": "Sup3rSecret!"})
+    assert created.status == 200 and "/signup" not in created.url
+
+
+def test_reset_button_returns_webapp_and_providers_to_a_fresh_seed(demo_app, control_idp):
+    fresh_webapp, fresh_providers = webapp_state(demo_app), provider_state(control_idp.app)
+    assert fresh_providers["codes"] == fresh_providers["tokens"] == 0
+
+    # Change everything a demonstration changes.
+    alex = Browser(demo_app.test_client())
+    sign_in(alex, "alex@contoso.com")
+    assert "is now linked" in link_account(alex, "learn", "alex.learner@outlook.com").text
+    _sign_up_at_partner_university(alex, control_idp, "walk.in@outlook.com")
+    with demo_app.app_context():
+        simulated_clock.set_clock_offset(timedelta(days=45))
+        contoso = db.session.scalar(select(Organization).where(Organization.partner_id == "1234567"))
+        users.create_work_user(contoso, "temp@contoso.com", "Temp Worker", "long-password")
+    changed = provider_state(control_idp.app)
+    assert changed["tokens"] >= 1 and any(a[1] == "walk.in@outlook.com" for a in changed["accounts"])
+    assert webapp_state(demo_app) != fresh_webapp
+
+    gloria = Browser(demo_app.test_client())
+    sign_in(gloria, "gloria.global@contoso.com")
+    guide = gloria.open("/demo")
+    assert 'href="/demo/reset"' in guide.text and "Simulated date" in guide.text
+    confirm = gloria.open("/demo/reset")
+    done = gloria.submit(confirm, confirm.form_with(action_contains="/demo/reset"), {"confirm": "y"})
+    # The operator's row was re-created by the seed: their session ends, with a notice.
+    assert done.url == "http://localhost/login", done.text[:500]
+    assert "The demo was reset to its seeded state" in done.text
+    assert "The identity providers are back to their demo accounts." in done.text
+    assert "Simulated date" not in done.text  # the clock is real time again
+    assert gloria.open("/profile").url.startswith("http://localhost/login")
+
+    assert webapp_state(demo_app) == fresh_webapp
+    assert provider_state(control_idp.app) == fresh_providers
+    with demo_app.app_context():
+        assert db.session.get(AppSetting, clock.CLOCK_OFFSET_KEY) is None
+        assert clock.clock_offset() == timedelta(0)
+    # The demo runs again from the start: alex links as on day one.
+    alex = Browser(demo_app.test_client())
+    sign_in(alex, "alex@contoso.com")
+    assert "is now linked" in link_account(alex, "learn", "alex.learner@outlook.com").text
+
+
+def test_a_session_of_a_user_the_reset_deleted_never_signs_in_as_a_newcomer(app):
+    """After a reset ids are given out again: the old session must not fit the new user."""
+    with app.app_context():
+        contoso = db.session.scalar(select(Organization).where(Organization.partner_id == "1234567"))
+        temp_id = users.create_work_user(contoso, "temp@contoso.com", "Temp Worker", "long-password").id
+    temp = Browser(app.test_client())
+    sign_in(temp, "temp@contoso.com", "long-password")
+    assert "Temp Worker" in temp.open("/profile").text
+
+    gloria = Browser(app.test_client())
+    sign_in(gloria, "gloria.global@contoso.com")
+    confirm = gloria.open("/demo/reset")
+    done = gloria.submit(confirm, confirm.form_with(action_contains="/demo/reset"), {"confirm": "y"})
+    assert "The demo was reset to its seeded state" in done.text and "Gloria Global" not in done.text
+    with app.app_context():
+        contoso = db.session.scalar(select(Organization).where(Organization.partner_id == "1234567"))
+        newcomer = users.create_work_user(contoso, "new.hire@contoso.com", "New Hire", "long-password")
+        assert newcomer.id == temp_id  # the same id, given out again
+    page = temp.open("/profile")
+    assert page.url.startswith("http://localhost/login") and "New Hire" not in page.text
+    assert gloria.open("/profile").url.startswith("http://localhost/login")  # the operator's too
+
+
+def test_reset_needs_the_operator_csrf_and_the_confirmation(demo_app):
+    for email in ("alex@contoso.com", "aaron.account@contoso.com", "frank.global@fabrikam.com"):
+        user = Browser(demo_app.test_client())
+        sign_in(user, email)
+        assert user.open("/demo/reset").status == 403
+        token = user.open("/profile").form_with(action_contains="/logout").fields["csrf_token"]
+        assert user.open("/demo/reset", method="POST", data={"confirm": "y", "csrf_token": token}).status == 403
+    assert Browser(demo_app.test_client()).open("/demo/reset").url.startswith("http://localhost/login")
+
+    gloria = Browser(demo_app.test_client())
+    sign_in(gloria, "gloria.global@contoso.com")
+    with demo_app.app_context():
+        simulated_clock.set_clock_offset(timedelta(days=3))
+    before = webapp_state(demo_app)
+    assert gloria.open("/demo/reset", method="POST", data={"confirm": "y"}).status == 400  # no CSRF token
+    confirm = gloria.open("/demo/reset")
+    unticked = gloria.submit(confirm, confirm.form_with(action_contains="/demo/reset"))
+    assert unticked.status == 400 and "Tick the box to confirm the reset." in unticked.text
+    assert webapp_state(demo_app) == before
+
+
+def test_reset_without_control_token_resets_the_webapp_and_says_so(app, browser):
+    sign_in(browser, "gloria.global@contoso.com")
+    with app.app_context():
+        simulated_clock.set_clock_offset(timedelta(days=3))
+    confirm = browser.open("/demo/reset")
+    done = browser.submit(confirm, confirm.form_with(action_contains="/demo/reset"), {"confirm": "y"})
+    assert "The demo was reset to its seeded state" in done.text
+    assert "The identity providers were not reset (no control token configured)" in done.text
+    assert "flask --app idp_mock reset-demo" in done.text
+    assert "Simulated date" not in done.text
+
+
+def test_reset_demo_command_empties_every_table_and_seeds_again(app, browser):
+    with app.app_context():
+        seed_demo()  # the full demo, links included (the app fixture seeds users only)
+    fresh = webapp_state(app)
+    sign_in(browser, "alex@contoso.com")
+    link_account(browser, "learn", "alex.learner@outlook.com")
+    with app.app_context():
+        simulated_clock.set_clock_offset(timedelta(days=12))
+        assert db.session.scalar(select(db.func.count(LinkAttempt.id))) == 1
+    runner = app.test_cli_runner()
+    refused = runner.invoke(args=["reset-demo"], input="n\n")
+    assert refused.exit_code != 0 and webapp_state(app) != fresh
+    result = runner.invoke(args=["reset-demo", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert f"{len(DEMO_ORGANIZATIONS)} organizations and {len(DEMO_WORK_USERS)} work users seeded" \
+        in result.output
+    assert webapp_state(app) == fresh
+    with app.app_context():
+        assert clock.clock_offset() == timedelta(0)
+        assert db.session.scalar(select(db.func.count(WorkUser.id))) == len(DEMO_WORK_USERS)
+    # --providers without a control token fails loudly, after resetting the webapp.
+    result = runner.invoke(args=["reset-demo", "--yes", "--providers"])
+    assert result.exit_code != 0 and "flask --app idp_mock reset-demo" in result.output
+
+
+# --------------------------------------------------------------------------- the providers' side
+
+def test_provider_reset_command_and_control_api(tmp_path):
+    import idp_mock
+    from idp_mock.demo import seed_demo
+    from idp_mock.services import add_transcript_item, create_account, find_account
+
+    app = idp_mock.create_app({
+        "TESTING": True, "SQLALCHEMY_DATABASE_URI": provider_database_url(tmp_path / "idp.sqlite"),
+        "CREATE_TABLES_WITHOUT_MIGRATIONS": True,
+        "WEBAPP_URL": WEBAPP_ORIGIN, "IDP_CLIENTS": webapp_clients(), "IDP_PASSWORD_HASH": FAST_HASH,
+        "IDP_QA_MODE": True,
+    })
+    with app.app_context():
+        seed_demo()
+    fresh = provider_state(app)
+    with app.app_context():
+        create_account("learn", "extra@outlook.com", "long-password", "Extra", mcid="111222333")
+        add_transcript_item(find_account("learn", "priya.pending@outlook.com").profile,
+                            "certification", "Azure Administrator", code="AZ-104")
+    assert provider_state(app) != fresh
+
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["reset-demo", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert f"{len(DEMO_ACCOUNTS)} demo account(s) re-created" in result.output
+    assert provider_state(app) == fresh
+
+    client = app.test_client()
+    assert client.post("/qa/reset").status_code == 404  # no token configured: no control API
+    app.config["IDP_CONTROL_TOKEN"] = CONTROL_TOKEN
+    for headers in ({}, {"Authorization": "Bearer wrong-token"}, {"Authorization": CONTROL_TOKEN}):
+        response = client.post("/qa/reset", headers=headers)
+        assert response.status_code == 401 and response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert client.get("/qa/reset", headers={"Authorization": f"Bearer {CONTROL_TOKEN}"}).status_code == 405
+    with app.app_context():
+        create_account("partner-university", "extra@outlook.com", "long-password", "Extra")
+    response = client.post("/qa/reset", headers={"Authorization": f"Bearer {CONTROL_TOKEN}"})
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "reset", "demo_accounts": len(DEMO_ACCOUNTS)}
+    assert provider_state(app) == fresh
+
+
+# -------- Demo data that shows each rule: the move, the cool-off, an unlinked happy path, pending credit. --------
+# Demo data that shows each rule: the move, the cool-off, an unlinked happy path, pending credit.
+
+def links_by_user(app) -> dict[str, list[LinkedAccount]]:
+    with app.app_context():
+        result: dict[str, list[LinkedAccount]] = {}
+        for link in db.session.scalars(select(LinkedAccount).order_by(LinkedAccount.id)):
+            result.setdefault(link.work_user.email, []).append(link)
+            db.session.expunge(link)
+        return result
+
+
+def test_demo_links_show_each_rule_and_seeding_is_idempotent(app, idp):
+    with app.app_context():
+        assert seed_demo()["links"] == 4
+        assert seed_demo() == {"organizations": 0, "work_users": 0, "links": 0}
+        today = clock.today()
+        mia_old = db.session.scalar(select(WorkUser).where(WorkUser.email == "mia@contoso.com"))
+        carl = db.session.scalar(select(WorkUser).where(WorkUser.email == "carl@contoso.com"))
+        old_page = profile_service.profile_section(mia_old, LEARN)
+        carl_page = profile_service.profile_section(carl, LEARN)
+        assert old_page.moved_away is not None
+        assert (carl_page.next_date, carl_page.next_reason) == (today + timedelta(days=20), "cool_off")
+    links = links_by_user(app)
+    [old], [new] = links["mia@contoso.com"], links["mia@fabrikam.com"]
+    assert old.end_reason == "moved to another organization" and old.ended_at == new.linked_at
+    assert (today - old.linked_at.date()).days == 40 and (today - new.linked_at.date()).days == 5
+    assert new.ended_at is None and new.mcid == "555000111"
+    assert (today - links["carl@contoso.com"][0].linked_at.date()).days == 10
+    assert links["priya@contoso.com"][0].ended_at is None
+    assert "alex@contoso.com" not in links  # the happy path is left to do live
+    # The seeded links name the provider's own accounts: same issuer and subject.
+    from common.demo_accounts import demo_subject as provider_demo_subject
+    from idp_mock.models import Account
+    from idp_mock.models import db as idp_db
+    with idp.app.app_context():
+        for email in ("mia.mover@outlook.com", "carl.cooloff@outlook.com", "priya.pending@outlook.com"):
+            subject = idp_db.session.scalar(idp_db.select(Account.subject).filter_by(email=email))
+            assert subject == provider_demo_subject("learn", email) == demo_subject("learn", email)
+    assert new.issuer == f"{idp.url}/learn" and new.subject == demo_subject("learn", "mia.mover@outlook.com")
+
+
+def test_demo_pages_tell_the_stories(app, idp):
+    with app.app_context():
+        seed_demo()
+        today = clock.today()
+    mia = Browser(app.test_client())
+    page = sign_in(mia, "mia@contoso.com")
+    assert 'data-notice="moved"' in page.text
+    page = sign_in(Browser(app.test_client()), "mia@fabrikam.com")
+    assert 'data-notice="moved-here"' in page.text and "555000111" in page.text
+    carl = Browser(app.test_client())
+    page = sign_in(carl, "carl@contoso.com")
+    assert f"Next available association date: {long_date(today + timedelta(days=20))}" in html.unescape(page.text)
+    # Carl removes access and tries again: the cool-off refuses it, with the date.
+    remove_link(carl, "learn")
+    page = link_account(carl, "learn", "carl.cooloff@outlook.com")
+    assert ("However, we require a period of 30 days between associations. Your next available date "
+            f"for a subsequent association is {long_date(today + timedelta(days=20))}.") in html.unescape(page.text)
