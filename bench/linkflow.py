@@ -128,7 +128,7 @@ def in_process(flows: int, seconds: float) -> dict:
     from tests.fixtures.servers import LiveServer, webapp_clients, webapp_config
     from tests.fixtures.flows import sign_in
     from webapp import create_app
-    from webapp.demo import seed_demo as seed_webapp
+    from webapp.demo.seed import seed_demo as seed_webapp
 
     folder = WORK / "flow-inproc"
     folder.mkdir(parents=True, exist_ok=True)
@@ -273,7 +273,7 @@ def http_stack(name: str, accounts: int, web_spec: str = "wsgi:app", idp_spec: s
     from tests.fixtures.servers import webapp_clients
     from tests.fixtures.flows import sign_in
     from webapp import create_app
-    from webapp.demo import seed_demo as seed_webapp
+    from webapp.demo.seed import seed_demo as seed_webapp
 
     folder = WORK / name
     folder.mkdir(parents=True, exist_ok=True)

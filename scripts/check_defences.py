@@ -96,21 +96,21 @@ M += [
   "tests/idp/test_qa_isolation.py::test_slow_fault_delays_one_request_per_code"),
 ]
 M += [
- ("demo reset in one transaction", "webapp/services.py", 'join_transaction_mode="rollback_only"', 'join_transaction_mode="control_fully"',
+ ("demo reset in one transaction", "webapp/demo/reset.py", 'join_transaction_mode="rollback_only"', 'join_transaction_mode="control_fully"',
   "tests/webapp/test_operator.py::test_a_failure_while_seeding_again_leaves_the_database_as_it_was"),
- ("demo reset records the actor's email, not their deleted row", "webapp/services.py", "                         actor_email=actor_email, address=address)", "                         actor=actor, address=address)",
+ ("demo reset records the actor's email, not their deleted row", "webapp/demo/reset.py", "                         actor_email=actor_email, address=address)", "                         actor=actor, address=address)",
   "tests/webapp/test_operator.py -k reset_by_any_operator"),
- ("only the operator moves the clock", "webapp/admin/routes.py", "        abort(404)\n    return _operator_only()", "        abort(404)\n    return None",
+ ("only the operator moves the clock", "webapp/admin/routes.py", "operator_only = allowed(is_operator, OPERATOR_REFUSED)", "operator_only = allowed(can_administer_users, OPERATOR_REFUSED)",
   "tests/webapp/test_operator.py -k refused_to_a_global_admin"),
- ("only the operator resets the demo", "webapp/demo_guide/routes.py", "    return services.is_operator(current_user)", "    return current_user.is_authenticated and current_user.has_role('global_admin')",
+ ("only the operator resets the demo", "webapp/demo/routes.py", "@allowed(is_operator)\ndef reset():", "@allowed(lambda user: user.has_role('global_admin'))\ndef reset():",
   "tests/webapp/test_operator.py -k refused_to_a_global_admin"),
- ("operator by configuration, not by role", "webapp/services.py", '    return user.email in current_app.config.get("OPERATORS", ())', '    return user.has_role(ROLE_GLOBAL_ADMIN)',
+ ("operator by configuration, not by role", "webapp/permissions.py", '    return _active(user) and user.email in current_app.config.get("OPERATORS", ())', '    return _active(user) and user.has_role(ROLE_GLOBAL_ADMIN)',
   "tests/webapp/test_operator.py -k refused_to_a_global_admin"),
  ("an admin's refresh covers their organization only", "webapp/reports/routes.py", "refresh_transcripts(organization_id=current_user.organization_id)", "refresh_transcripts()",
   "tests/webapp/test_operator.py::test_an_admins_refresh_touches_only_their_organization_and_names_only_its_users"),
- ("organization refresh removes only its own stale achievements", "webapp/services.py", "            stale = and_(stale, Achievement.organization_id == organization_id)", "            pass",
+ ("organization refresh removes only its own stale achievements", "webapp/reports/refresh.py", "            stale = and_(stale, Achievement.organization_id == organization_id)", "            pass",
   "tests/webapp/test_operator.py::test_an_admins_refresh_touches_only_their_organization_and_names_only_its_users"),
- ("audit log names the installation operator", "webapp/services.py", '_("the installation operator") if installation_wide else e.actor_email', "e.actor_email",
+ ("audit log names the installation operator", "webapp/audit/service.py", '_("the installation operator") if installation_wide else e.actor_email', "e.actor_email",
   "tests/webapp/test_operator.py::test_another_organizations_audit_log_shows_the_operator_not_their_email"),
  ("emails NFKC-normalized", "webapp/work_emails.py", 'unicodedata.normalize("NFKC", (email or "").strip()).lower()', '(email or "").strip().lower()',
   "tests/webapp/test_admin.py -k look_alike"),
@@ -166,6 +166,8 @@ M += [
   "tests/webapp/test_backchannel_limits.py::test_a_huge_answer_is_cut_off_at_the_size_cap[jwks_uri-huge]"),
  ("route fuzz: bounded ids on every route", "webapp/__init__.py", '    app.url_map.converters["int"] = RowIdConverter\n', "",
   "tests/system/test_fuzz_webapp_routes.py -k \"not (ids_past or largest_row_id or bounded_converter)\""),
+ ("CSV cells that start a formula are quoted", "webapp/spreadsheet.py", """    return "'" + text if text.startswith(FORMULA_STARTS) else text""", "    return text",
+  "tests/webapp/test_reports.py::test_csv_rows_escape_formulas_and_quote_separators"),
 ]
 only = sys.argv[1:]
 for name, path, old, new, tests in M:

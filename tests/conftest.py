@@ -99,7 +99,7 @@ def app(idp, tmp_path, shared_webapp_schema):
     emptied (TRUNCATE … RESTART IDENTITY CASCADE) before each test.
     """
     from webapp import create_app
-    from webapp.demo import seed_demo
+    from webapp.demo.seed import seed_demo
     from webapp.extensions import db
 
     database_url = shared_webapp_schema or f"sqlite:///{tmp_path / 'webapp.sqlite'}"

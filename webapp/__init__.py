@@ -53,7 +53,6 @@ def configure_app(app: Flask, test_config: dict | None) -> None:
 
 
 def configure_extensions(app: Flask) -> None:
-    from .cli import register_cli
     from .linking.oidc import init_oauth
 
     db.init_app(app)
@@ -64,7 +63,6 @@ def configure_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
     init_oauth(app)
-    register_cli(app)
 
 
 def configure_languages(app: Flask) -> None:
@@ -78,7 +76,8 @@ def configure_blueprints(app: Flask) -> None:
     from .admin.routes import bp as admin_bp
     from .audit.routes import bp as audit_bp
     from .auth.routes import bp as auth_bp
-    from .demo_guide.routes import bp as demo_bp
+    from .cli import bp as cli_bp
+    from .demo.routes import bp as demo_bp
     from .errors.handlers import bp as errors_bp
     from .linking.routes import bp as linking_bp
     from .profile.routes import bp as profile_bp
@@ -86,7 +85,7 @@ def configure_blueprints(app: Flask) -> None:
     from .traces.routes import bp as traces_bp
 
     for bp in (auth_bp, profile_bp, linking_bp, errors_bp, traces_bp, demo_bp, reports_bp,
-               admin_bp, audit_bp):
+               admin_bp, audit_bp, cli_bp):
         app.register_blueprint(bp)
 
 

@@ -1,139 +1,157 @@
-"""`flask --app webapp ...` commands for administrators and trainers."""
+"""`flask --app webapp ...` commands for administrators and trainers (top-level commands)."""
 import click
+from flask import Blueprint, current_app
 from flask_migrate import upgrade
 from sqlalchemy import select
 
-from . import clock, services, simulated_clock
-from .demo import seed_demo
+from . import simulated_clock
+from .clock import clock_offset, now, real_now
+from .demo.reset import reset_demo_data, reset_providers
+from .demo.seed import seed_demo
 from .extensions import db
 from .models import ROLES, Organization
+from .reports.refresh import RefreshError, refresh_transcripts
 from .traces.recorder import purge_old_traces
 from .users import create_organization, create_work_user
 from .validation import ValidationError
 
+bp = Blueprint("cli", __name__, cli_group=None)
 
-def register_cli(app) -> None:
-    @app.cli.command("init-db")
-    def init_db_command():
-        """Upgrade the database to the latest migration (same as `flask db upgrade`)."""
-        upgrade()
-        click.echo("Database ready.")
 
-    @app.cli.command("seed-demo")
-    def seed_demo_command():
-        """Create the demo organizations, work users and links (idempotent)."""
-        created = seed_demo()
-        click.echo(f"Demo data ready: {created['organizations']} organizations, "
-                   f"{created['work_users']} work users and {created['links']} links created.")
+@bp.cli.command("init-db")
+def init_db_command():
+    """Upgrade the database to the latest migration (same as `flask db upgrade`)."""
+    upgrade()
+    click.echo("Database ready.")
 
-    @app.cli.command("purge-traces")
-    def purge_traces_command():
-        """Delete link traces older than LINK_TRACE_RETENTION_DAYS."""
-        deleted = purge_old_traces()
-        click.echo(f"Deleted {deleted} link trace(s) older than "
-                   f"{app.config['LINK_TRACE_RETENTION_DAYS']} days.")
 
-    @app.cli.command("reset-demo")
-    @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-    @click.option("--providers", is_flag=True,
-                  help="Also reset the identity providers through their QA control API.")
-    def reset_demo_command(yes, providers):
-        """Back to the seeded demo: empty every table (clock included) and seed again."""
-        if not yes:
-            click.confirm("Delete every link, trace and user you created, and reset the clock?", abort=True)
-        created = services.reset_demo_data()
-        click.echo(f"Partner Center reset: {created['organizations']} organizations and "
-                   f"{created['work_users']} work users seeded; the clock is real time.")
-        if providers:
-            result = services.reset_providers()
-            if not result.done:
-                raise click.ClickException(f"The providers were not reset ({result.detail}); "
-                                           "run: flask --app idp_mock reset-demo")
-            click.echo("Identity providers reset.")
+@bp.cli.command("seed-demo")
+def seed_demo_command():
+    """Create the demo organizations, work users and links (idempotent)."""
+    created = seed_demo()
+    click.echo(f"Demo data ready: {created['organizations']} organizations, "
+               f"{created['work_users']} work users and {created['links']} links created.")
 
-    @app.cli.command("refresh-data")
-    def refresh_data_command():
-        """Pull every linked account's transcript from the providers (the data refresh)."""
-        try:
-            result = services.refresh_transcripts()
-        except services.RefreshError as exc:
-            raise click.ClickException(exc.message)
-        for line in result.user_lines():
-            click.echo(f"  {line}")
-        click.echo(result.summary())
 
-    @app.cli.command("create-org")
-    @click.option("--name", required=True)
-    @click.option("--partner-id", required=True)
-    def create_org_command(name, partner_id):
-        """Create a partner organization."""
-        try:
-            org = create_organization(name, partner_id)
-        except ValidationError as exc:
-            raise click.ClickException(str(exc))
-        click.echo(f"Organization {org.name} (partner ID {org.partner_id}) created.")
+@bp.cli.command("purge-traces")
+def purge_traces_command():
+    """Delete link traces older than LINK_TRACE_RETENTION_DAYS."""
+    deleted = purge_old_traces()
+    click.echo(f"Deleted {deleted} link trace(s) older than "
+               f"{current_app.config['LINK_TRACE_RETENTION_DAYS']} days.")
 
-    @app.cli.command("create-user")
-    @click.option("--partner-id", required=True, help="Partner ID of the user's organization.")
-    @click.option("--email", required=True)
-    @click.option("--name", "display_name", required=True)
-    @click.option("--password", required=True, prompt=True, hide_input=True)
-    @click.option("--role", "roles", multiple=True, type=click.Choice(ROLES),
-                  help="Repeat for several roles; none makes a plain user.")
-    def create_user_command(partner_id, email, display_name, password, roles):
-        """Create a work user in an organization."""
-        org = db.session.scalar(select(Organization).where(Organization.partner_id == partner_id))
-        if org is None:
-            raise click.ClickException(f"No organization with partner ID {partner_id}.")
-        try:
-            user = create_work_user(org, email, display_name, password, list(roles))
-        except ValidationError as exc:
-            raise click.ClickException(str(exc))
-        click.echo(f"Work user {user.email} created in {org.name}.")
 
-    @app.cli.group("clock")
-    def clock_group():
-        """Show or move the simulated clock every date rule reads (demo mode)."""
+@bp.cli.command("reset-demo")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--providers", is_flag=True,
+              help="Also reset the identity providers through their QA control API.")
+def reset_demo_command(yes, providers):
+    """Back to the seeded demo: empty every table (clock included) and seed again."""
+    if not yes:
+        click.confirm("Delete every link, trace and user you created, and reset the clock?", abort=True)
+    created = reset_demo_data()
+    click.echo(f"Partner Center reset: {created['organizations']} organizations and "
+               f"{created['work_users']} work users seeded; the clock is real time.")
+    if providers:
+        result = reset_providers()
+        if not result.done:
+            raise click.ClickException(f"The providers were not reset ({result.detail}); "
+                                       "run: flask --app idp_mock reset-demo")
+        click.echo("Identity providers reset.")
 
-    def _require_demo_mode():
-        if not app.config.get("DEMO_MODE"):
-            raise click.ClickException("The simulated clock is only available in demo mode (DEMO_MODE=true).")
 
-    def _show():
-        offset_days = clock.clock_offset().total_seconds() / 86400
-        click.echo(f"Simulated now: {clock.now():%Y-%m-%d %H:%M} UTC")
-        click.echo(f"Real now:      {clock.real_now():%Y-%m-%d %H:%M} UTC")
-        click.echo(f"Offset:        {offset_days:g} days")
+@bp.cli.command("refresh-data")
+def refresh_data_command():
+    """Pull every linked account's transcript from the providers (the data refresh)."""
+    try:
+        result = refresh_transcripts()
+    except RefreshError as exc:
+        raise click.ClickException(exc.message)
+    for line in result.user_lines():
+        click.echo(f"  {line}")
+    click.echo(result.summary())
 
-    @clock_group.command("show")
-    def clock_show():
-        """Print the simulated and the real date."""
-        _show()
 
-    @clock_group.command("set")
-    @click.argument("day", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD")
-    def clock_set(day):
-        """Move the simulated clock to a date."""
-        _require_demo_mode()
-        try:
-            simulated_clock.set_clock(day.date())
-        except ValidationError as exc:
-            raise click.ClickException(exc.message)
-        _show()
+@bp.cli.command("create-org")
+@click.option("--name", required=True)
+@click.option("--partner-id", required=True)
+def create_org_command(name, partner_id):
+    """Create a partner organization."""
+    try:
+        org = create_organization(name, partner_id)
+    except ValidationError as exc:
+        raise click.ClickException(str(exc))
+    click.echo(f"Organization {org.name} (partner ID {org.partner_id}) created.")
 
-    @clock_group.command("advance")
-    @click.argument("days", type=click.IntRange(min=1))
-    def clock_advance(days):
-        """Move the simulated clock forward by N days."""
-        _require_demo_mode()
-        try:
-            simulated_clock.advance_clock(days)
-        except ValidationError as exc:
-            raise click.ClickException(exc.message)
-        _show()
 
-    @clock_group.command("reset")
-    def clock_reset():
-        """Back to real time."""
-        simulated_clock.reset_clock()
-        _show()
+@bp.cli.command("create-user")
+@click.option("--partner-id", required=True, help="Partner ID of the user's organization.")
+@click.option("--email", required=True)
+@click.option("--name", "display_name", required=True)
+@click.option("--password", required=True, prompt=True, hide_input=True)
+@click.option("--role", "roles", multiple=True, type=click.Choice(ROLES),
+              help="Repeat for several roles; none makes a plain user.")
+def create_user_command(partner_id, email, display_name, password, roles):
+    """Create a work user in an organization."""
+    org = db.session.scalar(select(Organization).where(Organization.partner_id == partner_id))
+    if org is None:
+        raise click.ClickException(f"No organization with partner ID {partner_id}.")
+    try:
+        user = create_work_user(org, email, display_name, password, list(roles))
+    except ValidationError as exc:
+        raise click.ClickException(str(exc))
+    click.echo(f"Work user {user.email} created in {org.name}.")
+
+
+@bp.cli.group("clock")
+def clock_group():
+    """Show or move the simulated clock every date rule reads (demo mode)."""
+
+
+def _require_demo_mode():
+    if not current_app.config.get("DEMO_MODE"):
+        raise click.ClickException("The simulated clock is only available in demo mode (DEMO_MODE=true).")
+
+
+def _show():
+    offset_days = clock_offset().total_seconds() / 86400
+    click.echo(f"Simulated now: {now():%Y-%m-%d %H:%M} UTC")
+    click.echo(f"Real now:      {real_now():%Y-%m-%d %H:%M} UTC")
+    click.echo(f"Offset:        {offset_days:g} days")
+
+
+@clock_group.command("show")
+def clock_show():
+    """Print the simulated and the real date."""
+    _show()
+
+
+@clock_group.command("set")
+@click.argument("day", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD")
+def clock_set(day):
+    """Move the simulated clock to a date."""
+    _require_demo_mode()
+    try:
+        simulated_clock.set_clock(day.date())
+    except ValidationError as exc:
+        raise click.ClickException(exc.message)
+    _show()
+
+
+@clock_group.command("advance")
+@click.argument("days", type=click.IntRange(min=1))
+def clock_advance(days):
+    """Move the simulated clock forward by N days."""
+    _require_demo_mode()
+    try:
+        simulated_clock.advance_clock(days)
+    except ValidationError as exc:
+        raise click.ClickException(exc.message)
+    _show()
+
+
+@clock_group.command("reset")
+def clock_reset():
+    """Back to real time."""
+    simulated_clock.reset_clock()
+    _show()

@@ -8,10 +8,10 @@ from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
 
+from .audit.service import AUDIT_CLOCK_CHANGED, record_audit
 from .clock import CLOCK_OFFSET_KEY, forget_clock_offset, now, real_now
 from .extensions import db
 from .models import AppSetting, WorkUser
-from .services import AUDIT_CLOCK_CHANGED, record_audit
 from .validation import ValidationError
 
 MAX_CLOCK_SHIFT_DAYS = 3650

@@ -1,10 +1,6 @@
 """Values and filters every template can use."""
-from datetime import date, datetime
-from functools import lru_cache
-
-from babel import dates
 from flask import current_app, g
-from flask_babel import format_decimal, get_locale, get_timezone, gettext as _, to_user_timezone
+from flask_babel import format_date, format_datetime, format_decimal, gettext as _
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
@@ -12,6 +8,7 @@ from .clock import clock_is_simulated, now
 from .linking.rules import provider_label
 from .models import (END_REASON_MOVED, END_REASON_MOVED_USER, END_REASON_REMOVED, END_REASON_USER_DELETED, LEARN,
                      ROLE_ACCOUNT_ADMIN, ROLE_GLOBAL_ADMIN, ROLE_PARTNER_ADMIN)
+from .permissions import can_administer_users, can_view_reports, is_global_admin, is_operator
 
 
 def register_template_helpers(app) -> None:
@@ -22,11 +19,13 @@ def register_template_helpers(app) -> None:
             "simulated_now": now() if clock_is_simulated() else None,
             "provider_label": provider_label,
             "LEARN": LEARN,
-            "ADMIN_ROLES": (ROLE_GLOBAL_ADMIN, ROLE_ACCOUNT_ADMIN),
-            "REPORT_ROLES": (ROLE_GLOBAL_ADMIN, ROLE_PARTNER_ADMIN),
+            # What the navigation offers: the same checks the pages' guards use.
+            "can_administer_users": can_administer_users,
+            "can_view_reports": can_view_reports,
+            "is_global_admin": is_global_admin,
+            "is_operator": is_operator,
             "role_label": role_label,
             "end_reason_label": end_reason_label,
-            "END_REASON_MOVED": END_REASON_MOVED,
         }
 
     app.jinja_env.filters["date"] = long_date
@@ -47,31 +46,13 @@ def csrf_field() -> Markup:
 
 
 def long_date(value) -> str:
-    """Flask-Babel's format_date(value, "long") (a datetime in the user's timezone first)."""
-    if not value:
-        return ""
-    if isinstance(value, datetime):
-        value = to_user_timezone(value).date()
-    return _formatted_date(value, get_locale())
+    """A date (or a datetime, in the user's timezone) as a long date in the page language."""
+    return format_date(value, "long") if value else ""
 
 
 def medium_datetime(value) -> str:
-    """Flask-Babel's format_datetime(value, "medium"), in the user's timezone."""
-    if not value:
-        return ""
-    return _formatted_datetime(value, get_timezone(), get_locale())
-
-
-# Pages show the same dates again and again (a user's links, achievements, attempts), and
-# Babel's pattern formatting is a large part of rendering them: the strings are kept.
-@lru_cache(maxsize=8192)
-def _formatted_date(value: date, locale) -> str:
-    return dates.format_date(value, "long", locale=locale)
-
-
-@lru_cache(maxsize=8192)
-def _formatted_datetime(value: datetime, tzinfo, locale) -> str:
-    return dates.format_datetime(value, "medium", tzinfo=tzinfo, locale=locale)
+    """A moment in the user's timezone, medium format, in the page language."""
+    return format_datetime(value, "medium") if value else ""
 
 
 def number(value, digits: int | None = None) -> str:

@@ -9,11 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from . import work_emails
+from .audit.service import AUDIT_USER_CREATED, record_audit
 from .auth.service import hash_password
 from .clock import now
 from .extensions import db
 from .models import LANGUAGES, ROLES, Organization, WorkUser
-from .services import AUDIT_USER_CREATED, record_audit
 from .validation import ValidationError
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -22,7 +22,7 @@ def live_pair(tmp_path):
     from idp_mock.demo import seed_demo as seed_providers
     from tests.fixtures.servers import FAST_HASH, LiveServer, free_port, webapp_clients, webapp_config
     from webapp import create_app
-    from webapp.demo import seed_demo
+    from webapp.demo.seed import seed_demo
     from webapp.extensions import db
 
     idp_port, web_port = free_port(), free_port()

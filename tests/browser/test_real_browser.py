@@ -57,7 +57,7 @@ def stack(request, tmp_path_factory):
     import idp_mock
     from idp_mock.demo import seed_demo as seed_providers
     from webapp import create_app
-    from webapp.demo import seed_demo as seed_webapp
+    from webapp.demo.seed import seed_demo as seed_webapp
     from webapp.extensions import db
 
     tmp = tmp_path_factory.mktemp(f"browser-{request.param}")

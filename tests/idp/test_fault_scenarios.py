@@ -163,7 +163,7 @@ def fresh_webapp(idp, tmp_path, **overrides):
     """A webapp like the ``app`` fixture's, with some configuration changed."""
     from tests.fixtures.servers import webapp_config
     from webapp import create_app
-    from webapp.demo import seed_demo
+    from webapp.demo.seed import seed_demo
 
     database_url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'webapp-custom.sqlite'}"
     app = create_app({**webapp_config(idp.url, database_url), **overrides})

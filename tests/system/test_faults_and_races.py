@@ -343,7 +343,7 @@ def test_a_locked_database_gives_a_clean_refusal_then_links(app, tmp_path):
     """A write lock held elsewhere longer than the wait: refused with a message, nothing written."""
     from tests.fixtures.servers import webapp_config
     from webapp import create_app
-    from webapp.demo import seed_demo
+    from webapp.demo.seed import seed_demo
 
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         pytest.skip("SQLite's write lock")

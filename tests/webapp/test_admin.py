@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from tests.fixtures.browser import Browser
 from tests.fixtures.clock import day, long_date, move_app_to
 from tests.fixtures.flows import link_account, provider_sign_in, remove_link, sign_in, start_link
-from webapp import clock, services, users, validation
+from webapp import clock, users, validation
+from webapp.admin import service as admin_service
 from webapp.auth import service as auth_service
 from webapp.extensions import db
 from webapp.models import LinkAttempt, LinkedAccount, WorkUser
@@ -221,20 +222,20 @@ def test_delete_work_user_service_rules(app_ctx):
         (aaron, gloria, "Only a Global admin can delete a Global admin."),
     ]:
         with pytest.raises(validation.ValidationError) as info:
-            services.delete_work_user(actor, target)
+            admin_service.delete_work_user(actor, target)
         assert info.value.message == message
-    with pytest.raises(services.NotPermitted):
-        services.delete_work_user(get("paula.partner@contoso.com"), get("alex@contoso.com"))
-    deleted = services.delete_work_user(aaron, get("alex@contoso.com"))
+    with pytest.raises(admin_service.NotPermitted):
+        admin_service.delete_work_user(get("paula.partner@contoso.com"), get("alex@contoso.com"))
+    deleted = admin_service.delete_work_user(aaron, get("alex@contoso.com"))
     assert deleted.deleted_at is not None
     with pytest.raises(validation.ValidationError, match="already deleted"):
-        services.delete_work_user(aaron, deleted)
+        admin_service.delete_work_user(aaron, deleted)
     assert auth_service.authenticate("alex@contoso.com", "Passw0rd!") is None
     # The address stays with the deleted account (history), so it cannot be reused.
     with pytest.raises(validation.ValidationError, match="was deleted"):
-        services.add_work_user(gloria, "alex@contoso.com", "Alex Again", "long-enough")
-    with pytest.raises(services.NotPermitted):
-        services.add_work_user(get("carl@contoso.com"), "x@contoso.com", "X", "long-enough")
+        admin_service.add_work_user(gloria, "alex@contoso.com", "Alex Again", "long-enough")
+    with pytest.raises(admin_service.NotPermitted):
+        admin_service.add_work_user(get("carl@contoso.com"), "x@contoso.com", "X", "long-enough")
 
 
 # --------------------------------------------------------------------------- privacy

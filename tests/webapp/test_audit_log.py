@@ -11,7 +11,9 @@ from sqlalchemy import exc as sa_exc, select, text
 
 from tests.fixtures.browser import Browser
 from tests.fixtures.flows import link_account, remove_link, sign_in
-from webapp import services, simulated_clock
+from webapp import simulated_clock
+from webapp.admin import service as admin_service
+from webapp.audit import service as audit_service
 from webapp.extensions import db
 from webapp.linking import rules
 from webapp.linking import service as linking_service
@@ -84,7 +86,7 @@ def test_automatic_move_is_recorded_in_the_old_organizations_log(app):
 def test_user_creation_is_recorded_with_the_admin_who_did_it(app):
     with app.test_request_context():
         # The actor is an argument: the services never read the signed-in user themselves.
-        services.add_work_user(user("gloria.global@contoso.com"), "new.hire@contoso.com", "New Hire",
+        admin_service.add_work_user(user("gloria.global@contoso.com"), "new.hire@contoso.com", "New Hire",
                                "Passw0rd!long", ["account_admin"])
     [created] = events(app, action="user_created", target="new.hire@contoso.com")
     assert created.actor_email == "gloria.global@contoso.com"
@@ -112,7 +114,7 @@ def test_the_event_is_written_in_the_same_transaction_as_the_change(app, monkeyp
 
 def test_audit_log_cannot_be_changed_through_the_orm(app):
     with app.test_request_context():
-        services.record_audit("sign_in", organization_id=None, actor_email="x@contoso.com")
+        audit_service.record_audit("sign_in", organization_id=None, actor_email="x@contoso.com")
         db.session.commit()
         event = db.session.scalar(select(AuditEvent))
         event.action = "nothing happened"
@@ -128,7 +130,7 @@ def test_audit_log_cannot_be_changed_through_the_orm(app):
 def test_audit_log_cannot_be_changed_in_the_database(app):
     """Triggers refuse UPDATE and DELETE even from plain SQL."""
     with app.test_request_context():
-        services.record_audit("sign_in", organization_id=None, actor_email="x@contoso.com")
+        audit_service.record_audit("sign_in", organization_id=None, actor_email="x@contoso.com")
         db.session.commit()
         for statement in ("UPDATE audit_events SET action = 'forged'", "DELETE FROM audit_events"):
             with pytest.raises(sa_exc.DBAPIError, match="append-only"):
@@ -169,9 +171,9 @@ def test_global_admin_views_and_exports_their_organizations_log(app):
     link_account(alex, "learn", "alex.learner@outlook.com")
     _as(app, "frank.global@fabrikam.com")
     with app.test_request_context():
-        services.record_audit("link_added", organization_id=user("alex@contoso.com").organization_id,
+        audit_service.record_audit("link_added", organization_id=user("alex@contoso.com").organization_id,
                               actor_email="", target='=HYPERLINK("http://evil.example")')
-        services.record_audit("link_added", organization_id=user("alex@contoso.com").organization_id,
+        audit_service.record_audit("link_added", organization_id=user("alex@contoso.com").organization_id,
                               actor_email="", target="<script>alert(1)</script>")
         db.session.commit()
 
@@ -185,7 +187,7 @@ def test_global_admin_views_and_exports_their_organizations_log(app):
     assert export.status_code == 200 and export.mimetype == "text/csv"
     assert "attachment" in export.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(export.get_data(as_text=True))))
-    assert rows[0] == list(services.AUDIT_CSV_COLUMNS)
+    assert rows[0] == list(audit_service.AUDIT_CSV_COLUMNS)
     actions = [r[2] for r in rows[1:]]
     assert {"sign_in", "link_added"} <= set(actions)
     assert all("fabrikam" not in ",".join(r) for r in rows)
@@ -206,8 +208,8 @@ def test_admin_user_changes_and_clock_moves_are_recorded(app):
     """The administration and clock functions of the services are hooked."""
     with app.test_request_context():
         admin = user("aaron.account@contoso.com")
-        created = services.add_work_user(admin, "temp.worker@contoso.com", "Temp", "Passw0rd!long")
-        services.delete_work_user(admin, created)
+        created = admin_service.add_work_user(admin, "temp.worker@contoso.com", "Temp", "Passw0rd!long")
+        admin_service.delete_work_user(admin, created)
         simulated_clock.advance_clock(3)
         simulated_clock.reset_clock()
     created_event = events(app, action="user_created", target="temp.worker@contoso.com")

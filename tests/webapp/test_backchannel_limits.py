@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from tests.fixtures.browser import Browser
 from tests.fixtures.flows import sign_in
 from tests.fixtures.misbehaving_server import MisbehavingServer
-from webapp import services
+from webapp.reports import refresh
 from webapp.extensions import db
 from webapp.linking.backchannel import BackChannelSession, DeadlineExceeded, ResponseTooLarge
 from webapp.models import LearningIdentity, LinkAttempt, LinkedAccount
@@ -100,7 +100,7 @@ def test_a_huge_answer_is_cut_off_at_the_size_cap(stub_app, stub_browser, stub, 
 def test_discovery_has_the_same_limits(idp, tmp_path, bad):
     from tests.fixtures.servers import webapp_config
     from webapp import create_app
-    from webapp.demo import seed_demo
+    from webapp.demo.seed import seed_demo
 
     config = webapp_config(idp.url, f"sqlite:///{tmp_path / 'webapp.sqlite'}")
     config.update({"OIDC_HTTP_TIMEOUT": 3, "LEARN_OIDC_DISCOVERY_URL": f"{bad.url}/drip-body/discovery"})
@@ -126,14 +126,14 @@ def test_the_transcript_refresh_uses_the_same_limits(stub_app, stub, bad):
     link = SimpleNamespace(id=1, provider="learn", subject="stub-subject-0001")
     with stub_app.test_request_context():
         started = time.monotonic()
-        with pytest.raises(services.RefreshError) as refused:
-            services.fetch_transcripts([link])
+        with pytest.raises(refresh.RefreshError) as refused:
+            refresh.fetch_transcripts([link])
         assert time.monotonic() - started < 3 + MARGIN
         assert "did not answer in time (transcript, 3 seconds)" in refused.value.message
         stub.script.discovery = {"token_endpoint": f"{bad.url}/huge/token"}
         stub_app.extensions["learnlink_oauth"].create_client("learn").server_metadata = {}  # cached
-        with pytest.raises(services.RefreshError) as refused:
-            services.fetch_transcripts([link])
+        with pytest.raises(refresh.RefreshError) as refused:
+            refresh.fetch_transcripts([link])
         assert "sent an answer too large (transcript, over 1024 KiB)" in refused.value.message
 
 

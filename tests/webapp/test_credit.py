@@ -9,7 +9,9 @@ from sqlalchemy import func, select
 
 from tests.fixtures.flows import link_account, sign_in
 from tests.fixtures.report_helpers import apply, delete_user, entry, link, move_clock_to, user
-from webapp import clock, services
+from webapp import clock
+from webapp.reports import credit
+from webapp.reports import refresh
 from webapp.extensions import db
 from webapp.linking import service as linking_service
 from webapp.models import LEARN, PARTNER_UNIVERSITY, Achievement
@@ -23,18 +25,18 @@ def achievements_snapshot():
 # ---------------------------------------------------------------- the rule as a function
 
 def test_credit_date_is_ten_days_after_completion_when_completed_after_linking():
-    assert services.credit_date(date(2026, 3, 5), datetime(2026, 3, 1, 9, 30)) == date(2026, 3, 15)
+    assert credit.credit_date(date(2026, 3, 5), datetime(2026, 3, 1, 9, 30)) == date(2026, 3, 15)
 
 
 def test_credit_date_is_ten_days_after_link_start_when_completed_before_linking():
-    assert services.credit_date(date(2025, 12, 24), datetime(2026, 3, 1, 23, 59)) == date(2026, 3, 11)
+    assert credit.credit_date(date(2025, 12, 24), datetime(2026, 3, 1, 23, 59)) == date(2026, 3, 11)
 
 
 def test_credit_status_boundaries():
     credit_on = date(2026, 3, 15)
-    assert services.credit_status(credit_on, date(2026, 3, 14)) == "pending"
-    assert services.credit_status(credit_on, date(2026, 3, 15)) == "credited"
-    assert services.credit_status(credit_on, date(2026, 3, 16)) == "credited"
+    assert credit.credit_status(credit_on, date(2026, 3, 14)) == "pending"
+    assert credit.credit_status(credit_on, date(2026, 3, 15)) == "credited"
+    assert credit.credit_status(credit_on, date(2026, 3, 16)) == "credited"
 
 
 # ---------------------------------------------------------------- the rule through the services
@@ -46,11 +48,11 @@ def test_day_nine_pending_day_ten_credited(app_ctx):
     apply({learn.id: [entry("tr-1", date(2026, 3, 5))]})
 
     move_clock_to(date(2026, 3, 14))  # day 9 after completion
-    [view] = services.user_achievements(alex)
+    [view] = credit.user_achievements(alex)
     assert (view.status, view.credit_on) == ("pending", date(2026, 3, 15))
 
     move_clock_to(date(2026, 3, 15))  # day 10
-    [view] = services.user_achievements(alex)
+    [view] = credit.user_achievements(alex)
     assert view.status == "credited"
 
 
@@ -61,10 +63,10 @@ def test_completion_before_linkage_counts_from_the_link_start(app_ctx):
     apply({learn.id: [entry("tr-old", date(2025, 6, 30))]})
 
     move_clock_to(date(2026, 3, 10))  # day 9 after the link
-    [view] = services.user_achievements(alex)
+    [view] = credit.user_achievements(alex)
     assert (view.status, view.credit_on) == ("pending", date(2026, 3, 11))
     move_clock_to(date(2026, 3, 11))
-    assert services.user_achievements(alex)[0].status == "credited"
+    assert credit.user_achievements(alex)[0].status == "credited"
 
 
 def test_moved_mcid_starts_a_new_ten_days_at_the_new_organization(app_ctx):
@@ -72,15 +74,15 @@ def test_moved_mcid_starts_a_new_ten_days_at_the_new_organization(app_ctx):
     old, new = user("mia@contoso.com"), user("mia@fabrikam.com")
     contoso_link = link(old, key="555000111")
     apply({contoso_link.id: [entry("tr-az104", date(2026, 2, 1))]})
-    assert services.user_achievements(old)[0].credit_on == date(2026, 3, 11)
+    assert credit.user_achievements(old)[0].credit_on == date(2026, 3, 11)
 
     move_clock_to(date(2026, 4, 1))  # past the 30-day cool-off
     fabrikam_link = link(new, key="555000111")
     result = apply({fabrikam_link.id: [entry("tr-az104", date(2026, 2, 1))]})
     # The ended Contoso link no longer credits anything; Fabrikam's credit starts with its link.
     assert (result.added, result.removed) == (1, 1)
-    assert services.user_achievements(old) == []
-    [view] = services.user_achievements(new)
+    assert credit.user_achievements(old) == []
+    [view] = credit.user_achievements(new)
     assert (view.status, view.credit_on) == ("pending", date(2026, 4, 11))
 
 
@@ -127,7 +129,7 @@ def test_removed_link_takes_its_achievements_out_at_the_next_refresh(app_ctx):
     alex_link = link(alex)
     apply({alex_link.id: [entry("a1", date(2026, 2, 1))]})
     linking_service.remove_link(alex, LEARN)
-    assert services.user_achievements(alex) == []  # ended links never show
+    assert credit.user_achievements(alex) == []  # ended links never show
     result = apply({})
     assert result.per_user[alex.id].removed == 1
     assert db.session.scalar(select(func.count()).select_from(Achievement)) == 0
@@ -139,12 +141,12 @@ def test_deleted_users_links_are_refreshed_until_their_removal_date(app_ctx):
     priya_link = link(priya)
     apply({priya_link.id: [entry("p1", date(2026, 1, 2))]})
     delete_user(priya)
-    assert [l.id for l in services.refreshable_links()] == [priya_link.id]
+    assert [l.id for l in refresh.refreshable_links()] == [priya_link.id]
     move_clock_to(date(2026, 2, 10))
-    assert [l.id for l in services.refreshable_links()] == [priya_link.id]
+    assert [l.id for l in refresh.refreshable_links()] == [priya_link.id]
     assert not apply({priya_link.id: [entry("p1", date(2026, 1, 2))]}).changed
     move_clock_to(date(2026, 2, 11))
-    assert services.refreshable_links() == []
+    assert refresh.refreshable_links() == []
     assert apply({}).per_user[priya.id].removed == 1
 
 
@@ -173,10 +175,10 @@ def test_refresh_over_real_http_after_linking_and_completing_on_the_provider_pag
     sign_in(browser, "alex@contoso.com")
     link_account(browser, "learn", email)
     with app.app_context():
-        result = services.refresh_transcripts()
+        result = refresh.refresh_transcripts()
         assert (result.added, result.links_checked) == (2, 1)
         assert {a.code for a in db.session.scalars(select(Achievement))} == {"AZ-104", "ASSESS-AI"}
-        assert not services.refresh_transcripts().changed
+        assert not refresh.refresh_transcripts().changed
 
     # The learner completes one more item on the provider's own account page.
     account_page = browser.open(f"{idp.url}/learn/account")
@@ -198,7 +200,7 @@ def test_refresh_over_real_http_after_linking_and_completing_on_the_provider_pag
     assert 'data-item="AZ-305" data-status="pending"' in profile.text
     with app.app_context():
         linked_on = linking_service.active_link(user("alex@contoso.com"), LEARN).linked_at.date()
-        expected = services.credit_date(date(2026, 9, 15), linked_on)
+        expected = credit.credit_date(date(2026, 9, 15), linked_on)
         move_clock_to(expected)
     profile = browser.open("/profile")
     assert 'data-item="AZ-104" data-status="credited"' in profile.text
@@ -210,19 +212,19 @@ def test_provider_failure_gives_a_clear_message_and_writes_nothing(app, browser,
     sign_in(browser, "pat@contoso.com")
     link_account(browser, "partner-university", email)
     with app.app_context():
-        services.refresh_transcripts()
+        refresh.refresh_transcripts()
         before = achievements_snapshot()
-        last = services.last_refresh()
+        last = refresh.last_refresh()
 
     app.config["PARTNER_UNIVERSITY_CLIENT_SECRET"] = "wrong-secret"
     from webapp.linking.oidc import init_oauth
     init_oauth(app)  # the registry reads the secret at start-up
     with app.app_context():
-        with pytest.raises(services.RefreshError) as refused:
-            services.refresh_transcripts()
+        with pytest.raises(refresh.RefreshError) as refused:
+            refresh.refresh_transcripts()
         assert "Partner University refused" in refused.value.message and "invalid_client" in refused.value.message
         assert "wrong-secret" not in refused.value.message
-        assert achievements_snapshot() == before and services.last_refresh() == last
+        assert achievements_snapshot() == before and refresh.last_refresh() == last
 
     app.config["PARTNER_UNIVERSITY_OIDC_DISCOVERY_URL"] = "http://127.0.0.1:9/partner-university/.well-known/openid-configuration"
     init_oauth(app)
@@ -235,20 +237,20 @@ def test_provider_failure_gives_a_clear_message_and_writes_nothing(app, browser,
 
 def test_demo_links_refresh_from_the_demo_providers(app, idp):
     """The trainers' story: the seeded links pull the demo transcripts over real HTTP."""
-    from webapp.demo import seed_demo_links
+    from webapp.demo.seed import seed_demo_links
 
     with app.app_context():
         assert seed_demo_links() == 4
-        result = services.refresh_transcripts()
+        result = refresh.refresh_transcripts()
         assert result.links_checked == 3  # Mia's Contoso link ended when her MCID moved
         today = clock.today()
-        carl = services.user_achievements(user("carl@contoso.com"))  # linked ten days ago
+        carl = credit.user_achievements(user("carl@contoso.com"))  # linked ten days ago
         # (other tests of the session may complete more items on the shared demo accounts)
         assert ("AZ-305", "credited", today) in [(a.code, a.status, a.credit_on) for a in carl]
-        priya = services.user_achievements(user("priya@contoso.com"))  # linked three days ago
+        priya = credit.user_achievements(user("priya@contoso.com"))  # linked three days ago
         assert ("TRAIN-AZ-FUND", "pending", today + timedelta(days=7)) in [
             (a.code, a.status, a.credit_on) for a in priya]
-        mia = services.user_achievements(user("mia@fabrikam.com"))
+        mia = credit.user_achievements(user("mia@fabrikam.com"))
         assert {("AZ-104", "pending"), ("SC-900", "pending")} <= {(a.code, a.status) for a in mia}
-        assert services.user_achievements(user("mia@contoso.com")) == []
-        assert not services.refresh_transcripts().changed
+        assert credit.user_achievements(user("mia@contoso.com")) == []
+        assert not refresh.refresh_transcripts().changed

@@ -15,9 +15,10 @@ from tests.fixtures.clock import long_date
 from tests.fixtures.servers import FAST_HASH, LiveServer, free_port, webapp_clients, webapp_config
 from tests.fixtures.databases import provider_database_url, webapp_database_url
 from tests.fixtures.flows import link_account, provider_consent, remove_link, sign_in, start_link
-from webapp import clock, services, simulated_clock, users
-from webapp.demo import DEMO_ORGANIZATIONS, DEMO_PASSWORD, DEMO_WORK_USERS, demo_subject, seed_demo
-from webapp.demo_guide import stories as demo_stories
+from webapp import clock, simulated_clock, users
+from webapp.reports import credit
+from webapp.demo.seed import DEMO_ORGANIZATIONS, DEMO_PASSWORD, DEMO_WORK_USERS, demo_subject, seed_demo
+from webapp.demo import stories as demo_stories
 from webapp.extensions import db
 from webapp.linking import rules
 from webapp.models import LEARN, AppSetting, LinkAttempt, LinkedAccount, Organization, WorkUser
@@ -74,7 +75,7 @@ def test_stories_link_the_pages_and_name_the_days_they_use(app, client):
         days = {
             "carl_opens": carl_link.linked_at.date() + rules.COOL_OFF,
             "priya_credit": today + timedelta(days=10),
-            "pat_gone": services.skills_report_removal_date(today) + timedelta(days=1),
+            "pat_gone": credit.skills_report_removal_date(today) + timedelta(days=1),
         }
     text = client.get("/demo").get_data(as_text=True)
     for endpoint_path in ("/admin/clock", "/admin/users", "/reports/", "/reports/skills", "/login", "/traces"):
@@ -169,7 +170,7 @@ def control_idp(tmp_path_factory):
 @pytest.fixture
 def demo_app(control_idp, tmp_path):
     from webapp import create_app
-    from webapp.demo import seed_demo
+    from webapp.demo.seed import seed_demo
 
     config = webapp_config(control_idp.url, webapp_database_url(tmp_path / "demo.sqlite"))
     config.update(IDP_PUBLIC_URL=control_idp.url, IDP_CONTROL_URL=control_idp.url,

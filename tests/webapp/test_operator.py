@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import re
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import func, select
 
 from tests.fixtures.browser import Browser
 from tests.fixtures.flows import sign_in
 from tests.webapp.test_demo import webapp_state
-from webapp import clock, demo, services, simulated_clock, users
-from webapp.demo import DEMO_PASSWORD, DEMO_WORK_USERS
+from webapp import clock, simulated_clock, users
+from webapp.demo import seed as demo_seed
+from webapp.demo.seed import DEMO_PASSWORD, DEMO_WORK_USERS
 from webapp.extensions import db
 from webapp.linking import service as linking_service
 from webapp.models import Achievement, AuditEvent, LinkedAccount, Organization, WorkUser
@@ -77,21 +80,21 @@ def test_providers_that_do_not_answer_are_reported_after_the_webapp_reset(app):
     """The providers are called after the commit: their failure is a message, not a 500."""
     app.config.update(IDP_CONTROL_TOKEN="some-control-token", IDP_CONTROL_URL="http://127.0.0.1:9")
     with app.app_context():
-        simulated_clock.set_clock_offset(services.timedelta(days=4))
+        simulated_clock.set_clock_offset(timedelta(days=4))
     done = press_reset(as_user(app, "gloria.global@contoso.com"))
     assert done.status == 200 and done.url == "http://localhost/login"
     assert "The demo was reset to its seeded state" in done.text
     assert "The identity providers were not reset (ConnectionError)" in done.text
     assert "some-control-token" not in done.text
     with app.app_context():
-        assert clock.clock_offset() == services.timedelta(0)
+        assert clock.clock_offset() == timedelta(0)
 
 
 def test_a_failure_while_seeding_again_leaves_the_database_as_it_was(app, monkeypatch):
     make_global_admin(app, "grace.global@contoso.com")
     app.config["OPERATORS"] = frozenset({"frank.global@fabrikam.com"})
     with app.app_context():
-        simulated_clock.set_clock_offset(services.timedelta(days=20))
+        simulated_clock.set_clock_offset(timedelta(days=20))
     before, audit_before = webapp_state(app), count(app, AuditEvent)
 
     real_create = users.create_work_user
@@ -101,14 +104,14 @@ def test_a_failure_while_seeding_again_leaves_the_database_as_it_was(app, monkey
             raise RuntimeError("disk full")
         return real_create(organization, email, *args, **kwargs)
 
-    monkeypatch.setattr(demo, "create_work_user", failing_create)
+    monkeypatch.setattr(demo_seed, "create_work_user", failing_create)
     frank = as_user(app, "frank.global@fabrikam.com")
     done = press_reset(frank)
     assert done.url == "http://localhost/demo" and "The demo could not be reset; nothing was changed" in done.text
     assert webapp_state(app) == before and count(app, AuditEvent) == audit_before + 1  # frank's sign-in
     assert "Frank Global" in frank.open("/profile").text  # nothing changed: still signed in
     with app.app_context():
-        assert clock.clock_offset() == services.timedelta(days=20)
+        assert clock.clock_offset() == timedelta(days=20)
 
     monkeypatch.undo()
     assert "The demo was reset" in press_reset(frank).text
@@ -132,7 +135,7 @@ OPERATOR_ACTIONS = [
 @pytest.mark.parametrize("method,path,data", OPERATOR_ACTIONS)
 def test_operator_actions_are_refused_to_a_global_admin_who_is_not_the_operator(app, method, path, data):
     with app.app_context():
-        simulated_clock.set_clock_offset(services.timedelta(days=7))
+        simulated_clock.set_clock_offset(timedelta(days=7))
     before = webapp_state(app)
     for email in ("frank.global@fabrikam.com", "aaron.account@contoso.com"):
         admin = as_user(app, email)
@@ -191,7 +194,7 @@ def _achievements_by_org(app) -> dict[str, int]:
 
 
 def test_an_admins_refresh_touches_only_their_organization_and_names_only_its_users(app, idp):
-    from webapp.demo import seed_demo_links
+    from webapp.demo.seed import seed_demo_links
 
     with app.app_context():
         assert seed_demo_links() == 4  # mia@fabrikam.com holds the moved MCID
@@ -229,7 +232,7 @@ def test_an_admins_refresh_touches_only_their_organization_and_names_only_its_us
 
 
 def test_the_operators_refresh_covers_every_organization_and_names_nobody(app, idp):
-    from webapp.demo import seed_demo_links
+    from webapp.demo.seed import seed_demo_links
 
     with app.app_context():
         seed_demo_links()

@@ -11,14 +11,19 @@ from tests.fixtures.browser import Browser
 from tests.fixtures.flows import link_account, sign_in
 from tests.fixtures.report_helpers import (QueryCounter, apply, delete_user, entry, link, move_clock_to, new_user,
                                   org, user)
-from webapp import clock, services
+from webapp import clock
+from webapp.reports import credit
+from webapp.reports import analytics as learn_analytics
+from webapp.reports import skilling_points as points
+from webapp.reports import refresh
+from webapp.reports import skills_report
 from webapp.extensions import db
 from webapp.linking import service as linking_service
 from webapp.models import LEARN, PARTNER_UNIVERSITY
 
 
 def csv_rows(organization) -> list[list[str]]:
-    return list(csv.reader(io.StringIO("".join(services.skills_report_csv(organization)))))
+    return list(csv.reader(io.StringIO("".join(skills_report.skills_report_csv(organization)))))
 
 
 # ---------------------------------------------------------------- deleted users: removal date
@@ -31,15 +36,15 @@ def csv_rows(organization) -> list[list[str]]:
     (datetime(2026, 12, 31, 23, 59), date(2027, 1, 10)),
 ])
 def test_skills_report_removal_date_is_the_10th_of_the_following_month(deleted, removal):
-    assert services.skills_report_removal_date(deleted) == removal
+    assert credit.skills_report_removal_date(deleted) == removal
 
 
 def test_removal_cutoff_agrees_with_removal_date_every_day_of_a_year():
     for offset in range(400):
         deleted = datetime(2026, 1, 1, 18, 0) + timedelta(days=offset)
-        removal = services.skills_report_removal_date(deleted)
+        removal = credit.skills_report_removal_date(deleted)
         for on in (removal - timedelta(days=1), removal, removal + timedelta(days=1)):
-            listed = deleted >= services.skills_report_cutoff(on)
+            listed = deleted >= credit.skills_report_cutoff(on)
             assert listed == (on <= removal), (deleted, on)
 
 
@@ -53,18 +58,18 @@ def test_deleted_user_is_listed_until_february_10_and_gone_on_february_11(app_ct
     contoso = org()
 
     move_clock_to(date(2026, 2, 10))
-    [row] = services.skills_report_page(contoso.id).items
+    [row] = skills_report.skills_report_page(contoso.id).items
     assert (row.email, row.deleted_at.date(), row.removal_date) == ("carl@contoso.com", date(2026, 1, 31),
                                                                     date(2026, 2, 10))
     assert [a.code for a in row.achievements] == ["AZ-305"]
     lines = csv_rows(contoso)
     assert lines[1][0] == "carl@contoso.com" and lines[1][-2:] == ["Deleted", "2026-02-10"]
-    assert services.skilling_points(contoso.id)[2].metrics[1].individuals == 1  # Infrastructure, advanced
+    assert points.skilling_points(contoso.id)[2].metrics[1].individuals == 1  # Infrastructure, advanced
 
     move_clock_to(date(2026, 2, 11))
-    assert services.skills_report_page(contoso.id).items == []
+    assert skills_report.skills_report_page(contoso.id).items == []
     assert len(csv_rows(contoso)) == 1  # the header only
-    assert services.skilling_points(contoso.id)[2].metrics[1].individuals == 0
+    assert points.skilling_points(contoso.id)[2].metrics[1].individuals == 0
 
 
 # ---------------------------------------------------------------- Skills report through the services
@@ -79,7 +84,7 @@ def test_skills_report_lists_linked_users_with_credited_exams_only(app_ctx):
                            entry("a3", date(2026, 2, 1), kind="training", code="TRAIN-AZ-FUND", level=None)],
            alex_pu.id: [entry("u1", date(2026, 2, 2), kind="assessment", code="ASSESS-AI")]})
     move_clock_to(date(2026, 3, 15))  # a1 and u1 credited on 3/11; a2 pending until 3/18
-    page = services.skills_report_page(org().id)
+    page = skills_report.skills_report_page(org().id)
     assert [u.email for u in page.items] == ["alex@contoso.com", "pat@contoso.com"]  # nina never linked
     alex_row = page.items[0]
     assert alex_row.mcid == "987654321"
@@ -95,8 +100,8 @@ def test_skills_report_is_scoped_to_the_organization(app_ctx):
     move_clock_to(date(2026, 3, 1))
     apply({link(user("mia@fabrikam.com")).id: [entry("m1", date(2026, 1, 1))]})
     move_clock_to(date(2026, 4, 1))
-    assert services.skills_report_page(org().id).items == []
-    assert [u.email for u in services.skills_report_page(org("7654321").id).items] == ["mia@fabrikam.com"]
+    assert skills_report.skills_report_page(org().id).items == []
+    assert [u.email for u in skills_report.skills_report_page(org("7654321").id).items] == ["mia@fabrikam.com"]
 
 
 def test_skills_report_page_uses_a_constant_number_of_queries(app_ctx):
@@ -110,16 +115,16 @@ def test_skills_report_page_uses_a_constant_number_of_queries(app_ctx):
     contoso_id = org().id
     clock.today()  # the clock offset is read once per app context
     with QueryCounter() as small:
-        page = services.skills_report_page(contoso_id, page=1, per_page=5)
+        page = skills_report.skills_report_page(contoso_id, page=1, per_page=5)
     with QueryCounter() as large:
-        big = services.skills_report_page(contoso_id, page=1, per_page=50)
+        big = skills_report.skills_report_page(contoso_id, page=1, per_page=50)
     assert len(page.items) == 5 and len(big.items) == 50
     assert sum(len(u.achievements) for u in big.items) == 100
     assert small.count == large.count <= 3
     with QueryCounter() as analytics_small:
-        services.learn_analytics_page(contoso_id, per_page=5)
+        learn_analytics.learn_analytics_page(contoso_id, per_page=5)
     with QueryCounter() as analytics:
-        rows, totals = services.learn_analytics_page(contoso_id, per_page=50)
+        rows, totals = learn_analytics.learn_analytics_page(contoso_id, per_page=50)
     assert len(rows.items) == 50 and analytics_small.count == analytics.count <= 5
     assert totals["learn"] == 60 and totals["credited"] == 120
 
@@ -151,7 +156,7 @@ def test_learn_analytics_statuses_and_counts(app_ctx):
     linking_service.remove_link(mia, LEARN)
     delete_user(user("walt@contoso.com"))
     move_clock_to(date(2026, 3, 15))
-    page, totals = services.learn_analytics_page(org().id)
+    page, totals = learn_analytics.learn_analytics_page(org().id)
     by_email = {r.email: r for r in page.items}
     assert "walt@contoso.com" not in by_email  # deleted accounts are no longer work users
     assert (by_email["alex@contoso.com"].status, by_email["alex@contoso.com"].credited,
@@ -169,16 +174,16 @@ def test_learn_analytics_statuses_and_counts(app_ctx):
 # ---------------------------------------------------------------- skilling points
 
 def test_metric_points_partial_full_and_capped():
-    assert services.metric_points(0, 4, 10) == 0
-    assert services.metric_points(1, 4, 10) == 2.5  # proportional progress
-    assert services.metric_points(3, 4, 10) == 7.5
-    assert services.metric_points(4, 4, 10) == 10  # full at the threshold
-    assert services.metric_points(9, 4, 10) == 10  # never more than the maximum
-    assert services.metric_points(1, 3, 10) == 3.33
+    assert points.metric_points(0, 4, 10) == 0
+    assert points.metric_points(1, 4, 10) == 2.5  # proportional progress
+    assert points.metric_points(3, 4, 10) == 7.5
+    assert points.metric_points(4, 4, 10) == 10  # full at the threshold
+    assert points.metric_points(9, 4, 10) == 10  # never more than the maximum
+    assert points.metric_points(1, 3, 10) == 3.33
 
 
 def test_skilling_points_data_file_is_labelled_sample_values():
-    config = services.skilling_points_config()
+    config = points.skilling_points_config()
     assert config["sample_values"] is True and "SAMPLE VALUES" in config["note"]
     names = [a["name"] for a in config["solution_areas"]]
     assert names == ["Data & AI (Azure)", "Digital & App Innovation (Azure)", "Infrastructure (Azure)",
@@ -200,7 +205,7 @@ def test_skilling_points_count_individuals_with_credited_certifications(app_ctx)
                                         entry("asmt", date(2026, 1, 1), kind="assessment", code="AZ-305")]
     apply(transcripts)
     move_clock_to(date(2026, 3, 20))
-    areas = {a.key: a for a in services.skilling_points(org().id)}
+    areas = {a.key: a for a in points.skilling_points(org().id)}
     infra = areas["infrastructure-azure"]
     assert [(m.level, m.individuals, m.points) for m in infra.metrics] == [
         ("intermediate", 5, 10.0), ("advanced", 1, 7.5)]  # capped; 1 of 2 (the pending one not yet)
@@ -208,7 +213,7 @@ def test_skilling_points_count_individuals_with_credited_certifications(app_ctx)
     assert areas["digital-app-innovation-azure"].metrics[1].points == 7.5
     assert areas["security"].points == 0
     move_clock_to(date(2026, 3, 30))
-    infra = {a.key: a for a in services.skilling_points(org().id)}["infrastructure-azure"]
+    infra = {a.key: a for a in points.skilling_points(org().id)}["infrastructure-azure"]
     assert infra.metrics[1].points == 15.0  # full at the threshold of 2
 
 
@@ -228,11 +233,11 @@ def test_reports_are_refused_to_plain_users_and_account_admins(app):
             assert browser.open(path).status == 403, (email, path)
         token = page.form_with(action_contains="/logout").fields["csrf_token"]
         with app.app_context():
-            last = services.last_refresh()
+            last = refresh.last_refresh()
         refused = browser.open("/reports/refresh", method="POST", data={"csrf_token": token})
         assert refused.status == 403
         with app.app_context():
-            assert services.last_refresh() == last
+            assert refresh.last_refresh() == last
     anonymous = _browser(app).open("/reports/skills.csv", follow=False)
     assert anonymous.status == 302 and "/login" in anonymous.headers["Location"]
 
@@ -301,11 +306,11 @@ def test_refresh_button_over_real_http(app, idp):
     form = again.form_with(action_contains="/reports/refresh")
     with app.app_context():
         move_clock_to(clock.today() + timedelta(days=3))  # a refresh now would record a new time
-        last = services.last_refresh()
+        last = refresh.last_refresh()
     forged = admin.open("/reports/refresh", method="POST", data={"back_to": form.fields["back_to"]})
     assert forged.status == 400 and "The request could not be accepted" in forged.text
     with app.app_context():
-        assert services.last_refresh() == last
+        assert refresh.last_refresh() == last
     # back_to only names report pages: anything else goes to the reports index.
     odd = admin.open("/reports/refresh", method="POST", data={**form.fields, "back_to": "https://evil.example"})
     assert odd.url.endswith("/reports/")
@@ -358,7 +363,7 @@ def test_csv_lists_the_same_users_and_exams_as_the_page(app_ctx):
         by_user.setdefault(row[0], []).append(row[8])
     assert by_user == {"alex@contoso.com": ["AZ-305", "AZ-104", "ASSESS-AI"], "pat@contoso.com": [""],
                        "priya@contoso.com": [""]}
-    page = services.skills_report_page(contoso.id)
+    page = skills_report.skills_report_page(contoso.id)
     assert {u.email: sorted(a.code for a in u.achievements) for u in page.items} == {
         email: sorted(c for c in codes if c) for email, codes in by_user.items()}
     assert [r[4] for r in rows[:3]] == ["Microsoft Learn", "Microsoft Learn", "Partner University"]

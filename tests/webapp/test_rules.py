@@ -10,7 +10,8 @@ from datetime import datetime, time, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from webapp import clock, services, simulated_clock, validation
+from webapp import clock, simulated_clock, validation
+from webapp.admin import service as admin_service
 from webapp.extensions import db
 from webapp.linking import rules
 from webapp.linking import service as linking_service
@@ -333,7 +334,7 @@ def test_partner_university_has_no_mcid_prerequisite():
 
 def test_a_deleted_work_user_cannot_link():
     move_to(0)
-    services.delete_work_user(user("gloria.global@contoso.com"), user("alex@contoso.com"))
+    admin_service.delete_work_user(user("gloria.global@contoso.com"), user("alex@contoso.com"))
     assert refused("alex@contoso.com", learn()).code == "user_deleted"
 
 

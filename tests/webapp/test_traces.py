@@ -119,7 +119,7 @@ def test_cancel_refusal_and_state_failures_are_traced(app, browser):
 def wrong_secret_app(idp, tmp_path):
     """A webapp whose Learn client secret the provider does not know: the token request fails."""
     from webapp import create_app
-    from webapp.demo import seed_demo
+    from webapp.demo.seed import seed_demo
 
     config = webapp_config(idp.url, webapp_database_url(tmp_path / "wrong-secret.sqlite"))
     config["LEARN_CLIENT_SECRET"] = "wrong-secret-that-must-never-show"

@@ -17,11 +17,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..audit.service import (AUDIT_SIGN_IN, AUDIT_SIGN_IN_BLOCKED, AUDIT_SIGN_IN_FAILED, AUDIT_SIGN_OUT,
+                             record_audit)
 from ..clock import real_now
 from ..extensions import db, login_manager
 from ..models import LoginFailureWindow, WorkUser
-from ..services import (AUDIT_SIGN_IN, AUDIT_SIGN_IN_BLOCKED, AUDIT_SIGN_IN_FAILED, AUDIT_SIGN_OUT,
-                        record_audit)
 
 
 def hash_password(password: str) -> str:

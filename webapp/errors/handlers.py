@@ -1,6 +1,7 @@
 """Error pages: a plain message, never a traceback."""
 from flask import Blueprint, render_template
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import Forbidden
 
 from ..extensions import db
 
@@ -14,7 +15,9 @@ def csrf_error(error):
 
 @bp.app_errorhandler(403)
 def forbidden(error):
-    return render_template("errors/error.html", code=403, error=error), 403
+    # The guard's own reason (permissions.allowed), else the page's general one.
+    message = error.description if error.description != Forbidden.description else None
+    return render_template("errors/error.html", code=403, error=error, message=message), 403
 
 
 @bp.app_errorhandler(404)

@@ -14,11 +14,11 @@ from flask_babel import gettext as _
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from ..audit.service import AUDIT_LINK_ADDED, AUDIT_LINK_MOVED, AUDIT_LINK_REMOVED, record_audit
 from ..clock import now
 from ..extensions import db
 from ..models import (END_REASON_MOVED, END_REASON_MOVED_USER, END_REASON_REMOVED, LEARN,
                       LearningIdentity, LinkedAccount, WorkUser)
-from ..services import AUDIT_LINK_ADDED, AUDIT_LINK_MOVED, AUDIT_LINK_REMOVED, record_audit
 from .rules import (ASSOCIATIONS_PER_WINDOW, LinkRefused, PersonalAccount, check_learn_prerequisites,
                     identity_key_for, limit_message, next_association_date, provider_label)
 

@@ -3,9 +3,10 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from .. import i18n, services
+from .. import i18n
 from ..linking.routes import finish_provider_signout
 from ..models import LEARN, PARTNER_UNIVERSITY
+from ..reports.credit import user_achievements
 from ..safe_urls import safe_next_url
 from ..traces.recorder import latest_trace
 from .forms import LanguageForm
@@ -33,7 +34,7 @@ def profile():
         university=sections[PARTNER_UNIVERSITY],
         learn=sections[LEARN],
         latest_trace=latest_trace(current_user),
-        achievements=services.user_achievements(current_user),
+        achievements=user_achievements(current_user),
     )
 
 

@@ -1,11 +1,18 @@
 """Reports pages: organization-scoped, for Global admins and partner admins only."""
-from flask import (Blueprint, Response, abort, flash, redirect, render_template, request,
+from flask import (Blueprint, Response, flash, redirect, render_template, request,
                    stream_with_context, url_for)
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import current_user
 
-from .. import clock, services
+from ..clock import today
+from ..permissions import allowed, can_view_reports
+from .analytics import (LINK_STATUS_BOTH, LINK_STATUS_LEARN, LINK_STATUS_NONE, LINK_STATUS_UNIVERSITY,
+                        learn_analytics_page)
+from .credit import skills_report_removal_date
 from .forms import RefreshForm
+from .refresh import RefreshError, last_refresh, refresh_transcripts
+from .skilling_points import skilling_points, skilling_points_config
+from .skills_report import skills_report_csv, skills_report_page
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -15,10 +22,9 @@ MAX_USER_LINES = 20
 
 
 @bp.before_request
-@login_required
+@allowed(can_view_reports)
 def require_report_role():
-    if not services.can_view_reports(current_user):
-        abort(403)
+    return None
 
 
 def _page_arg() -> int:
@@ -27,8 +33,8 @@ def _page_arg() -> int:
 
 def _render(template: str, endpoint: str, **context):
     return render_template(template, refresh_form=RefreshForm(back_to=endpoint),
-                           last_refresh=services.last_refresh(current_user.organization_id),
-                           today=clock.today(),
+                           last_refresh=last_refresh(current_user.organization_id),
+                           today=today(),
                            organization=current_user.organization, **context)
 
 
@@ -39,15 +45,15 @@ def index():
 
 @bp.get("/skills")
 def skills():
-    page = services.skills_report_page(current_user.organization_id, _page_arg())
+    page = skills_report_page(current_user.organization_id, _page_arg())
     return _render("reports/skills.html", "reports.skills", page=page)
 
 
 @bp.get("/skills.csv")
 def skills_csv():
     organization = current_user.organization
-    chunks = services.skills_report_csv(organization)
-    filename = f"skills-report-{organization.partner_id}-{clock.today().isoformat()}.csv"
+    chunks = skills_report_csv(organization)
+    filename = f"skills-report-{organization.partner_id}-{today().isoformat()}.csv"
     return Response(stream_with_context(chunks), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"',
                              "Cache-Control": "no-store"})
@@ -55,14 +61,14 @@ def skills_csv():
 
 @bp.get("/learn-analytics")
 def learn_analytics():
-    page, totals = services.learn_analytics_page(current_user.organization_id, _page_arg())
+    page, totals = learn_analytics_page(current_user.organization_id, _page_arg())
     return _render("reports/learn_analytics.html", "reports.learn_analytics", page=page, totals=totals)
 
 
 @bp.get("/skilling-points")
 def skilling():
-    config = services.skilling_points_config()
-    areas = services.skilling_points(current_user.organization_id, config=config)
+    config = skilling_points_config()
+    areas = skilling_points(current_user.organization_id, config=config)
     return _render("reports/skilling_points.html", "reports.skilling", areas=areas, config=config)
 
 
@@ -75,8 +81,8 @@ def refresh():
         return redirect(url_for(back_to))
     try:
         # The admin's own organization only: every organization is the operator's refresh.
-        result = services.refresh_transcripts(organization_id=current_user.organization_id)
-    except services.RefreshError as exc:
+        result = refresh_transcripts(organization_id=current_user.organization_id)
+    except RefreshError as exc:
         flash(exc.message, "error")
         return redirect(url_for(back_to))
     flash(result.summary(), "success")
@@ -92,8 +98,7 @@ def refresh():
 def inject_report_labels():
     """Labels for achievements and report values, used by the reports and My Learn profile."""
     return {"kind_label": kind_label, "level_label": level_label,
-            "link_status_label": link_status_label, "can_view_reports": services.can_view_reports,
-            "removal_date": services.skills_report_removal_date}
+            "link_status_label": link_status_label, "removal_date": skills_report_removal_date}
 
 
 def kind_label(kind: str | None) -> str:
@@ -106,7 +111,7 @@ def level_label(level: str | None) -> str:
 
 
 def link_status_label(status: str) -> str:
-    return {services.LINK_STATUS_NONE: _("Not linked"),
-            services.LINK_STATUS_LEARN: _("Linked to Microsoft Learn"),
-            services.LINK_STATUS_UNIVERSITY: _("Linked to Partner University"),
-            services.LINK_STATUS_BOTH: _("Linked to both")}.get(status, status)
+    return {LINK_STATUS_NONE: _("Not linked"),
+            LINK_STATUS_LEARN: _("Linked to Microsoft Learn"),
+            LINK_STATUS_UNIVERSITY: _("Linked to Partner University"),
+            LINK_STATUS_BOTH: _("Linked to both")}.get(status, status)

@@ -1,6 +1,6 @@
 """The trainer's demo stories, built from the demo data itself.
 
-Accounts come from ``webapp.demo`` (work users) and ``common.demo_accounts`` (personal
+Accounts come from ``webapp.demo.seed`` (work users) and ``common.demo_accounts`` (personal
 accounts at the providers): a story that names an account missing from the data fails loudly
 instead of sending a trainer to an account that does not exist.
 """
@@ -10,17 +10,19 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from flask import current_app, url_for
-from flask_babel import format_date, gettext as _
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from common.demo_accounts import CATALOG, DEMO_ACCOUNTS
 
-from .. import clock, services
-from ..demo import DEMO_LINKS, DEMO_ORGANIZATIONS, DEMO_WORK_USERS
+from .. import clock
 from ..extensions import db
 from ..linking import rules
 from ..models import LEARN, PARTNER_UNIVERSITY, ROLE_GLOBAL_ADMIN, WorkUser
 from ..profile import service as profile_service
+from ..reports.credit import credit_date, skills_report_removal_date
+from ..template_helpers import long_date
+from .seed import DEMO_LINKS, DEMO_ORGANIZATIONS, DEMO_WORK_USERS
 
 # Pages of Partner Center the stories send the trainer to (a renamed page fails the tests).
 CLOCK_PAGE = "admin.clock"
@@ -78,15 +80,11 @@ def _demo_user(email: str) -> WorkUser | None:
     return db.session.scalar(select(WorkUser).where(WorkUser.email == email))
 
 
-def _long_date(day: date) -> str:
-    return format_date(day, format="long")
-
-
 def _move_clock_step(to_day: date, admin: dict) -> Step:
     """Move the one clock to a day, from the clock page or the command line."""
     return Step(_("Sign in as %(admin)s (the installation operator) and move the clock to %(date)s on the clock "
                   "page, or run: flask --app webapp clock set %(iso)s. The banner at the top shows the "
-                  "simulated date.", admin=admin["email"], date=_long_date(to_day), iso=to_day.isoformat()),
+                  "simulated date.", admin=admin["email"], date=long_date(to_day), iso=to_day.isoformat()),
                 _links((_("Clock"), url_for(CLOCK_PAGE))))
 
 
@@ -120,8 +118,8 @@ def stories() -> list[Story]:
     carl_opens = profile_service.profile_section(carl_user, LEARN).next_date if carl_user else today
     if carl_opens <= today:  # no association yet (or the cool-off is over): one from today
         carl_opens = today + rules.COOL_OFF
-    priya_credit = services.credit_date(today, today)
-    pat_listed_until = services.skills_report_removal_date(today)
+    priya_credit = credit_date(today, today)
+    pat_listed_until = skills_report_removal_date(today)
 
     def link_step(user: dict, account: dict) -> Step:
         button = (_("Associate Microsoft Learning Account") if account["provider"] == LEARN
@@ -190,7 +188,7 @@ def stories() -> list[Story]:
                        _links((_("Learn account page"), learn_account))),
                   _refresh_step(admin, _("%(user)s's My Learn profile and the Skills report show %(item)s as "
                                          "pending, credited on %(date)s.", user=priya["name"], item=certification,
-                                         date=_long_date(priya_credit))),
+                                         date=long_date(priya_credit))),
                   _move_clock_step(priya_credit, admin),
                   _refresh_step(admin, _("%(item)s is now credited to %(org)s.", item=certification,
                                          org=priya["organization"])),
@@ -202,7 +200,7 @@ def stories() -> list[Story]:
                   link_step(pat, pat_pu),
                   _refresh_step(admin, _("The Skills report lists %(user)s's assessments.", user=pat["name"])),
                   Step(_("On the users page delete the work user %(user)s. The Skills report still lists "
-                         "them until %(date)s.", user=pat["email"], date=_long_date(pat_listed_until)),
+                         "them until %(date)s.", user=pat["email"], date=long_date(pat_listed_until)),
                        _links((_("Users"), url_for(USERS_PAGE)))),
                   _move_clock_step(pat_listed_until + timedelta(days=1), admin),
                   _refresh_step(admin, _("%(user)s is no longer in the Skills report.", user=pat["name"])),

@@ -1,13 +1,14 @@
 """The trainer's demo guide (ready stories with their accounts) and the one-step demo reset."""
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, logout_user
+from flask_login import current_user, logout_user
 
 from common.demo_accounts import DEMO_ACCOUNTS
 
-from .. import services
-from ..demo import DEMO_ORGANIZATIONS, DEMO_PASSWORD, DEMO_WORK_USERS
+from ..permissions import allowed, is_operator
 from .forms import ResetDemoForm
+from .reset import reset_demo_data, reset_providers
+from .seed import DEMO_ORGANIZATIONS, DEMO_PASSWORD, DEMO_WORK_USERS
 from .stories import provider_url, stories
 
 bp = Blueprint("demo", __name__, url_prefix="/demo")
@@ -19,10 +20,6 @@ def demo_mode_only():
         abort(404)
 
 
-def _can_reset() -> bool:
-    return services.is_operator(current_user)
-
-
 @bp.route("")
 def guide():
     organizations = {o["partner_id"]: o["name"] for o in DEMO_ORGANIZATIONS}
@@ -30,19 +27,17 @@ def guide():
         "demo/guide.html", stories=stories(), password=DEMO_PASSWORD,
         work_users=[{"organization": organizations[pid], "email": email, "name": name, "roles": roles,
                      "purpose": purpose} for pid, email, name, roles, purpose in DEMO_WORK_USERS],
-        provider_accounts=DEMO_ACCOUNTS, provider_url=provider_url, can_reset=_can_reset(),
+        provider_accounts=DEMO_ACCOUNTS, provider_url=provider_url, can_reset=is_operator(current_user),
         operators_configured=bool(current_app.config.get("OPERATORS")))
 
 
 @bp.route("/reset", methods=["GET", "POST"])
-@login_required
+@allowed(is_operator)
 def reset():
-    if not _can_reset():
-        abort(403)
     form = ResetDemoForm()
     if form.validate_on_submit():
         try:
-            services.reset_demo_data(actor=current_user._get_current_object(), address=request.remote_addr)
+            reset_demo_data(actor=current_user._get_current_object(), address=request.remote_addr)
         except Exception:
             # One transaction: nothing was changed, the operator is still signed in.
             current_app.logger.exception("demo reset failed")
@@ -54,7 +49,7 @@ def reset():
         session.clear()
         flash(_("The demo was reset to its seeded state: links, traces, users and the clock. "
                 "Sign in again."), "success")
-        providers = services.reset_providers()  # after the commit: the webapp's part is done
+        providers = reset_providers()  # after the commit: the webapp's part is done
         if not providers.done:
             flash(_("The identity providers were not reset (%(reason)s). Run: flask --app idp_mock "
                     "reset-demo", reason=_("no control token configured")

@@ -5,13 +5,13 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select
 
-from .clock import now
-from .extensions import db
-from .linking.rules import LinkRefused, PersonalAccount
-from .linking.service import associate_account
-from .models import (LEARN, ROLE_ACCOUNT_ADMIN, ROLE_GLOBAL_ADMIN, ROLE_PARTNER_ADMIN, LinkedAccount,
+from ..clock import now
+from ..extensions import db
+from ..linking.rules import LinkRefused, PersonalAccount
+from ..linking.service import associate_account
+from ..models import (LEARN, ROLE_ACCOUNT_ADMIN, ROLE_GLOBAL_ADMIN, ROLE_PARTNER_ADMIN, LinkedAccount,
                      Organization, WorkUser)
-from .users import create_organization, create_work_user
+from ..users import create_organization, create_work_user
 
 DEMO_PASSWORD = "Passw0rd!"
 
