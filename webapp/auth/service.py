@@ -7,19 +7,20 @@ not lift a lock-out.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from functools import cache
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import generate_password_hash
+
+from common.sign_in_throttle import (clear_failures, count_failure, exhausted_scope,
+                                     password_matches, window_start)
 
 from ..audit.service import (AUDIT_SIGN_IN, AUDIT_SIGN_IN_BLOCKED, AUDIT_SIGN_IN_FAILED, AUDIT_SIGN_OUT,
                              record_audit)
-from ..clock import real_now
 from ..extensions import db, login_manager
 from ..models import LoginFailureWindow, WorkUser
 
@@ -28,23 +29,16 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
 
 
-# A valid hash to compare against when the email is unknown, so both cases cost the same.
-_DUMMY_HASHES: dict[str, str] = {}
-
-
 def authenticate(email: str, password: str) -> WorkUser | None:
+    """The active work user with this email and password; an unknown email costs the same."""
     email = (email or "").strip().lower()
     user = db.session.scalar(
         select(WorkUser).where(WorkUser.email == email, WorkUser.deleted_at.is_(None))
     )
-    if user is None:
-        method = current_app.config["PASSWORD_HASH_METHOD"]
-        if method not in _DUMMY_HASHES:  # not setdefault: that would hash on every call
-            _DUMMY_HASHES[method] = generate_password_hash("x", method=method)
-        dummy = _DUMMY_HASHES[method]
-        check_password_hash(dummy, password or "")
+    stored = user.password_hash if user is not None else None
+    if not password_matches(stored, password or "", current_app.config["PASSWORD_HASH_METHOD"]):
         return None
-    return user if check_password_hash(user.password_hash, password or "") else None
+    return user
 
 
 @dataclass
@@ -63,12 +57,6 @@ def _throttle_window() -> timedelta:
     return timedelta(seconds=current_app.config.get("LOGIN_THROTTLE_WINDOW_SECONDS", 900))
 
 
-def _window_start(at: datetime) -> datetime:
-    seconds = int(_throttle_window().total_seconds())
-    epoch = int(at.replace(tzinfo=timezone.utc).timestamp())
-    return datetime.fromtimestamp(epoch - epoch % seconds, timezone.utc).replace(tzinfo=None)
-
-
 def _throttle_keys(email: str, address: str | None) -> dict[str, str]:
     keys = {"account": "account:" + (email or "").strip().lower()[:254]}
     if address:
@@ -78,39 +66,21 @@ def _throttle_keys(email: str, address: str | None) -> dict[str, str]:
 
 def sign_in_blocked(email: str, address: str | None) -> SignInBlocked | None:
     """Whether this account or address has used up its failures in the current window."""
-    start = _window_start(real_now())
-    limits = _throttle_limits()
-    for scope, key in _throttle_keys(email, address).items():
-        failures = db.session.scalar(select(LoginFailureWindow.failures).where(
-            LoginFailureWindow.key == key, LoginFailureWindow.window_start == start)) or 0
-        if failures >= limits[scope]:
-            return SignInBlocked(until=start + _throttle_window(), scope=scope)
-    return None
+    start = window_start(_throttle_window())
+    scope = exhausted_scope(db.session, LoginFailureWindow, _throttle_keys(email, address),
+                            _throttle_limits(), start)
+    return SignInBlocked(until=start + _throttle_window(), scope=scope) if scope else None
 
 
 def record_sign_in_failure(email: str, address: str | None) -> None:
     """Count one failure for the account and the address; the caller commits."""
-    start = _window_start(real_now())
-    for key in _throttle_keys(email, address).values():
-        bump = (update(LoginFailureWindow)
-                .where(LoginFailureWindow.key == key, LoginFailureWindow.window_start == start)
-                .values(failures=LoginFailureWindow.failures + 1)
-                .execution_options(synchronize_session=False))
-        if db.session.execute(bump).rowcount:
-            continue
-        try:
-            with db.session.begin_nested():
-                db.session.add(LoginFailureWindow(key=key, window_start=start, failures=1))
-        except IntegrityError:  # another worker created the row a moment ago
-            db.session.execute(bump)
-    # Old windows are of no use: drop them as we go.
-    db.session.execute(delete(LoginFailureWindow).where(LoginFailureWindow.window_start < start))
+    count_failure(db.session, LoginFailureWindow, _throttle_keys(email, address),
+                  window_start(_throttle_window()))
 
 
 def clear_account_failures(email: str) -> None:
     """A successful sign-in ends the account's count (the address keeps its own)."""
-    db.session.execute(delete(LoginFailureWindow).where(
-        LoginFailureWindow.key == _throttle_keys(email, None)["account"]))
+    clear_failures(db.session, LoginFailureWindow, _throttle_keys(email, None)["account"])
 
 
 class SignInRefused(Exception):
