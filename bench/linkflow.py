@@ -75,14 +75,14 @@ class HashTimer:
     @contextmanager
     def installed(self):
         import idp_mock.models
-        from webapp.auth import service as auth_service
-        saved = (idp_mock.models.check_password_hash, auth_service.check_password_hash)
+        from common import sign_in_throttle  # the webapp's sign-in checks its passwords there
+        saved = (idp_mock.models.check_password_hash, sign_in_throttle.check_password_hash)
         idp_mock.models.check_password_hash = self.wrap(saved[0])
-        auth_service.check_password_hash = self.wrap(saved[1])
+        sign_in_throttle.check_password_hash = self.wrap(saved[1])
         try:
             yield self
         finally:
-            idp_mock.models.check_password_hash, auth_service.check_password_hash = saved
+            idp_mock.models.check_password_hash, sign_in_throttle.check_password_hash = saved
 
 
 def verify_ms(method: str, rounds: int) -> float:
