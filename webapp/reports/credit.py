@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 
 from ..clock import today
 from ..extensions import db
@@ -83,10 +84,17 @@ class AchievementView:
 def user_achievements(work_user: WorkUser, on: date | None = None) -> list[AchievementView]:
     """The user's achievements on their active links, with credited/pending status (My Learn profile)."""
     on = on or today()
-    rows = db.session.execute(
-        select(Achievement.provider, Achievement.kind, Achievement.code, Achievement.title,
-               Achievement.level, Achievement.completed_on, Achievement.credit_on)
-        .join(LinkedAccount, LinkedAccount.id == Achievement.link_id)
-        .where(Achievement.work_user_id == work_user.id, LinkedAccount.ended_at.is_(None))
-        .order_by(Achievement.completed_on.desc(), Achievement.id))
+    rows = db.session.execute(_user_achievements_statement(), {"work_user_id": work_user.id})
     return [AchievementView(*row, credit_status(row.credit_on, on)) for row in rows]
+
+
+@cache
+def _user_achievements_statement():
+    # Built once, like the profile page's other statements (profile/service.py): built per view
+    # it made GET /profile cost 3.05 instead of 2.76 ms of CPU in-process (+10.5%, 2 runs each).
+    return (select(Achievement.provider, Achievement.kind, Achievement.code, Achievement.title,
+                   Achievement.level, Achievement.completed_on, Achievement.credit_on)
+            .join(LinkedAccount, LinkedAccount.id == Achievement.link_id)
+            .where(Achievement.work_user_id == bindparam("work_user_id"),
+                   LinkedAccount.ended_at.is_(None))
+            .order_by(Achievement.completed_on.desc(), Achievement.id))
