@@ -7,13 +7,14 @@ from datetime import date, timedelta
 
 import pytest
 from flask_babel import format_date
-from sqlalchemy import DateTime, select
+from sqlalchemy import select
 
 from common.demo_accounts import DEMO_ACCOUNTS
 from tests.fixtures.browser import WEBAPP_ORIGIN, Browser
 from tests.fixtures.clock import long_date
 from tests.fixtures.servers import FAST_HASH, LiveServer, free_port, webapp_clients, webapp_config
 from tests.fixtures.databases import provider_database_url, webapp_database_url
+from tests.fixtures.snapshots import provider_state, webapp_state
 from tests.fixtures.flows import link_account, provider_consent, remove_link, sign_in, start_link
 from webapp import clock, simulated_clock, users
 from webapp.reports import credit
@@ -182,40 +183,6 @@ def demo_app(control_idp, tmp_path):
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
-
-
-def webapp_state(app) -> dict:
-    """Every row of every webapp table, minus timestamps and salted hashes (they differ per seed)."""
-    with app.app_context():
-        state = {}
-        for table in db.metadata.sorted_tables:
-            if table.name == "audit_events":  # append-only: kept through the reset, which it records
-                continue
-            columns = [c for c in table.columns
-                       if not isinstance(c.type, DateTime) and c.name != "password_hash"]
-            rows = db.session.execute(select(*columns)).all()
-            state[table.name] = sorted(tuple(str(v) for v in row) for row in rows)
-        return state
-
-
-def provider_state(idp_app) -> dict:
-    from idp_mock.models import Account, AuthorizationCode, OAuth2Client, SigningKey, Token, TranscriptItem
-    from idp_mock.models import db as idp_db
-
-    with idp_app.app_context():
-        session = idp_db.session
-        state = {
-            "accounts": sorted((a.issuer, a.email, a.kind, a.profile.display_name, a.profile.mcid or "")
-                               for a in session.scalars(select(Account))),
-            "transcripts": sorted((i.profile.accounts[0].email, i.kind, i.code or "", i.completed_at.isoformat())
-                                  for i in session.scalars(select(TranscriptItem))),
-            "codes": session.scalar(select(idp_db.func.count(AuthorizationCode.id))),
-            "tokens": session.scalar(select(idp_db.func.count(Token.id))),
-            "clients": session.scalar(select(idp_db.func.count(OAuth2Client.id))),
-            "keys": session.scalar(select(idp_db.func.count(SigningKey.id))),
-        }
-        session.remove()
-        return state
 
 
 def _sign_up_at_partner_university(browser: Browser, control_idp, email: str) -> None:

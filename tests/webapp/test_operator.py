@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from tests.fixtures.browser import Browser
 from tests.fixtures.flows import sign_in
-from tests.webapp.test_demo import webapp_state
+from tests.fixtures.snapshots import webapp_state
 from webapp import clock, simulated_clock, users
 from webapp.demo import seed as demo_seed
 from webapp.demo.seed import DEMO_PASSWORD, DEMO_WORK_USERS
