@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.fixtures.browser import Browser
-from tests.fixtures.flows import sign_in
+from tests.fixtures.flows import link_account, sign_in
 from tests.fixtures.oidc_stub import CLIENT_ID
 from tests.webapp.test_rp_conformance import failed_check, last_attempt, links, start_and_return
 from webapp.extensions import db
@@ -203,3 +203,18 @@ def test_an_unknown_account_type_setting_stops_the_app(stub_app_with):
     with pytest.raises(ValueError, match="LEARN_ACCOUNT_TYPE_WHEN_ABSENT"):
         stub_app_with(LEARN_ACCOUNT_TYPE_WHEN_ABSENT="maybe")
 
+
+
+# ------------------------------------------------------------- the same with the real mock providers
+
+@pytest.mark.parametrize("configured, used", [(None, "client_secret_basic"),
+                                              ("client_secret_post", "client_secret_post")])
+def test_real_provider_links_with_the_chosen_authentication(stub_app_with, idp, configured, used):
+    # Their discovery advertises client_secret_basic first, then client_secret_post.
+    app = stub_app_with(LEARN_OIDC_DISCOVERY_URL=f"{idp.url}/learn/.well-known/openid-configuration",
+                        LEARN_TOKEN_ENDPOINT_AUTH_METHOD=configured)
+    page = link_account(signed_in(app), "learn", "alex.learner@outlook.com")
+    assert LINKED in page.text, page.text[:2000]
+    steps = {s["step"]: s for s in last_attempt(app).steps}
+    assert steps["token_request"]["detail"]["client_authentication"] == used
+    assert steps["token_auth_method"]["detail"]["method"] == used
