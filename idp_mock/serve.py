@@ -44,7 +44,13 @@ class Providers:
         if database_url is None:
             self._tmpdir = tempfile.mkdtemp(prefix="idp-mock-")
             database_url = f"sqlite:///{self._tmpdir}/idp.sqlite"
-        self.app = self._create_app(database_url, demo_accounts, config or {})
+        try:
+            self.app = self._create_app(database_url, demo_accounts, config or {})
+        except BaseException:
+            self._server.server_close()
+            if self._tmpdir:
+                shutil.rmtree(self._tmpdir, ignore_errors=True)
+            raise
         self._server.app = self.app
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
                                         name="idp-mock-server")

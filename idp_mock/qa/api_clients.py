@@ -71,6 +71,10 @@ def clients_register():
                        "token_endpoint_auth_method")
     if any(c.isspace() or c in "\"\\" for c in entry["client_id"]):
         raise ApiError("'client_id' must not contain spaces, quotes or backslashes.", "client_id")
+    if any(c.get("issuer") == g.issuer and c.get("client_id") == entry["client_id"]
+           for c in current_app.config["IDP_CLIENTS"]):
+        # Configured clients (Partner Center's) are registered again at every start.
+        raise ApiError("'client_id' belongs to a configured client; choose another.", "client_id")
     client = upsert_client(entry)
     db.session.commit()
     return jsonify(_client_to_dict(client)), 201

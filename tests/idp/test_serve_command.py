@@ -86,6 +86,8 @@ def providers():
 
 
 @pytest.mark.parametrize("body, field", [
+    ({"client_id": "partner-center-learn", "client_secret": "long-enough-secret",
+      "redirect_uris": ["http://a.test/cb"]}, "client_id"),
     ({"client_secret": "long-enough-secret", "redirect_uris": ["http://a.test/cb"]}, "client_id"),
     ({"client_id": "app", "client_secret": "short", "redirect_uris": ["http://a.test/cb"]},
      "client_secret"),
@@ -103,16 +105,17 @@ def providers():
       "redirect_uris": ["http://a.test/cb"]}, "client_id"),
     ({"client_id": "app", "client_secret": "long-enough-secret",
       "redirect_uris": ["http://a.test/cb"], "grant_types": ["password"]}, "grant_types"),
-], ids=["no-client-id", "short-secret", "no-redirect", "empty-redirects", "javascript-redirect",
-        "fragment", "auth-none", "space-in-id", "unknown-field"])
+], ids=["configured-client", "no-client-id", "short-secret", "no-redirect", "empty-redirects",
+        "javascript-redirect", "fragment", "auth-none", "space-in-id", "unknown-field"])
 def test_client_registration_refuses_bad_input_and_registers_nothing(providers, body, field):
     control = providers.control()
     response = control.http.post(f"{providers.url}/learn/qa/clients", json=body, timeout=10)
     assert response.status_code == 400 and response.json()["field"] == field, response.text
     discovery = requests.get(providers.discovery_url("learn"), timeout=10).json()
-    answer = requests.post(discovery["token_endpoint"], auth=("app", "long-enough-secret"),
+    credentials = (body.get("client_id") or "app", body.get("client_secret") or "x")
+    answer = requests.post(discovery["token_endpoint"], auth=credentials,
                            data={"grant_type": "client_credentials"}, timeout=10)
-    assert answer.status_code == 401  # no such client
+    assert answer.status_code == 401  # no such client, or not with this secret
 
 
 def test_a_registered_client_can_be_replaced(providers):

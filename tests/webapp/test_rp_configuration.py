@@ -10,6 +10,7 @@ import base64
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
@@ -20,6 +21,7 @@ from tests.fixtures.oidc_stub import CLIENT_ID
 from tests.webapp.test_rp_conformance import failed_check, last_attempt, links, start_and_return
 from webapp.extensions import db
 from webapp.models import LinkedAccount
+from webapp.reports import refresh
 
 LINKED = "is now linked"
 
@@ -72,6 +74,17 @@ def test_basic_authentication_when_discovery_advertises_nothing(stub_app, stub):
     expected = base64.b64encode(f"{CLIENT_ID}:test-learn-secret".encode()).decode()
     assert request["authorization"] == f"Basic {expected}"
     assert "client_secret" not in request["form"]
+
+
+def test_the_transcript_refresh_authenticates_the_same_way(stub_app, stub):
+    """The refresh's client_credentials token request too (the stub has no transcript API: 404,
+    nothing to credit)."""
+    stub.script.discovery = {"token_endpoint_auth_methods_supported": ["client_secret_post"]}
+    with stub_app.test_request_context():
+        refresh.fetch_transcripts([SimpleNamespace(id=1, provider="learn", subject="s")])
+    [request] = stub.token_requests
+    assert request["form"]["grant_type"] == "client_credentials"
+    assert request["authorization"] is None and request["form"]["client_secret"] == "test-learn-secret"
 
 
 def test_discovery_cannot_switch_off_pkce_or_choose_the_authentication(stub_app, stub):

@@ -103,6 +103,12 @@ def expected_issuer(provider: str) -> str:
     return url.split("/.well-known/")[0]
 
 
+def auth_method_for(provider: str, metadata: dict) -> str | None:
+    """How the webapp authenticates at this provider's token endpoint (None: no way it can)."""
+    return token_auth_method(
+        current_app.config.get(f"{CONFIG_PREFIX[provider]}_TOKEN_ENDPOINT_AUTH_METHOD"), metadata)
+
+
 def load_metadata(provider: str, trace: Trace) -> dict:
     client = client_for(provider)
     # Authlib keeps discovery (and the JWKS stored in it) for the life of the process;
@@ -135,8 +141,7 @@ def load_metadata(provider: str, trace: Trace) -> dict:
         raise FlowError("discovery_issuer_mismatch", _(
             "%(provider)s's discovery document names a different issuer than the one configured. "
             "Nothing was linked; contact your administrator.", provider=provider_label(provider)))
-    method = token_auth_method(
-        current_app.config.get(f"{CONFIG_PREFIX[provider]}_TOKEN_ENDPOINT_AUTH_METHOD"), metadata)
+    method = auth_method_for(provider, metadata)
     trace.add("token_auth_method", method is not None, method=method,
               advertised=metadata.get("token_endpoint_auth_methods_supported"))
     if method is None:
@@ -207,8 +212,7 @@ def exchange_code(provider: str, code: str, state_data: dict, trace: Trace) -> d
                                          "code_verifier": state_data.get("code_verifier"),
                                          "client_id": client.client_id,
                                          "client_secret": client.client_secret}),
-              client_authentication=token_auth_method(current_app.config.get(
-                  f"{CONFIG_PREFIX[provider]}_TOKEN_ENDPOINT_AUTH_METHOD"), metadata))
+              client_authentication=auth_method_for(provider, metadata))
     started = time.monotonic()
     try:
         token = client.fetch_access_token(
