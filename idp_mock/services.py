@@ -67,8 +67,12 @@ def create_account(
     legal_name: str | None = None,
     country: str | None = None,
     commit: bool = True,
+    password_hash: str | None = None,
 ) -> Account:
-    """Create a sign-in account; a new profile is created unless one is given."""
+    """Create a sign-in account; a new profile is created unless one is given.
+
+    ``password_hash``: the hash of ``password`` when the caller has it already (the demo
+    accounts share one password: one scrypt instead of one per account)."""
     if kind not in ("personal", "work"):
         raise AccountError("kind must be 'personal' or 'work'")
     if issuer != "learn" and kind != "personal":
@@ -93,7 +97,10 @@ def create_account(
         )
         db.session.add(profile)
     account = Account(issuer=issuer, profile=profile, email=email, kind=kind)
-    account.set_password(password)
+    if password_hash is None:
+        account.set_password(password)
+    else:
+        account.password_hash = password_hash
     db.session.add(account)
     if commit:
         db.session.commit()

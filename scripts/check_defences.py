@@ -166,6 +166,12 @@ M += [
   "tests/system/test_fuzz_webapp_routes.py -k \"not (ids_past or largest_row_id or bounded_converter)\""),
  ("CSV cells that start a formula are quoted", "webapp/spreadsheet.py", """    return "'" + text if text.startswith(FORMULA_STARTS) else text""", "    return text",
   "tests/webapp/test_reports.py::test_csv_rows_escape_formulas_and_quote_separators"),
+ ("RFC 9207 iss of the authorization response checked", "webapp/linking/routes.py", "        check_response_issuer(provider, params, trace)\n", "",
+  "tests/webapp/test_rp_configuration.py -k \"iss_of_another_provider or iss_missing or error_answer\""),
+ ("discovery cannot override the client's settings", "webapp/linking/oidc.py", "        metadata = {k: v for k, v in metadata.items() if k not in ours}\n", "",
+  "tests/webapp/test_rp_configuration.py::test_discovery_cannot_switch_off_pkce_or_choose_the_authentication"),
+ ("absent account_type not taken for personal", "webapp/linking/oidc.py", '        account_type = "personal" if account_type_when_absent == "personal" else None', '        account_type = "personal"',
+  "tests/webapp/test_rp_configuration.py::test_no_account_type_anywhere_is_refused_by_default"),
 ]
 only = sys.argv[1:]
 for name, path, old, new, tests in M:
