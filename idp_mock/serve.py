@@ -13,7 +13,9 @@ import threading
 
 from werkzeug.serving import make_server
 
-DEV_CONTROL_TOKEN = "dev-qa-control-token"
+from .testing import DEV_CONTROL_TOKEN
+from .testing import ControlClient
+
 ISSUER_SLUGS = ("learn", "partner-university")
 
 
@@ -87,8 +89,6 @@ class Providers:
 
     def control(self, timeout: float = 10):
         """A client of the QA control API of these providers."""
-        from .testing import ControlClient
-
         return ControlClient(self.url, self.control_token, timeout=timeout)
 
     def start(self) -> "Providers":

@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .serve import DEV_CONTROL_TOKEN
+#: The control API's token when IDP_CONTROL_TOKEN is unset (a laptop's default, as in scripts/run.sh).
+DEV_CONTROL_TOKEN = "dev-qa-control-token"
 
 DEMO_PASSWORD = "Passw0rd!"
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
