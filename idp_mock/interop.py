@@ -3,6 +3,8 @@
 - RFC 9207: the ``iss`` parameter in every authorization response (success and error);
 - RFC 6749 2.3.1: HTTP Basic client credentials are form-urlencoded ("+" is a space);
 - RFC 7636: PKCE with ``S256`` on every code flow, public and confidential clients alike;
+- RFC 6750 3.1: a request to a protected resource with no bearer token gets a challenge
+  without an error code;
 - OIDC Core 6: request objects (``request``, ``request_uri``) are refused with
   ``request_not_supported`` / ``request_uri_not_supported`` rather than silently ignored.
 """
@@ -13,9 +15,14 @@ import binascii
 import logging
 from urllib.parse import unquote_plus
 
+from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidClientError
 from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.integrations.flask_oauth2 import ResourceProtector
+from authlib.oauth2.rfc6749.errors import MissingAuthorizationError
+from authlib.oauth2.rfc6749.errors import UnsupportedTokenTypeError
 from authlib.oauth2.rfc7636 import CodeChallenge
+from flask import g
 from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core.errors import RequestNotSupportedError
 from authlib.oidc.core.errors import RequestURINotSupportedError
@@ -74,6 +81,33 @@ def authenticate_client_secret_basic(query_client, request):
             return client
     log.debug("client_secret_basic authentication failed")
     return None
+
+
+#: What Authlib raises when a request sent no bearer token at all (none, or another scheme).
+NO_BEARER_TOKEN = (MissingAuthorizationError, UnsupportedTokenTypeError)
+
+
+class NoBearerTokenError(OAuth2Error):
+    """A request with no bearer token is told how to authenticate and nothing more (RFC 6750
+    3.1: it "SHOULD NOT include an error code"), not Authlib's ``missing_authorization``."""
+
+    status_code = 401
+
+    def get_body(self):
+        return []
+
+    def get_headers(self):
+        return super().get_headers() + [
+            ("WWW-Authenticate", f'Bearer realm="{issuer_url(g.issuer)}"')]
+
+
+class IssuerResourceProtector(ResourceProtector):
+    """Authlib's resource protector with the RFC 6750 3.1 answer to a request without token."""
+
+    def raise_error_response(self, error):
+        if isinstance(error, NO_BEARER_TOKEN):
+            error = NoBearerTokenError()
+        super().raise_error_response(error)
 
 
 class RequestObjectsNotSupported:

@@ -6,7 +6,6 @@ import secrets
 import time
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.integrations.flask_oauth2 import ResourceProtector
 from authlib.oauth2.rfc6749 import InvalidGrantError
 from authlib.oauth2.base import invalid_error_characters
 from authlib.oauth2.rfc6749 import InvalidRequestError
@@ -28,6 +27,9 @@ from flask import session
 from sqlalchemy.orm import joinedload
 
 from .config import ISSUERS
+from .interop import NO_BEARER_TOKEN
+from .interop import IssuerResourceProtector
+from .interop import NoBearerTokenError
 from .interop import IssuerResponseParameter
 from .interop import RequestObjectsNotSupported
 from .interop import S256CodeChallenge
@@ -243,6 +245,12 @@ class IssuerOpenIDCode(OpenIDCode):
 
 
 class IssuerUserInfoEndpoint(UserInfoEndpoint):
+    def __call__(self, request):
+        try:
+            return super().__call__(request)
+        except NO_BEARER_TOKEN:
+            raise NoBearerTokenError() from None
+
     def get_issuer(self):
         return issuer_url(self.server.issuer)
 
@@ -361,7 +369,7 @@ class IssuerBearerTokenValidator(BearerTokenValidator):
                                     realm=self.realm)
 
 
-require_oauth = ResourceProtector()
+require_oauth = IssuerResourceProtector()
 require_oauth.register_token_validator(IssuerBearerTokenValidator())
 
 
