@@ -90,6 +90,10 @@ def test_revoking_a_consent_on_the_account_page_asks_again(idp, client):
     # Without the form's CSRF token: refused, and the consent stays.
     forged = browser.post(revoke_url, {"submit": "Revoke"})
     assert forged.status_code == 400
+    # Another account cannot revoke it by its id.
+    other = signed_in_with_consent(client, "nina.nomcid@outlook.com")
+    other_page = other.get(f"{idp.url}/learn/account")
+    assert other.post(revoke_url, {"csrf_token": csrf_token(other_page.text)}).status_code == 404
     assert redirect_params(browser.get(client.authorization_request(prompt="none").url),
                            client).get("code")
     done = browser.post(revoke_url, {"csrf_token": csrf_token(account.text), "submit": "Revoke"})
@@ -98,8 +102,9 @@ def test_revoking_a_consent_on_the_account_page_asks_again(idp, client):
     params = redirect_params(browser.get(client.authorization_request(prompt="none").url),
                              client)
     assert params["error"] == "consent_required"
-    # Another account's consent cannot be revoked by its id.
-    assert browser.post(revoke_url, {"csrf_token": csrf_token(account.text)}).status_code == 404
+    # The other account's consent is its own: still remembered.
+    assert redirect_params(other.get(client.authorization_request(prompt="none").url),
+                           client).get("code")
 
 
 def test_always_ask_consent_client_setting_shows_the_page_every_time(idp, control):
