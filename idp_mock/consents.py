@@ -29,8 +29,9 @@ def remember(issuer: str, account_id: int, client_id: str, scope: str | None) ->
         except IntegrityError:
             row = db.session.scalar(db.select(Consent).filter_by(
                 issuer=issuer, account_id=account_id, client_id=client_id))
-    row.scope = " ".join(sorted(set(row.scope.split()) | set(granted)))
-    row.granted_at = utcnow()
+    if not set(granted) <= set(row.scope.split()):  # nothing new: no write
+        row.scope = " ".join(sorted(set(row.scope.split()) | set(granted)))
+        row.granted_at = utcnow()
 
 
 def of_account(issuer: str, account_id: int) -> list[tuple[Consent, str]]:
