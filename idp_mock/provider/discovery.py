@@ -36,7 +36,7 @@ def discovery_document(issuer: str) -> dict:
             "none",
         ],
         "code_challenge_methods_supported": ["S256"],
-        "prompt_values_supported": ["none", "login", "consent"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "ui_locales_supported": ["en", "fr", "zh-TW"],
         "claims_parameter_supported": False,
         "request_parameter_supported": False,

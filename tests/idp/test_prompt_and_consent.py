@@ -75,10 +75,13 @@ def test_remembered_consent_skips_the_page_and_prompt_none_gets_a_code(client):
     assert redirect_params(browser.get(more.url), client)["error"] == "consent_required"
 
 
-def test_prompt_consent_shows_the_page_although_consent_is_remembered(client):
+@pytest.mark.parametrize("prompt", ["consent", "select_account"])
+def test_prompt_consent_shows_the_page_although_consent_is_remembered(client, prompt):
+    """prompt=select_account shows it too: the page offers "Use another account"."""
     browser = signed_in_with_consent(client)
-    page = browser.get(client.authorization_request(prompt="consent").url)
+    page = browser.get(client.authorization_request(prompt=prompt).url)
     assert page.status_code == 200 and 'value="consent"' in page.text
+    assert 'value="switch"' in page.text
 
 
 def test_revoking_a_consent_on_the_account_page_asks_again(idp, client):
