@@ -10,6 +10,7 @@ from common.demo_accounts import demo_subject
 
 from .models import Account
 from .models import AuthorizationCode
+from .models import Consent
 from .models import FaultHit
 from .models import FaultScenario
 from .models import LearnProfile
@@ -61,11 +62,11 @@ def seed_demo() -> list[str]:
 
 def reset_demo() -> list[str]:
     """Back to the seeded demo accounts in one transaction: every account, profile, transcript
-    item, authorization code and token goes, then the demo accounts are created again.
+    item, authorization code, token and remembered consent goes, then the demo accounts are created again.
     Clients and signing keys stay (relying parties keep working). Returns the emails created."""
     try:
-        for model in (FaultHit, FaultScenario, Token, AuthorizationCode, TranscriptItem, Account,
-                      LearnProfile):
+        for model in (FaultHit, FaultScenario, Token, AuthorizationCode, Consent, TranscriptItem,
+                      Account, LearnProfile):
             db.session.execute(db.delete(model))
         return seed_demo()
     except Exception:

@@ -69,6 +69,16 @@ M = [
   "tests/webapp/test_audit_log.py::test_the_event_is_written_in_the_same_transaction_as_the_change"),
  ("compare-and-set association counter", "webapp/linking/service.py", "            .where(LearningIdentity.id == identity.id, LearningIdentity.association_count == seen_count)", "            .where(LearningIdentity.id == identity.id)",
   "tests/system/test_faults_and_races.py::test_fifty_concurrent_callbacks_for_one_mcid_link_it_once"),
+ ("reused refresh token revokes its family", "idp_mock/refresh_tokens.py", "            if client is not None and token.check_client(client):\n                revoke_family(token)", "            if False:\n                revoke_family(token)",
+  "tests/idp/test_refresh_tokens.py::test_reusing_a_rotated_refresh_token_revokes_the_whole_family"),
+ ("prompt=login / max_age not skipped by the consent form", "idp_mock/provider/authorize.py", "            if (consent.allow.data and account is not None\n                    and not needs_sign_in(account, prompts, max_age)):", "            if (consent.allow.data and account is not None):",
+  "tests/idp/test_prompt_and_consent.py::test_prompt_login_cannot_be_skipped_by_posting_the_consent_form"),
+ ("a confidential client cannot authenticate as public", "idp_mock/models.py", '            return method in ("client_secret_basic", "client_secret_post")\n', '            return method in ("client_secret_basic", "client_secret_post", "none")\n',
+  "tests/idp/test_clients_and_requests.py::test_confidential_client_cannot_pass_as_public"),
+ ("a consent is revoked only by its own account", "idp_mock/consents.py", "Consent.id == consent_id, Consent.issuer == issuer, Consent.account_id == account_id)", "Consent.id == consent_id, Consent.issuer == issuer)",
+  "tests/idp/test_prompt_and_consent.py::test_revoking_a_consent_on_the_account_page_asks_again"),
+ ("configured clients not changed by the control API", "idp_mock/qa/api_clients.py", "    if _configured(client_id):", "    if False:",
+  "tests/idp/test_clients_and_requests.py::test_client_registration_refuses_bad_input[body4-client_id]"),
 ]
 M += [
  ("form-action lists the provider origins", "webapp/__init__.py", "    form_action = provider_origins(app.config)\n", "    form_action = []\n",

@@ -120,17 +120,17 @@ def test_client_registration_refuses_bad_input_and_registers_nothing(providers, 
 
 def test_a_registered_client_can_be_replaced(providers):
     control = providers.control()
-    first = control.register_client("partner-university", "qa-app", "first-secret-1",
+    first = control.register_client("partner-university", "qa-app", "first-secret-0001",
                                     ["http://a.test/cb"])
     assert first["discovery_url"] == providers.discovery_url("partner-university")
-    second = control.register_client("partner-university", "qa-app", "second-secret-2",
+    second = control.register_client("partner-university", "qa-app", "second-secret-0002",
                                       ["http://b.test/cb"], token_endpoint_auth_method=
                                       "client_secret_post")
     assert second["redirect_uris"] == ["http://b.test/cb"]
     assert second["token_endpoint_auth_method"] == "client_secret_post"
     token_endpoint = requests.get(providers.discovery_url("partner-university"),
                                   timeout=10).json()["token_endpoint"]
-    for secret, status in (("first-secret-1", 401), ("second-secret-2", 200)):
+    for secret, status in (("first-secret-0001", 401), ("second-secret-0002", 200)):
         answer = requests.post(token_endpoint, data={
             "grant_type": "client_credentials", "client_id": "qa-app", "client_secret": secret,
             "scope": "transcript.read"}, timeout=10)
