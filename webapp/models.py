@@ -46,10 +46,17 @@ class Organization(db.Model):
 
 class WorkUser(UserMixin, db.Model):
     __tablename__ = "work_users"
+    # One current account per email; a deleted one keeps its row (history, Skills report removal
+    # date), so a rehire gets a new row with the same email.
+    __table_args__ = (
+        Index("uq_work_users_current_email", "email", unique=True,
+              sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL")),
+        Index("ix_work_users_email", "email"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
-    email: Mapped[str] = mapped_column(String(254), unique=True)
+    email: Mapped[str] = mapped_column(String(254))
     display_name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(512))
     # Space-separated role names; an empty string is a plain user (who may still link).

@@ -77,7 +77,7 @@ def _links(*pairs) -> list[tuple[str, str]]:
 
 
 def _demo_user(email: str) -> WorkUser | None:
-    return db.session.scalar(select(WorkUser).where(WorkUser.email == email))
+    return db.session.scalar(select(WorkUser).where(WorkUser.email == email, WorkUser.deleted_at.is_(None)))
 
 
 def _move_clock_step(to_day: date, admin: dict) -> Step:
