@@ -13,6 +13,7 @@ from .models import AuthorizationCode
 from .models import FaultHit
 from .models import FaultScenario
 from .models import LearnProfile
+from .models import ProviderSetting
 from .models import Token
 from .models import TranscriptItem
 from .models import db
@@ -56,11 +57,12 @@ def seed_demo() -> list[str]:
 
 def reset_demo() -> list[str]:
     """Back to the seeded demo accounts in one transaction: every account, profile, transcript
-    item, authorization code and token goes, then the demo accounts are created again.
+    item, authorization code and token goes, the clock is real time again (Partner Center's reset
+    sets its own back), then the demo accounts are created again.
     Clients and signing keys stay (relying parties keep working). Returns the emails created."""
     try:
         for model in (FaultHit, FaultScenario, Token, AuthorizationCode, TranscriptItem, Account,
-                      LearnProfile):
+                      LearnProfile, ProviderSetting):
             db.session.execute(db.delete(model))
         return seed_demo()
     except Exception:

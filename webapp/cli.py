@@ -113,11 +113,14 @@ def _require_demo_mode():
         raise click.ClickException("The simulated clock is only available in demo mode (DEMO_MODE=true).")
 
 
-def _show():
+def _show(providers=None):
     offset_days = clock_offset().total_seconds() / 86400
     click.echo(f"Simulated now: {now():%Y-%m-%d %H:%M} UTC")
     click.echo(f"Real now:      {real_now():%Y-%m-%d %H:%M} UTC")
     click.echo(f"Offset:        {offset_days:g} days")
+    if providers is not None:
+        click.echo("Providers:     " + ("date completions by this clock" if providers.done else
+                                       f"not told ({providers.detail}); they keep their own date"))
 
 
 @clock_group.command("show")
@@ -132,10 +135,10 @@ def clock_set(day):
     """Move the simulated clock to a date."""
     _require_demo_mode()
     try:
-        simulated_clock.set_clock(day.date())
+        providers = simulated_clock.set_clock(day.date())
     except ValidationError as exc:
         raise click.ClickException(exc.message)
-    _show()
+    _show(providers)
 
 
 @clock_group.command("advance")
@@ -144,14 +147,14 @@ def clock_advance(days):
     """Move the simulated clock forward by N days."""
     _require_demo_mode()
     try:
-        simulated_clock.advance_clock(days)
+        providers = simulated_clock.advance_clock(days)
     except ValidationError as exc:
         raise click.ClickException(exc.message)
-    _show()
+    _show(providers)
 
 
 @clock_group.command("reset")
 def clock_reset():
     """Back to real time."""
-    simulated_clock.reset_clock()
-    _show()
+    providers = simulated_clock.reset_clock()
+    _show(providers)

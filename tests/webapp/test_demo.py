@@ -11,9 +11,10 @@ from sqlalchemy import select
 
 from common.demo_accounts import DEMO_ACCOUNTS
 from tests.fixtures.browser import WEBAPP_ORIGIN, Browser
+from tests.fixtures.demo_servers import CONTROL_TOKEN, control_idp, demo_app  # noqa: F401 (fixtures)
 from tests.fixtures.clock import long_date
-from tests.fixtures.servers import FAST_HASH, LiveServer, free_port, webapp_clients, webapp_config
-from tests.fixtures.databases import provider_database_url, webapp_database_url
+from tests.fixtures.servers import FAST_HASH, free_port, webapp_clients
+from tests.fixtures.databases import provider_database_url
 from tests.fixtures.snapshots import provider_state, webapp_state
 from tests.fixtures.flows import link_account, provider_consent, remove_link, sign_in, start_link
 from webapp import clock, simulated_clock, users
@@ -25,7 +26,6 @@ from webapp.linking import rules
 from webapp.models import LEARN, AppSetting, LinkAttempt, LinkedAccount, Organization, WorkUser
 from webapp.profile import service as profile_service
 
-CONTROL_TOKEN = "test-control-token-0123456789"
 
 
 # --------------------------------------------------------------------------- the guide
@@ -141,50 +141,6 @@ def test_banner_shows_the_simulated_date_after_the_clock_moves(app, browser, idp
 
 # --------------------------------------------------------------------------- reset
 
-@pytest.fixture(scope="module")
-def control_idp(tmp_path_factory):
-    """Providers of their own (the reset wipes them) with the QA control API switched on."""
-    import idp_mock
-    from idp_mock.demo import seed_demo
-
-    port = free_port()
-    db_path = tmp_path_factory.mktemp("control-idp") / "idp.sqlite"
-    app = idp_mock.create_app({
-        "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": (os.environ.get("TEST_CONTROL_IDP_DATABASE_URL")
-                                    or provider_database_url(db_path)),
-        "CREATE_TABLES_WITHOUT_MIGRATIONS": True,
-        "IDP_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "WEBAPP_URL": WEBAPP_ORIGIN,
-        "IDP_CLIENTS": webapp_clients(),
-        "IDP_PASSWORD_HASH": FAST_HASH,
-        "IDP_QA_MODE": True,  # the control API (POST /qa/reset) exists in QA mode only
-        "IDP_CONTROL_TOKEN": CONTROL_TOKEN,
-    })
-    with app.app_context():
-        seed_demo()
-    server = LiveServer(app, port).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def demo_app(control_idp, tmp_path):
-    from webapp import create_app
-    from webapp.demo.seed import seed_demo
-
-    config = webapp_config(control_idp.url, webapp_database_url(tmp_path / "demo.sqlite"))
-    config.update(IDP_PUBLIC_URL=control_idp.url, IDP_CONTROL_URL=control_idp.url,
-                  IDP_CONTROL_TOKEN=CONTROL_TOKEN)
-    app = create_app(config)
-    with app.app_context():
-        seed_demo()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-
-
 def _sign_up_at_partner_university(browser: Browser, control_idp, email: str) -> None:
     page = browser.open(f"{control_idp.url}/partner-university/signup")
     created = browser.submit(page, page.form_with(button="Create account"), {
@@ -231,6 +187,33 @@ def test_reset_button_returns_webapp_and_providers_to_a_fresh_seed(demo_app, con
     alex = Browser(demo_app.test_client())
     sign_in(alex, "alex@contoso.com")
     assert "is now linked" in link_account(alex, "learn", "alex.learner@outlook.com").text
+
+
+def test_moving_the_clock_tells_the_providers_they_date_completions_by_it(demo_app, control_idp):
+    """One clock: the operator's moves on the Clock page reach the providers over HTTP."""
+    from tests.fixtures.qa_control import ControlAPI
+
+    providers = ControlAPI(control_idp.url, CONTROL_TOKEN)
+    gloria = Browser(demo_app.test_client())
+    sign_in(gloria, "gloria.global@contoso.com")
+    page = gloria.open("/admin/clock")
+    page = gloria.submit(page, page.form_with(action_contains="/admin/clock/advance"), {"days": "45"})
+    assert "The simulated date is now" in page.text and "were not told" not in page.text
+    with demo_app.app_context():
+        simulated = clock.today()
+        offset = int(clock.clock_offset().total_seconds())
+    assert providers.clock() == {"offset_seconds": offset, "today": simulated.isoformat()}
+    item = providers.add_transcript_item("learn", "priya.pending@outlook.com", catalog="AZ-104")
+    assert item["completed_at"] == simulated.isoformat()
+    page = gloria.submit(page, page.form_with(action_contains="/admin/clock/reset"))
+    assert "The clock is back to real time." in page.text
+    assert providers.clock()["offset_seconds"] == 0
+    # Unreachable providers: Partner Center's clock moves, and the page says the providers did not.
+    demo_app.config["IDP_CONTROL_URL"] = f"http://127.0.0.1:{free_port()}"
+    page = gloria.open("/admin/clock")
+    page = gloria.submit(page, page.form_with(action_contains="/admin/clock/advance"), {"days": "3"})
+    assert "The identity providers were not told the new date (ConnectionError)" in html.unescape(page.text)
+    assert providers.clock()["offset_seconds"] == 0
 
 
 def test_a_session_of_a_user_the_reset_deleted_never_signs_in_as_a_newcomer(app):

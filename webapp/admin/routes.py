@@ -140,8 +140,9 @@ def clock_advance():
 @operator_only
 def clock_reset():
     if ResetClockForm().validate_on_submit():
-        simulated_clock.reset_clock(current_user, request.remote_addr)
+        providers = simulated_clock.reset_clock(current_user, request.remote_addr)
         flash(_("The clock is back to real time."), "success")
+        _flash_providers_clock(providers)
     return redirect(url_for("admin.clock"))
 
 
@@ -150,12 +151,23 @@ def _move_clock(form, field, move):
     if not form.validate_on_submit():
         return None
     try:
-        move(field.data, current_user, request.remote_addr)
+        providers = move(field.data, current_user, request.remote_addr)
     except ValidationError as exc:
         field.errors = [*field.errors, exc.message]
         return None
     flash(_("The simulated date is now %(date)s.", date=long_date(today())), "success")
+    _flash_providers_clock(providers)
     return redirect(url_for("admin.clock"))
+
+
+def _flash_providers_clock(providers) -> None:
+    """Say when the providers keep dating completions by another day than Partner Center."""
+    if providers.done:
+        return
+    reason = (_("no control token configured") if providers.detail == "not_configured"
+              else providers.detail)
+    flash(_("The identity providers were not told the new date (%(reason)s): completions there "
+            "keep their own date.", reason=reason), "error")
 
 
 # --------------------------------------------------------------------------- every organization's data
