@@ -63,6 +63,8 @@ class WorkUser(UserMixin, db.Model):
     roles: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime]
     deleted_at: Mapped[Optional[datetime]]
+    # The latest password sign-in (None: never signed in), for the admins' follow-up of new users.
+    last_signed_in_at: Mapped[Optional[datetime]]
     # Chosen with the language switcher; None follows the browser's Accept-Language.
     preferred_language: Mapped[Optional[str]] = mapped_column(String(16))
     # Part of every session's id: bumped (auth.service.end_sessions) at sign-out and demo reset, so

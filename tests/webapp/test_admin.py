@@ -478,3 +478,49 @@ def test_rehire_with_a_deleted_users_email_is_a_new_person_record(app):
     page = gloria.submit(form_page, form_page.form_with(button="Create work user"),
                          {**NEW_USER, "email": "alex@contoso.com"})
     assert "A work account with the email alex@contoso.com already exists." in text(page)
+
+
+def test_users_page_follows_up_who_never_signed_in_or_linked_with_a_reminder(app, monkeypatch):
+    """The "no response" FAQ: each user's status with a filter, and a reminder to copy."""
+    def row(page, email):
+        return text(page).split(f'data-user="{email}"')[1].split("</tr>")[0]
+
+    gloria = as_user(app, "gloria.global@contoso.com")
+    page = gloria.open("/admin/users")
+    assert "Never signed in" in row(page, "alex@contoso.com")
+    assert "Signed in, not linked" in row(page, "gloria.global@contoso.com")
+    alex = as_user(app, "alex@contoso.com")
+    assert "Signed in, not linked" in row(gloria.open("/admin/users"), "alex@contoso.com")
+    link_account(alex, "learn", "alex.learner@outlook.com")
+    link_account(alex, "partner-university", "pat.pu@outlook.com")
+    page = gloria.open("/admin/users")
+    assert "Linked: Microsoft Learn, Partner University" in row(page, "alex@contoso.com")
+    assert "Reminder…" not in row(page, "alex@contoso.com")
+
+    never = text(gloria.open("/admin/users?status=never_signed_in"))
+    assert 'data-user="nina@contoso.com"' in never and 'data-user="alex@contoso.com"' not in never
+    assert 'data-user="gloria.global@contoso.com"' not in never and "mia@fabrikam.com" not in never
+    linked = text(gloria.open("/admin/users?status=linked"))
+    assert 'data-user="alex@contoso.com"' in linked and 'data-user="nina@contoso.com"' not in linked
+    not_linked = text(gloria.open("/admin/users?status=not_linked"))
+    assert 'data-user="gloria.global@contoso.com"' in not_linked and 'data-user="alex@contoso.com"' not in not_linked
+    monkeypatch.setattr(admin_service, "USERS_PAGE_SIZE", 2)  # the filter stays from page to page
+    assert 'href="/admin/users?page=2&amp;status=never_signed_in"' in gloria.open(
+        "/admin/users?status=never_signed_in").text
+    monkeypatch.undo()
+    bad = gloria.open("/admin/users?status=everyone")
+    assert bad.status == 400 and "Unknown status filter" in bad.text
+    assert "verify the email address used" in text(gloria.open("/admin/users"))
+
+    # The reminder: sign-in address, the steps, the FAQ's advice; no email is sent.
+    nina_row = row(gloria.open("/admin/users"), "nina@contoso.com")
+    reminder = gloria.open(re.search(r'href="([^"]+/reminder)"', nina_row).group(1))
+    body = text(reminder).split('data-field="reminder">')[1].split("</textarea>")[0]
+    assert body.startswith("Hello Nina Novak,") and "nina@contoso.com" in body
+    assert "sign in at http://localhost/login" in body
+    assert '"Associate Microsoft Learning Account"' in body and '"Get Partner University Access"' in body
+    assert "no admin can link on your behalf" in body and body.rstrip().endswith("Gloria Global")
+    assert "First verify the email address used" in text(reminder)
+    # Only the admin's own organization, only current users; plain users get 403.
+    assert gloria.open(f"/admin/users/{user_id(app, 'mia@fabrikam.com')}/reminder").status == 404
+    assert alex.open(f"/admin/users/{user_id(app, 'nina@contoso.com')}/reminder").status == 403
