@@ -438,3 +438,28 @@ def test_completions_are_dated_by_the_clock_partner_center_shares(idp, control):
         control.set_clock(0)
         control.delete_account("learn", "qa.clock@outlook.com")
     assert control.clock()["today"] == real_today.isoformat()
+
+
+def test_the_shared_clock_is_kept_in_the_database_so_every_worker_agrees(tmp_path):
+    """Two provider processes (workers) on one database: a clock set through one dates the other's
+    completions; the demo reset puts it back to real time."""
+    import datetime as dt
+
+    from idp_mock import create_app
+    from idp_mock.demo import seed_demo
+    from tests.fixtures.idp_helpers import make_config
+
+    config = make_config(tmp_path / "idp.sqlite", IDP_QA_MODE=True, IDP_CONTROL_TOKEN="t" * 32)
+    first, second = create_app(config), create_app(dict(config))
+    with first.app_context():
+        seed_demo()
+    auth = {"Authorization": "Bearer " + "t" * 32}
+    assert first.test_client().put("/qa/clock", json={"offset_seconds": 12 * 86400},
+                                   headers=auth).status_code == 200
+    simulated = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=12)).date().isoformat()
+    assert second.test_client().get("/qa/clock", headers=auth).get_json()["today"] == simulated
+    item = second.test_client().post("/learn/qa/accounts/alex.learner@outlook.com/transcript",
+                                     json={"catalog": "SC-900"}, headers=auth).get_json()
+    assert item["completed_at"] == simulated
+    assert second.test_client().post("/qa/reset", headers=auth).status_code == 200
+    assert first.test_client().get("/qa/clock", headers=auth).get_json()["offset_seconds"] == 0
