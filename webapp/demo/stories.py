@@ -180,6 +180,7 @@ def stories() -> list[Story]:
     # The day a story starts: the clock stories start from the demo reset, which puts the clock
     # back to real time; the others do not depend on the date.
     start = clock.real_now().date()
+    today = clock.today()  # the stories that do not move the clock happen on the day they are run
 
     alex, alex_learn = work_user("alex@contoso.com"), provider_account("alex.learner@outlook.com")
     mia_contoso, mia_fabrikam = work_user("mia@contoso.com"), work_user("mia@fabrikam.com")
@@ -234,19 +235,19 @@ def stories() -> list[Story]:
                                provider=learn, email=mia_learn["email"]),
                              _("Your %(provider)s account %(email)s was moved here on %(date)s: its link with "
                                "%(org)s ended automatically.", provider=learn, email=mia_learn["email"],
-                               date=long_date(start), org=mia_contoso["organization"])]),
+                               date=long_date(today), org=mia_contoso["organization"])]),
                   steps.open(mia_fabrikam, PROFILE_PAGE, _(
                       "Every move counts as an association: the profile shows the next available date, "
                       "%(days)s days after the move.", days=cool_off_days),
                       [_("Next available association date: %(date)s",
-                         date=long_date(start + rules.COOL_OFF))]),
+                         date=long_date(today + rules.COOL_OFF))]),
                   steps.sign_in(mia_contoso, _(
                       "Sign in as %(old_user)s again: the profile says the account %(account)s was linked to "
                       "another organization and unlinked here automatically; the history shows the ended "
                       "association.", old_user=mia_contoso["email"], account=mia_learn["email"]),
                       [_("Your %(provider)s account %(email)s was linked to another organization or work "
                          "account on %(date)s, so it was unlinked here automatically.", provider=learn,
-                         email=mia_learn["email"], date=long_date(start)),
+                         email=mia_learn["email"], date=long_date(today)),
                        _("No account is linked."), _("Association history")]),
               ]),
         Story("no-mcid", _("A Learn profile without MCID: generate it, then link"),
