@@ -1,4 +1,6 @@
 """`flask --app webapp ...` commands for administrators and trainers (top-level commands)."""
+from datetime import timedelta
+
 import click
 from flask import Blueprint, current_app
 from flask_migrate import upgrade
@@ -10,6 +12,7 @@ from .demo.reset import reset_demo_data, reset_providers
 from .demo.seed import seed_demo
 from .extensions import db
 from .models import ROLES, Organization
+from .provider_control import share_clock
 from .reports.refresh import RefreshError, refresh_transcripts
 from .traces.recorder import purge_old_traces
 from .users import create_organization, create_work_user
@@ -58,6 +61,11 @@ def reset_demo_command(yes, providers):
             raise click.ClickException(f"The providers were not reset ({result.detail}); "
                                        "run: flask --app idp_mock reset-demo")
         click.echo("Identity providers reset.")
+    else:
+        # Partner Center's clock is real time again: so is the date the providers give completions.
+        shared = share_clock(timedelta(0))
+        if not shared.done:
+            click.echo(f"The providers were not told the clock is real time again ({shared.detail}).")
 
 
 @bp.cli.command("refresh-data")

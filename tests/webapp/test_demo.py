@@ -217,6 +217,19 @@ def test_moving_the_clock_tells_the_providers_they_date_completions_by_it(demo_a
     assert providers.clock()["offset_seconds"] == 0
 
 
+def test_the_clock_commands_and_the_webapp_reset_tell_the_providers(demo_app, control_idp):
+    from tests.fixtures.qa_control import ControlAPI
+
+    providers = ControlAPI(control_idp.url, CONTROL_TOKEN)
+    runner = demo_app.test_cli_runner()
+    result = runner.invoke(args=["clock", "advance", "20"])
+    assert result.exit_code == 0 and "Providers:     date completions by this clock" in result.output
+    assert abs(providers.clock()["offset_seconds"] - 20 * 86400) <= 1  # to the second
+    result = runner.invoke(args=["reset-demo", "--yes"])  # the webapp only: its clock is real time
+    assert result.exit_code == 0 and "were not told" not in result.output, result.output
+    assert providers.clock()["offset_seconds"] == 0
+
+
 def test_a_session_of_a_user_the_reset_deleted_never_signs_in_as_a_newcomer(app):
     """After a reset ids are given out again: the old session must not fit the new user."""
     with app.app_context():
