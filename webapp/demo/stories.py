@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from flask import current_app, url_for
-from flask_babel import gettext as _
+from flask_babel import format_date, gettext as _
 from sqlalchemy import select
 
 from common.demo_accounts import CATALOG, DEMO_ACCOUNTS
@@ -324,7 +324,9 @@ def stories() -> list[Story]:
                          item=certification, date=long_date(start)),
                        _links((_("Learn account page"), provider_url("learn", "/account"))),
                        Action(COMPLETE, priya_learn["email"], value=certification),
-                       [_("Completed: %(title)s", title=CATALOG[certification]["title"])]),
+                       # The provider's transcript shows the day in its medium format.
+                       [_("Completed: %(title)s", title=CATALOG[certification]["title"]),
+                        format_date(start, "medium")]),
                   steps.refresh(),
                   steps.open(priya, PROFILE_PAGE, _(
                       "Sign in as %(user)s: My Learn profile shows %(item)s as \"%(status)s\".", user=priya["email"],
