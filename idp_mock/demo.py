@@ -14,6 +14,7 @@ from .models import Consent
 from .models import FaultHit
 from .models import FaultScenario
 from .models import LearnProfile
+from .models import ProviderSetting
 from .models import Token
 from .models import TranscriptItem
 from .models import db
@@ -62,11 +63,12 @@ def seed_demo() -> list[str]:
 
 def reset_demo() -> list[str]:
     """Back to the seeded demo accounts in one transaction: every account, profile, transcript
-    item, authorization code, token and remembered consent goes, then the demo accounts are created again.
+    item, authorization code, token and remembered consent goes, the clock is real time again
+    (Partner Center's reset sets its own back), then the demo accounts are created again.
     Clients and signing keys stay (relying parties keep working). Returns the emails created."""
     try:
         for model in (FaultHit, FaultScenario, Token, AuthorizationCode, Consent, TranscriptItem,
-                      Account, LearnProfile):
+                      Account, LearnProfile, ProviderSetting):
             db.session.execute(db.delete(model))
         return seed_demo()
     except Exception:

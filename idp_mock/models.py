@@ -358,3 +358,13 @@ class FaultHit(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
     scenario: Mapped[FaultScenario] = relationship(back_populates="hits")
+
+
+class ProviderSetting(db.Model):
+    """A setting both providers read from the database (so every worker agrees): the simulated
+    clock's offset that Partner Center shares with them (``idp_mock/clock.py``)."""
+
+    __tablename__ = "idp_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))

@@ -10,6 +10,7 @@ from sqlalchemy.orm import joinedload
 from common.demo_accounts import KINDS
 from common.demo_accounts import LEVELS
 
+from . import clock
 from .models import Account
 from .models import AuthorizationCode
 from .models import Consent
@@ -127,7 +128,7 @@ def add_transcript_item(
         title=title,
         code=code,
         level=level,
-        completed_at=completed_at or dt.date.today(),
+        completed_at=completed_at or clock.today(),
     )
     db.session.add(item)
     if commit:

@@ -78,7 +78,9 @@ M = [
  ("a consent is revoked only by its own account", "idp_mock/consents.py", "Consent.id == consent_id, Consent.issuer == issuer, Consent.account_id == account_id)", "Consent.id == consent_id, Consent.issuer == issuer)",
   "tests/idp/test_prompt_and_consent.py::test_revoking_a_consent_on_the_account_page_asks_again"),
  ("configured clients not changed by the control API", "idp_mock/qa/api_clients.py", "    if _configured(client_id):", "    if False:",
-  "tests/idp/test_clients_and_requests.py::test_client_registration_refuses_bad_input[body4-client_id]"),
+  "tests/idp/test_clients_and_requests.py::test_client_registration_refuses_bad_input[body5-client_id]"),
+ ("login_hint only from the user's own Partner University link", "webapp/linking/routes.py", "        if provider != LEARN or university is None:", "        if False:",
+  "tests/webapp/test_link_flow.py::test_use_the_partner_university_email_for_microsoft_learn"),
 ]
 M += [
  ("form-action lists the provider origins", "webapp/__init__.py", "    form_action = provider_origins(app.config)\n", "    form_action = []\n",

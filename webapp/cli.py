@@ -1,4 +1,6 @@
 """`flask --app webapp ...` commands for administrators and trainers (top-level commands)."""
+from datetime import timedelta
+
 import click
 from flask import Blueprint, current_app
 from flask_migrate import upgrade
@@ -10,6 +12,7 @@ from .demo.reset import reset_demo_data, reset_providers
 from .demo.seed import seed_demo
 from .extensions import db
 from .models import ROLES, Organization
+from .provider_control import share_clock
 from .reports.refresh import RefreshError, refresh_transcripts
 from .traces.recorder import purge_old_traces
 from .users import create_organization, create_work_user
@@ -58,6 +61,11 @@ def reset_demo_command(yes, providers):
             raise click.ClickException(f"The providers were not reset ({result.detail}); "
                                        "run: flask --app idp_mock reset-demo")
         click.echo("Identity providers reset.")
+    else:
+        # Partner Center's clock is real time again: so is the date the providers give completions.
+        shared = share_clock(timedelta(0))
+        if not shared.done:
+            click.echo(f"The providers were not told the clock is real time again ({shared.detail}).")
 
 
 @bp.cli.command("refresh-data")
@@ -113,11 +121,14 @@ def _require_demo_mode():
         raise click.ClickException("The simulated clock is only available in demo mode (DEMO_MODE=true).")
 
 
-def _show():
+def _show(providers=None):
     offset_days = clock_offset().total_seconds() / 86400
     click.echo(f"Simulated now: {now():%Y-%m-%d %H:%M} UTC")
     click.echo(f"Real now:      {real_now():%Y-%m-%d %H:%M} UTC")
     click.echo(f"Offset:        {offset_days:g} days")
+    if providers is not None:
+        click.echo("Providers:     " + ("date completions by this clock" if providers.done else
+                                       f"not told ({providers.detail}); they keep their own date"))
 
 
 @clock_group.command("show")
@@ -132,10 +143,10 @@ def clock_set(day):
     """Move the simulated clock to a date."""
     _require_demo_mode()
     try:
-        simulated_clock.set_clock(day.date())
+        providers = simulated_clock.set_clock(day.date())
     except ValidationError as exc:
         raise click.ClickException(exc.message)
-    _show()
+    _show(providers)
 
 
 @clock_group.command("advance")
@@ -144,14 +155,14 @@ def clock_advance(days):
     """Move the simulated clock forward by N days."""
     _require_demo_mode()
     try:
-        simulated_clock.advance_clock(days)
+        providers = simulated_clock.advance_clock(days)
     except ValidationError as exc:
         raise click.ClickException(exc.message)
-    _show()
+    _show(providers)
 
 
 @clock_group.command("reset")
 def clock_reset():
     """Back to real time."""
-    simulated_clock.reset_clock()
-    _show()
+    providers = simulated_clock.reset_clock()
+    _show(providers)

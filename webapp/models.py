@@ -46,16 +46,25 @@ class Organization(db.Model):
 
 class WorkUser(UserMixin, db.Model):
     __tablename__ = "work_users"
+    # One current account per email; a deleted one keeps its row (history, Skills report removal
+    # date), so a rehire gets a new row with the same email.
+    __table_args__ = (
+        Index("uq_work_users_current_email", "email", unique=True,
+              sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL")),
+        Index("ix_work_users_email", "email"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
-    email: Mapped[str] = mapped_column(String(254), unique=True)
+    email: Mapped[str] = mapped_column(String(254))
     display_name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(512))
     # Space-separated role names; an empty string is a plain user (who may still link).
     roles: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime]
     deleted_at: Mapped[Optional[datetime]]
+    # The latest password sign-in (None: never signed in), for the admins' follow-up of new users.
+    last_signed_in_at: Mapped[Optional[datetime]]
     # Chosen with the language switcher; None follows the browser's Accept-Language.
     preferred_language: Mapped[Optional[str]] = mapped_column(String(16))
     # Part of every session's id: bumped (auth.service.end_sessions) at sign-out and demo reset, so

@@ -1,6 +1,8 @@
 """Demo mode: set, advance or reset the simulated clock (see clock.py), each change audited.
 
-The clock moves at most ten years either way from real time, so dates stay plausible.
+The clock moves at most ten years either way from real time, so dates stay plausible. Each move
+is shared with the providers (provider_control.share_clock): they date completions by it, so
+both apps live on one clock. Each function returns how that call went.
 """
 from __future__ import annotations
 
@@ -12,12 +14,13 @@ from .audit.service import AUDIT_CLOCK_CHANGED, record_audit
 from .clock import CLOCK_OFFSET_KEY, forget_clock_offset, now, real_now
 from .extensions import db
 from .models import AppSetting, WorkUser
+from .provider_control import ProviderCall, share_clock
 from .validation import ValidationError
 
 MAX_CLOCK_SHIFT_DAYS = 3650
 
 
-def set_clock_offset(offset: timedelta, actor: WorkUser | None = None, address: str = "") -> None:
+def set_clock_offset(offset: timedelta, actor: WorkUser | None = None, address: str = "") -> ProviderCall:
     """Store the offset and audit the change; ``actor`` is the operator who moved it (None: the CLI)."""
     setting = db.session.get(AppSetting, CLOCK_OFFSET_KEY)
     value = str(int(offset.total_seconds()))
@@ -30,9 +33,10 @@ def set_clock_offset(offset: timedelta, actor: WorkUser | None = None, address: 
                  address=address, detail={"from_seconds": int(previous), "to_seconds": int(value)})
     db.session.commit()
     forget_clock_offset()
+    return share_clock(offset)  # after the commit: Partner Center's clock is the one that moved
 
 
-def set_clock(target: date | datetime, actor: WorkUser | None = None, address: str = "") -> datetime:
+def set_clock(target: date | datetime, actor: WorkUser | None = None, address: str = "") -> ProviderCall:
     """Move the simulated clock to ``target``: a moment, or a day (at real time's time of day)."""
     real = real_now()
     if isinstance(target, datetime):
@@ -42,18 +46,16 @@ def set_clock(target: date | datetime, actor: WorkUser | None = None, address: s
     if abs(offset) > timedelta(days=MAX_CLOCK_SHIFT_DAYS):
         raise ValidationError(_("The simulated date must be within %(days)d days of today's real date.",
                                 days=MAX_CLOCK_SHIFT_DAYS), "date")
-    set_clock_offset(offset, actor, address)
-    return now()
+    return set_clock_offset(offset, actor, address)
 
 
-def advance_clock(days: int, actor: WorkUser | None = None, address: str = "") -> datetime:
+def advance_clock(days: int, actor: WorkUser | None = None, address: str = "") -> ProviderCall:
     """Move the simulated clock forward by whole days."""
     if not isinstance(days, int) or days < 1:
         raise ValidationError(_("Enter a number of days of at least 1."), "days")
     return set_clock(now() + timedelta(days=days), actor, address)
 
 
-def reset_clock(actor: WorkUser | None = None, address: str = "") -> datetime:
+def reset_clock(actor: WorkUser | None = None, address: str = "") -> ProviderCall:
     """Back to real time."""
-    set_clock_offset(timedelta(0), actor, address)
-    return now()
+    return set_clock_offset(timedelta(0), actor, address)

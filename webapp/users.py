@@ -56,13 +56,11 @@ def create_work_user(organization: Organization, email: str, display_name: str,
     unknown = [r for r in roles if r not in ROLES]
     if unknown:
         raise ValidationError(_("Unknown role: %(role)s", role=", ".join(unknown)), "roles")
-    existing = db.session.scalar(select(WorkUser).where(WorkUser.email == email))
+    # A deleted account with this email keeps its row (history, Skills report removal date): a
+    # rehire is a new work user, a new person record. Only a current account blocks the email.
+    existing = db.session.scalar(select(WorkUser.id).where(WorkUser.email == email,
+                                                           WorkUser.deleted_at.is_(None)))
     if existing is not None:
-        if existing.deleted_at is not None:
-            # The row stays for history (its links and the Skills report refresh), so the
-            # address cannot be given to a new account.
-            raise ValidationError(_("The work account %(email)s was deleted; its email address "
-                                    "cannot be used for a new account.", email=email), "email")
         raise ValidationError(_("A work account with the email %(email)s already exists.",
                                 email=email), "email")
     user = WorkUser(

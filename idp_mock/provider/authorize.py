@@ -5,6 +5,7 @@ remembered consent (``consents.py``) skips the consent page; every answer that g
 client carries the RFC 9207 ``iss`` parameter."""
 from __future__ import annotations
 
+import re
 import time
 
 from authlib.oauth2 import OAuth2Error
@@ -155,7 +156,22 @@ def describe_authorize_error(error: OAuth2Error) -> str:
     )
 
 
+#: Longest login_hint used (an email address); a longer or malformed one is ignored: it is a hint.
+MAX_LOGIN_HINT = 254
+LOGIN_HINT_RE = re.compile(r"^[^@\s<>\"'&]+@[^@\s<>\"'&]+\.[^@\s<>\"'&]+$")
+
+
+def login_hint() -> str:
+    """The request's ``login_hint`` (OIDC Core 3.1.2.1) when it is an email address, else ""."""
+    hint = (request.args.get("login_hint") or "").strip()
+    if len(hint) > MAX_LOGIN_HINT or not LOGIN_HINT_RE.match(hint):
+        return ""
+    return hint.lower()
+
+
 def render_signin(form, form_action, client):
+    if not form.email.data:  # a first display: pre-filled with the client's hint (both issuers)
+        form.email.data = login_hint()
     return render_template(
         "idp/signin.html",
         form=form,

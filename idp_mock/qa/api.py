@@ -3,7 +3,7 @@
 It exists only in QA mode (``IDP_QA_MODE``) and when ``IDP_CONTROL_TOKEN`` is configured (404
 otherwise); callers send the token as ``Authorization: Bearer``. Validation errors answer
 ``400 {"error": ..., "field": ...}``. Routes: ``POST /qa/reset`` (both providers back to the demo
-accounts), ``GET /qa/scenarios/catalog``, and under ``/<issuer>/qa/``: scenarios, signing keys
+accounts), ``GET``/``PUT /qa/clock`` (the simulated date Partner Center shares), ``GET /qa/scenarios/catalog``, and under ``/<issuer>/qa/``: scenarios, signing keys
 (here) and accounts (``api_accounts.py``).
 """
 
@@ -19,6 +19,7 @@ from flask import jsonify
 from flask import request
 from sqlalchemy.exc import IntegrityError
 
+from .. import clock
 from ..demo import reset_demo
 from ..issuers import issuer_blueprint
 from ..keys import published_keys
@@ -102,6 +103,31 @@ def reset():
     """Both providers back to the seeded demo accounts (the webapp's demo reset calls it)."""
     created = reset_demo()
     return jsonify({"status": "reset", "demo_accounts": len(created)})
+
+
+def _clock_to_dict() -> dict:
+    return {"offset_seconds": int(clock.clock_offset().total_seconds()),
+            "today": clock.today().isoformat()}
+
+
+@api.get("/qa/clock")
+def clock_get():
+    """The offset completions are dated with, and the day it gives now."""
+    return jsonify(_clock_to_dict())
+
+
+@api.put("/qa/clock")
+def clock_put():
+    """Partner Center's simulated clock moved: date completions by it (0: real time again)."""
+    data = json_body({"offset_seconds"})
+    seconds = data.get("offset_seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, int) \
+            or abs(seconds) > clock.MAX_OFFSET_SECONDS:
+        raise ApiError(f"'offset_seconds' must be a whole number from -{clock.MAX_OFFSET_SECONDS} "
+                       f"to {clock.MAX_OFFSET_SECONDS}.", "offset_seconds")
+    clock.set_clock_offset(seconds)
+    db.session.commit()
+    return jsonify(_clock_to_dict())
 
 
 def json_body(allowed: set[str]) -> dict:

@@ -176,6 +176,15 @@ def test_link_partner_university_by_signing_up_then_learn_then_remove_both(page,
     assert new_account in section(page, "partner-university").inner_text()
     page.shots("partner-university-linked")
 
+    # "Use email@address to associate my Microsoft Learning account": Learn's sign-in, pre-filled.
+    section(page, "learn").get_by_role(
+        "button", name=f"Use {new_account} to associate my Microsoft Learning account").click()
+    page.wait_for_url(re.compile(r"http://localhost:\d+/learn/authorize\?.*login_hint="))
+    assert page.get_by_label("Email").input_value() == new_account
+    page.shots("learn-sign-in-pre-filled")
+    page.go_back()
+    page.wait_for_url(stack["web_url"] + "/profile*")
+
     page.get_by_role("button", name="Associate Microsoft Learning Account").click()
     page.wait_for_url(re.compile(r"http://localhost:\d+/learn/authorize"))
     page.shots("learn-sign-in")

@@ -548,3 +548,27 @@ def test_prompt_none_without_session_returns_login_required(learn):
     response = Browser().get(auth.url)
     q = query_of(response.headers["Location"])
     assert q["error"] == "login_required" and q["state"] == auth.state
+
+
+@pytest.mark.parametrize("issuer, email", [("learn", "alex.learner@outlook.com"),
+                                           ("partner-university", "pat.pu@outlook.com")])
+def test_login_hint_prefills_the_sign_in_page(live, issuer, email):
+    """OIDC Core 3.1.2.1: the client's login_hint pre-fills the email (a malformed one is ignored)."""
+    rp = RelyingParty(live.url, issuer)
+    browser = Browser()
+
+    def email_value(page) -> str:
+        match = re.search(r'<input[^>]*name="email"[^>]*>', page.text)
+        value = re.search(r'value="([^"]*)"', match.group(0))
+        return html.unescape(value.group(1)) if value else ""
+
+    request = rp.authorization_request(login_hint=email.upper())
+    page = browser.get(request.url)
+    assert page.status_code == 200 and email_value(page) == email
+    for bad in ("not-an-email", "a b@example.com", "x" * 250 + "@example.com", "<b>@x.com"):
+        page = browser.get(rp.authorization_request(login_hint=bad).url)
+        assert page.status_code == 200 and email_value(page) == "", bad
+    assert email_value(browser.get(rp.authorization_request().url)) == ""
+    # The pre-filled sign-in works as any other: password, consent, code.
+    consent = browser.sign_in_and_consent(request.url, email)
+    assert consent.status_code == 302 and "code=" in consent.headers["Location"]

@@ -393,3 +393,75 @@ def test_rotate_signing_key_cli_grace_seconds(tmp_path):
     third = kids()
     assert len(third) == 1 and third[0] not in second
     assert client.get("/partner-university/jwks.json").json["keys"][0]["kid"] not in first + third
+
+
+# ---------------------------------------------------------------- the shared clock
+
+
+def test_completions_are_dated_by_the_clock_partner_center_shares(idp, control):
+    """A completion (QA API or the learner's own account page) takes the simulated date."""
+    import datetime as dt
+
+    from tests.fixtures.idp_helpers import csrf_token
+
+    real_today = dt.datetime.now(dt.timezone.utc).date()
+    assert control.clock() == {"offset_seconds": 0, "today": real_today.isoformat()}
+    control.create_account("learn", email="qa.clock@outlook.com", name="QA Clock", mcid="generate")
+    try:
+        moved = control.set_clock(40 * 86400)
+        simulated = real_today + dt.timedelta(days=40)
+        assert moved == {"offset_seconds": 40 * 86400, "today": simulated.isoformat()}
+        item = control.add_transcript_item("learn", "qa.clock@outlook.com", kind="training",
+                                           title="Dated by the shared clock")
+        assert item["completed_at"] == simulated.isoformat()
+        # The learner's own "Mark as completed" on the account page.
+        learner = ProviderBrowser()
+        page = learner.get(idp.url + "/learn/signin")
+        signed = learner.post(idp.url + "/learn/signin", {
+            "csrf_token": csrf_token(page.text), "email": "qa.clock@outlook.com",
+            "password": "Passw0rd!", "submit": "Sign in"})
+        assert signed.status_code == 302, signed.text
+        account_page = learner.get(idp.url + "/learn/account")
+        assert account_page.status_code == 200
+        done = learner.post(idp.url + "/learn/account/transcript",
+                            {"csrf_token": csrf_token(account_page.text), "item": "AZ-104"})
+        assert done.status_code == 302
+        dates = {i["title"]: i["completed_at"]
+                 for i in control.account("learn", "qa.clock@outlook.com")["transcript"]}
+        assert len(dates) == 2 and set(dates.values()) == {simulated.isoformat()}, dates
+        # Bad input is a 400 naming the field and changes nothing.
+        for body in ({"offset_seconds": "40"}, {"offset_seconds": True}, {"offset_seconds": 1.5},
+                     {"offset_seconds": 3651 * 86400}, {"offset": 5}, {}):
+            response = requests.put(idp.url + "/qa/clock", json=body, headers=control.http.headers,
+                                    timeout=5)
+            assert response.status_code == 400, body
+        assert control.clock()["offset_seconds"] == 40 * 86400
+    finally:
+        control.set_clock(0)
+        control.delete_account("learn", "qa.clock@outlook.com")
+    assert control.clock()["today"] == real_today.isoformat()
+
+
+def test_the_shared_clock_is_kept_in_the_database_so_every_worker_agrees(tmp_path):
+    """Two provider processes (workers) on one database: a clock set through one dates the other's
+    completions; the demo reset puts it back to real time."""
+    import datetime as dt
+
+    from idp_mock import create_app
+    from idp_mock.demo import seed_demo
+    from tests.fixtures.idp_helpers import make_config
+
+    config = make_config(tmp_path / "idp.sqlite", IDP_QA_MODE=True, IDP_CONTROL_TOKEN="t" * 32)
+    first, second = create_app(config), create_app(dict(config))
+    with first.app_context():
+        seed_demo()
+    auth = {"Authorization": "Bearer " + "t" * 32}
+    assert first.test_client().put("/qa/clock", json={"offset_seconds": 12 * 86400},
+                                   headers=auth).status_code == 200
+    simulated = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=12)).date().isoformat()
+    assert second.test_client().get("/qa/clock", headers=auth).get_json()["today"] == simulated
+    item = second.test_client().post("/learn/qa/accounts/alex.learner@outlook.com/transcript",
+                                     json={"catalog": "SC-900"}, headers=auth).get_json()
+    assert item["completed_at"] == simulated
+    assert second.test_client().post("/qa/reset", headers=auth).status_code == 200
+    assert first.test_client().get("/qa/clock", headers=auth).get_json()["offset_seconds"] == 0

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.fixtures.flows import link_account, sign_in
+from tests.fixtures.demo_servers import move_mia_to_fabrikam
 from tests.fixtures.report_helpers import apply, delete_user, entry, link, move_clock_to, user
 from webapp import clock
 from webapp.reports import credit
@@ -240,7 +241,8 @@ def test_demo_links_refresh_from_the_demo_providers(app, idp):
     from webapp.demo.seed import seed_demo_links
 
     with app.app_context():
-        assert seed_demo_links() == 4
+        assert seed_demo_links() == 3
+        move_mia_to_fabrikam()
         result = refresh.refresh_transcripts()
         assert result.links_checked == 3  # Mia's Contoso link ended when her MCID moved
         today = clock.today()

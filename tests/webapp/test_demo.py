@@ -11,9 +11,10 @@ from sqlalchemy import select
 
 from common.demo_accounts import DEMO_ACCOUNTS
 from tests.fixtures.browser import WEBAPP_ORIGIN, Browser
+from tests.fixtures.demo_servers import CONTROL_TOKEN, control_idp, demo_app  # noqa: F401 (fixtures)
 from tests.fixtures.clock import long_date
-from tests.fixtures.servers import FAST_HASH, LiveServer, free_port, webapp_clients, webapp_config
-from tests.fixtures.databases import provider_database_url, webapp_database_url
+from tests.fixtures.servers import FAST_HASH, free_port, webapp_clients
+from tests.fixtures.databases import provider_database_url
 from tests.fixtures.snapshots import provider_state, webapp_state
 from tests.fixtures.flows import link_account, provider_consent, remove_link, sign_in, start_link
 from webapp import clock, simulated_clock, users
@@ -25,7 +26,6 @@ from webapp.linking import rules
 from webapp.models import LEARN, AppSetting, LinkAttempt, LinkedAccount, Organization, WorkUser
 from webapp.profile import service as profile_service
 
-CONTROL_TOKEN = "test-control-token-0123456789"
 
 
 # --------------------------------------------------------------------------- the guide
@@ -50,7 +50,7 @@ def test_demo_guide_lists_stories_with_real_demo_accounts(app, client):
     # Provider pages are linked at the configured public URL of the providers.
     idp_base = app.config["IDP_PUBLIC_URL"].rstrip("/")
     assert f'href="{idp_base}/learn/account"' in text and f'href="{idp_base}/partner-university/"' in text
-    assert "Reset demo" not in text  # only a signed-in Global admin gets the button
+    assert 'href="/demo/reset"' not in text  # only a signed-in Global admin gets the button
 
 
 def test_stories_only_name_accounts_that_exist(app):
@@ -76,7 +76,8 @@ def test_stories_link_the_pages_and_name_the_days_they_use(app, client):
         days = {
             "carl_opens": carl_link.linked_at.date() + rules.COOL_OFF,
             "priya_credit": today + timedelta(days=10),
-            "pat_gone": credit.skills_report_removal_date(today) + timedelta(days=1),
+            # Pat is deleted once his assessments are credited, ten days after his link.
+            "pat_gone": credit.skills_report_removal_date(today + timedelta(days=10)) + timedelta(days=1),
         }
     text = client.get("/demo").get_data(as_text=True)
     for endpoint_path in ("/admin/clock", "/admin/users", "/reports/", "/reports/skills", "/login", "/traces"):
@@ -141,50 +142,6 @@ def test_banner_shows_the_simulated_date_after_the_clock_moves(app, browser, idp
 
 # --------------------------------------------------------------------------- reset
 
-@pytest.fixture(scope="module")
-def control_idp(tmp_path_factory):
-    """Providers of their own (the reset wipes them) with the QA control API switched on."""
-    import idp_mock
-    from idp_mock.demo import seed_demo
-
-    port = free_port()
-    db_path = tmp_path_factory.mktemp("control-idp") / "idp.sqlite"
-    app = idp_mock.create_app({
-        "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": (os.environ.get("TEST_CONTROL_IDP_DATABASE_URL")
-                                    or provider_database_url(db_path)),
-        "CREATE_TABLES_WITHOUT_MIGRATIONS": True,
-        "IDP_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "WEBAPP_URL": WEBAPP_ORIGIN,
-        "IDP_CLIENTS": webapp_clients(),
-        "IDP_PASSWORD_HASH": FAST_HASH,
-        "IDP_QA_MODE": True,  # the control API (POST /qa/reset) exists in QA mode only
-        "IDP_CONTROL_TOKEN": CONTROL_TOKEN,
-    })
-    with app.app_context():
-        seed_demo()
-    server = LiveServer(app, port).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def demo_app(control_idp, tmp_path):
-    from webapp import create_app
-    from webapp.demo.seed import seed_demo
-
-    config = webapp_config(control_idp.url, webapp_database_url(tmp_path / "demo.sqlite"))
-    config.update(IDP_PUBLIC_URL=control_idp.url, IDP_CONTROL_URL=control_idp.url,
-                  IDP_CONTROL_TOKEN=CONTROL_TOKEN)
-    app = create_app(config)
-    with app.app_context():
-        seed_demo()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-
-
 def _sign_up_at_partner_university(browser: Browser, control_idp, email: str) -> None:
     page = browser.open(f"{control_idp.url}/partner-university/signup")
     created = browser.submit(page, page.form_with(button="Create account"), {
@@ -231,6 +188,46 @@ def test_reset_button_returns_webapp_and_providers_to_a_fresh_seed(demo_app, con
     alex = Browser(demo_app.test_client())
     sign_in(alex, "alex@contoso.com")
     assert "is now linked" in link_account(alex, "learn", "alex.learner@outlook.com").text
+
+
+def test_moving_the_clock_tells_the_providers_they_date_completions_by_it(demo_app, control_idp):
+    """One clock: the operator's moves on the Clock page reach the providers over HTTP."""
+    from tests.fixtures.qa_control import ControlAPI
+
+    providers = ControlAPI(control_idp.url, CONTROL_TOKEN)
+    gloria = Browser(demo_app.test_client())
+    sign_in(gloria, "gloria.global@contoso.com")
+    page = gloria.open("/admin/clock")
+    page = gloria.submit(page, page.form_with(action_contains="/admin/clock/advance"), {"days": "45"})
+    assert "The simulated date is now" in page.text and "were not told" not in page.text
+    with demo_app.app_context():
+        simulated = clock.today()
+        offset = int(clock.clock_offset().total_seconds())
+    assert providers.clock() == {"offset_seconds": offset, "today": simulated.isoformat()}
+    item = providers.add_transcript_item("learn", "priya.pending@outlook.com", catalog="AZ-104")
+    assert item["completed_at"] == simulated.isoformat()
+    page = gloria.submit(page, page.form_with(action_contains="/admin/clock/reset"))
+    assert "The clock is back to real time." in page.text
+    assert providers.clock()["offset_seconds"] == 0
+    # Unreachable providers: Partner Center's clock moves, and the page says the providers did not.
+    demo_app.config["IDP_CONTROL_URL"] = f"http://127.0.0.1:{free_port()}"
+    page = gloria.open("/admin/clock")
+    page = gloria.submit(page, page.form_with(action_contains="/admin/clock/advance"), {"days": "3"})
+    assert "The identity providers were not told the new date (ConnectionError)" in html.unescape(page.text)
+    assert providers.clock()["offset_seconds"] == 0
+
+
+def test_the_clock_commands_and_the_webapp_reset_tell_the_providers(demo_app, control_idp):
+    from tests.fixtures.qa_control import ControlAPI
+
+    providers = ControlAPI(control_idp.url, CONTROL_TOKEN)
+    runner = demo_app.test_cli_runner()
+    result = runner.invoke(args=["clock", "advance", "20"])
+    assert result.exit_code == 0 and "Providers:     date completions by this clock" in result.output
+    assert abs(providers.clock()["offset_seconds"] - 20 * 86400) <= 1  # to the second
+    result = runner.invoke(args=["reset-demo", "--yes"])  # the webapp only: its clock is real time
+    assert result.exit_code == 0 and "were not told" not in result.output, result.output
+    assert providers.clock()["offset_seconds"] == 0
 
 
 def test_a_session_of_a_user_the_reset_deleted_never_signs_in_as_a_newcomer(app):
@@ -371,20 +368,19 @@ def links_by_user(app) -> dict[str, list[LinkedAccount]]:
 
 def test_demo_links_show_each_rule_and_seeding_is_idempotent(app, idp):
     with app.app_context():
-        assert seed_demo()["links"] == 4
+        assert seed_demo()["links"] == 3
         assert seed_demo() == {"organizations": 0, "work_users": 0, "links": 0}
         today = clock.today()
         mia_old = db.session.scalar(select(WorkUser).where(WorkUser.email == "mia@contoso.com"))
         carl = db.session.scalar(select(WorkUser).where(WorkUser.email == "carl@contoso.com"))
         old_page = profile_service.profile_section(mia_old, LEARN)
         carl_page = profile_service.profile_section(carl, LEARN)
-        assert old_page.moved_away is not None
+        assert old_page.moved_away is None and old_page.link.mcid == "555000111"  # the move is live
         assert (carl_page.next_date, carl_page.next_reason) == (today + timedelta(days=20), "cool_off")
     links = links_by_user(app)
-    [old], [new] = links["mia@contoso.com"], links["mia@fabrikam.com"]
-    assert old.end_reason == "moved to another organization" and old.ended_at == new.linked_at
-    assert (today - old.linked_at.date()).days == 40 and (today - new.linked_at.date()).days == 5
-    assert new.ended_at is None and new.mcid == "555000111"
+    [old] = links["mia@contoso.com"]
+    assert "mia@fabrikam.com" not in links
+    assert (today - old.linked_at.date()).days == 40 and old.ended_at is None and old.mcid == "555000111"
     assert (today - links["carl@contoso.com"][0].linked_at.date()).days == 10
     assert links["priya@contoso.com"][0].ended_at is None
     assert "alex@contoso.com" not in links  # the happy path is left to do live
@@ -396,7 +392,7 @@ def test_demo_links_show_each_rule_and_seeding_is_idempotent(app, idp):
         for email in ("mia.mover@outlook.com", "carl.cooloff@outlook.com", "priya.pending@outlook.com"):
             subject = idp_db.session.scalar(idp_db.select(Account.subject).filter_by(email=email))
             assert subject == provider_demo_subject("learn", email) == demo_subject("learn", email)
-    assert new.issuer == f"{idp.url}/learn" and new.subject == demo_subject("learn", "mia.mover@outlook.com")
+    assert old.issuer == f"{idp.url}/learn" and old.subject == demo_subject("learn", "mia.mover@outlook.com")
 
 
 def test_demo_pages_tell_the_stories(app, idp):
@@ -405,9 +401,7 @@ def test_demo_pages_tell_the_stories(app, idp):
         today = clock.today()
     mia = Browser(app.test_client())
     page = sign_in(mia, "mia@contoso.com")
-    assert 'data-notice="moved"' in page.text
-    page = sign_in(Browser(app.test_client()), "mia@fabrikam.com")
-    assert 'data-notice="moved-here"' in page.text and "555000111" in page.text
+    assert 'data-notice="moved"' not in page.text and "555000111" in page.text
     carl = Browser(app.test_client())
     page = sign_in(carl, "carl@contoso.com")
     assert f"Next available association date: {long_date(today + timedelta(days=20))}" in html.unescape(page.text)

@@ -202,3 +202,47 @@ def test_start_requires_post_with_csrf(app, browser):
     assert page.status == 400
     assert "The form may have expired" in page.text
     assert count_links(app) == 0
+
+
+def test_use_the_partner_university_email_for_microsoft_learn(app, browser, control):
+    """"Use email@address to associate my Microsoft Learning account": after a Partner University
+    link, the Learn flow starts with that email as login_hint; the Learn rules still apply."""
+    import html
+    import re
+
+    sign_in(browser, "pat@contoso.com")
+    button = "Use pat.pu@outlook.com to associate my Microsoft Learning account"
+    page = browser.open("/profile")
+    assert "to associate my Microsoft Learning account" not in page.text  # no Partner University link yet
+    # Forged without a Partner University link: refused, nothing started.
+    token = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page.text).group(1)
+    refused = browser.open("/link/learn/start", method="POST",
+                           data={"csrf_token": token, "use_university_email": "y"})
+    assert refused.status == 400 and "There is no Partner University account linked" in refused.text
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(LinkAttempt)) == 0
+
+    assert "is now linked" in link_account(browser, "partner-university", "pat.pu@outlook.com").text
+    page = browser.open("/profile")
+    section = page.text.split('id="exams-certifications"')[1].split("</section>")[0]
+    assert button in html.unescape(section)
+    signin = browser.submit(page, page.form_with(button=button))
+    assert "login_hint=pat.pu%40outlook.com" in signin.url and "/learn/authorize" in signin.url
+    assert re.search(r'name="email"[^>]*value="pat.pu@outlook.com"', signin.text) or \
+        re.search(r'value="pat.pu@outlook.com"[^>]*name="email"', signin.text)
+    # The same credentials at Learn: without a Learn profile there, the provider refuses them;
+    # with one (personal MSA and MCID), the link is made as any other.
+    form = signin.form_with(button="Sign in")
+    assert form.fields["email"] == "pat.pu@outlook.com"
+    page = browser.submit(signin, form, {"password": "Passw0rd!"}, button="Sign in")
+    assert 'value="consent"' not in page.text and 'name="password"' in page.text  # no such account at Learn yet
+    control.create_account("learn", email="pat.pu@outlook.com", name="Pat Partner", mcid="generate")
+    try:
+        page = browser.open("/profile")
+        signin = browser.submit(page, page.form_with(button=button))
+        page = provider_consent(browser, browser.submit(signin, signin.form_with(button="Sign in"),
+                                                        {"password": "Passw0rd!"}, button="Sign in"))
+        assert "Your Microsoft Learn account pat.pu@outlook.com is now linked" in page.text
+        assert button not in html.unescape(page.text)  # linked: the option is gone
+    finally:
+        control.delete_account("learn", "pat.pu@outlook.com")

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.fixtures.browser import Browser
+from tests.fixtures.demo_servers import move_mia_to_fabrikam
 from tests.fixtures.flows import sign_in
 from tests.fixtures.snapshots import webapp_state
 from webapp import clock, simulated_clock, users
@@ -197,7 +198,8 @@ def test_an_admins_refresh_touches_only_their_organization_and_names_only_its_us
     from webapp.demo.seed import seed_demo_links
 
     with app.app_context():
-        assert seed_demo_links() == 4  # mia@fabrikam.com holds the moved MCID
+        assert seed_demo_links() == 3
+        move_mia_to_fabrikam()  # mia@fabrikam.com holds the moved MCID
         fabrikam_links = db.session.scalar(select(func.count()).select_from(LinkedAccount).join(
             Organization, Organization.id == LinkedAccount.organization_id).where(
             Organization.partner_id == FABRIKAM, LinkedAccount.ended_at.is_(None)))
@@ -236,6 +238,7 @@ def test_the_operators_refresh_covers_every_organization_and_names_nobody(app, i
 
     with app.app_context():
         seed_demo_links()
+        move_mia_to_fabrikam()
     gloria = as_user(app, "gloria.global@contoso.com")
     page = gloria.open("/admin/clock")
     done = gloria.submit(page, page.form_with(action_contains="/admin/refresh-all"))

@@ -73,3 +73,31 @@ def test_counts_with_an_active_link_and_a_long_history(app_ctx):
     assert (section.next_date, section.next_reason) == (linked.date() + rules.COOL_OFF, "cool_off")
     other = profile_service.profile_section(user, "partner-university")
     assert other.link is None and other.history == [] and other.history_total == 0
+
+
+def test_support_guidance_beside_the_next_date_and_for_mcid_questions(browser):
+    """The older articles: "if problems persist after that date, contact support"; MCID questions
+    go to certification support. Both on My Learn profile, in each language."""
+    import html
+
+    from tests.fixtures.flows import switch_language
+
+    page = sign_in(browser, "carl@contoso.com")
+    expected = {
+        "en": ("If you have problems associating after that date, contact support:",
+               "For questions about your Microsoft Certification profile (MCID), such as merging "
+               "profiles, contact certification support:"),
+        "fr": ("Si vous avez des problèmes pour effectuer une association après cette date, contactez "
+               "le support technique\u00a0:", "contactez le support technique des certifications\u00a0:"),
+        "zh_Hant_TW": ("如果您在該日期之後仍有關聯問題，請聯繫支援人員：", "請聯絡認證支援："),
+    }
+    for code, (after_date, mcid) in expected.items():
+        if code != "en":
+            page = switch_language(browser, page, code)
+        text = html.unescape(page.text)
+        for section_id in ("your-learning", "exams-certifications"):
+            section = text.split(f'id="{section_id}"')[1].split("</section>")[0]
+            next_date = section.split('data-field="next_association"')[1].split("</p>")[0]
+            assert after_date in next_date and 'href="https://partner.microsoft.com/support"' in next_date
+            assert (mcid in section) == (section_id == "exams-certifications"), (code, section_id)
+        assert 'href="https://aka.ms/mcpforum"' in text

@@ -17,7 +17,7 @@ from ..permissions import OPERATOR_REFUSED, USER_ADMIN_REFUSED, allowed, can_adm
 from ..reports.refresh import RefreshError, refresh_transcripts
 from ..template_helpers import long_date, role_label
 from ..validation import ValidationError
-from . import service
+from . import follow_up, service
 from .forms import (AdvanceClockForm, CreateUserForm, DeleteUserForm, RefreshAllForm, ResetClockForm,
                     SetClockForm)
 
@@ -36,8 +36,28 @@ def require_sign_in():
 @bp.route("/users")
 @user_admin_only
 def users():
-    page = service.organization_users(current_user, request.args.get("page", 1, type=int) or 1)
-    return render_template("admin/users.html", page=page, users=page.items)
+    status = request.args.get("status") or None
+    if status is not None and status not in follow_up.STATUSES:
+        return render_template("errors/error.html", code=400, error=None, message=_(
+            "Unknown status filter. Choose one of the filters on the users page.")), 400
+    page = service.organization_users(current_user, request.args.get("page", 1, type=int) or 1,
+                                      status=status)
+    providers = follow_up.linked_providers([u.id for u in page.items])
+    statuses = {u.id: follow_up.user_status(u, providers.get(u.id, [])) for u in page.items}
+    return render_template("admin/users.html", page=page, users=page.items, status=status,
+                           statuses=statuses, providers=providers, follow_up=follow_up)
+
+
+@bp.route("/users/<int:user_id>/reminder")
+@user_admin_only
+def reminder(user_id):
+    """A ready-to-send reminder for a user who has not linked yet, to copy into the admin's mail."""
+    user = _organization_user_or_404(user_id)
+    if user.deleted_at is not None:
+        abort(404)
+    text = follow_up.reminder_text(user, user.organization, url_for("auth.login", _external=True),
+                                   current_user)
+    return render_template("admin/reminder.html", user=user, text=text)
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
@@ -140,8 +160,9 @@ def clock_advance():
 @operator_only
 def clock_reset():
     if ResetClockForm().validate_on_submit():
-        simulated_clock.reset_clock(current_user, request.remote_addr)
+        providers = simulated_clock.reset_clock(current_user, request.remote_addr)
         flash(_("The clock is back to real time."), "success")
+        _flash_providers_clock(providers)
     return redirect(url_for("admin.clock"))
 
 
@@ -150,12 +171,23 @@ def _move_clock(form, field, move):
     if not form.validate_on_submit():
         return None
     try:
-        move(field.data, current_user, request.remote_addr)
+        providers = move(field.data, current_user, request.remote_addr)
     except ValidationError as exc:
         field.errors = [*field.errors, exc.message]
         return None
     flash(_("The simulated date is now %(date)s.", date=long_date(today())), "success")
+    _flash_providers_clock(providers)
     return redirect(url_for("admin.clock"))
+
+
+def _flash_providers_clock(providers) -> None:
+    """Say when the providers keep dating completions by another day than Partner Center."""
+    if providers.done:
+        return
+    reason = (_("no control token configured") if providers.detail == "not_configured"
+              else providers.detail)
+    flash(_("The identity providers were not told the new date (%(reason)s): completions there "
+            "keep their own date.", reason=reason), "error")
 
 
 # --------------------------------------------------------------------------- every organization's data

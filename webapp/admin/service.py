@@ -17,6 +17,7 @@ from ..pagination import Page, page_number
 from ..permissions import USER_ADMIN_REFUSED, can_administer_users
 from ..users import create_work_user
 from ..validation import ValidationError
+from . import follow_up
 
 USERS_PAGE_SIZE = 50
 
@@ -42,14 +43,18 @@ def assignable_roles(actor: WorkUser) -> tuple[str, ...]:
     return tuple(r for r in ROLES if r != ROLE_GLOBAL_ADMIN)
 
 
-def organization_users(actor: WorkUser, page: int = 1, per_page: int | None = None) -> Page:
-    """One page of the work users of the admin's own organization, active first, then deleted.
+def organization_users(actor: WorkUser, page: int = 1, per_page: int | None = None,
+                       status: str | None = None) -> Page:
+    """One page of the work users of the admin's own organization, active first, then deleted;
+    ``status`` (follow_up.STATUSES) keeps the current users who stand there.
 
     Paginated: organizations have tens of thousands of users, and the page must not load them all.
     """
     _require_user_admin(actor)
     per_page = per_page or USERS_PAGE_SIZE
     in_org = WorkUser.organization_id == actor.organization_id
+    if status is not None:
+        in_org = in_org & follow_up.status_filter(status)
     total = db.session.scalar(select(func.count()).select_from(WorkUser).where(in_org)) or 0
     page = page_number(page, total, per_page)
     users = list(db.session.scalars(

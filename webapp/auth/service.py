@@ -21,6 +21,7 @@ from common.sign_in_throttle import (clear_failures, count_failure, exhausted_sc
 
 from ..audit.service import (AUDIT_SIGN_IN, AUDIT_SIGN_IN_BLOCKED, AUDIT_SIGN_IN_FAILED, AUDIT_SIGN_OUT,
                              record_audit)
+from ..clock import now
 from ..extensions import db, login_manager
 from ..models import LoginFailureWindow, WorkUser
 
@@ -117,6 +118,7 @@ def sign_in_with_password(email: str, password: str, address: str | None) -> Wor
         # One message for unknown email and wrong password: no account enumeration.
         raise SignInRefused(_("The email or password is not correct."), 401)
     clear_account_failures(email)
+    user.last_signed_in_at = now()
     record_audit(AUDIT_SIGN_IN, organization_id=user.organization_id, actor=user, target=email,
                  address=address)
     db.session.commit()

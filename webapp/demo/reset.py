@@ -1,9 +1,6 @@
 """The trainer's one-step return to the seeded demo state (the webapp's tables, then the providers')."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import requests
 from flask import current_app, g
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -11,6 +8,7 @@ from sqlalchemy.orm import Session
 from ..audit.service import AUDIT_DEMO_RESET, record_audit
 from ..extensions import db
 from ..models import AuditEvent, WorkUser
+from ..provider_control import ProviderCall, call_control_api
 from .seed import seed_demo
 
 
@@ -67,23 +65,6 @@ def _empty_tables(tables, dialect) -> None:
             "DELETE FROM sqlite_sequence WHERE name != :kept"), {"kept": AuditEvent.__tablename__})
 
 
-@dataclass
-class ProviderReset:
-    done: bool
-    detail: str  # "reset", "not_configured", or what went wrong (no secrets)
-
-
-def reset_providers() -> ProviderReset:
-    """Ask the providers' QA control API to go back to their demo accounts."""
-    token = current_app.config.get("IDP_CONTROL_TOKEN")
-    if not token:
-        return ProviderReset(False, "not_configured")
-    url = current_app.config["IDP_CONTROL_URL"].rstrip("/") + "/qa/reset"
-    try:
-        response = requests.post(url, headers={"Authorization": f"Bearer {token}"},
-                                 timeout=current_app.config["OIDC_HTTP_TIMEOUT"])
-    except requests.RequestException as exc:
-        return ProviderReset(False, type(exc).__name__)
-    if response.status_code != 200:
-        return ProviderReset(False, f"HTTP {response.status_code}")
-    return ProviderReset(True, "reset")
+def reset_providers() -> ProviderCall:
+    """Ask the providers' QA control API to go back to their demo accounts (and real time)."""
+    return call_control_api("POST", "/qa/reset")

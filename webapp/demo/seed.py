@@ -40,9 +40,9 @@ DEMO_WORK_USERS = [
 # Past associations that show each rule, in the order they happened:
 # (work email, provider, personal account email, its name, MCID, days before now)
 DEMO_LINKS = [
-    # An MCID that moved: linked at Contoso, then at Fabrikam, which ended the Contoso link.
+    # An MCID about to move: linked at Contoso, past the cool-off, so linking it at Fabrikam (the
+    # trainer's story, live) ends the Contoso link.
     ("mia@contoso.com", LEARN, "mia.mover@outlook.com", "Mia Mover", "555000111", 40),
-    ("mia@fabrikam.com", LEARN, "mia.mover@outlook.com", "Mia Mover", "555000111", 5),
     # In the 30-day cool-off: a new association is refused until day 30.
     ("carl@contoso.com", LEARN, "carl.cooloff@outlook.com", "Carl Cooloff", "444000222", 10),
     # Linked a few days ago: credit for her completions is still pending.

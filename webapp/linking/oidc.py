@@ -167,16 +167,20 @@ def _trim_pending_flows(client) -> None:
         session.pop(key, None)
 
 
-def build_authorization(provider: str, redirect_uri: str, trace: Trace, **bind) -> tuple[str, str]:
+def build_authorization(provider: str, redirect_uri: str, trace: Trace, login_hint: str | None = None,
+                        **bind) -> tuple[str, str]:
     """Create the authorization request (PKCE S256, state, nonce) and remember it in the session.
 
-    ``bind`` is stored with the state (the work user and trace that started the flow).
+    ``login_hint`` (OIDC Core 3.1.2.1) pre-fills the provider's sign-in with an email; ``bind`` is
+    stored with the state (the work user and trace that started the flow).
     """
     load_metadata(provider, trace)
     client = client_for(provider)
     _trim_pending_flows(client)
     # ui_locales (OIDC Core 3.1.2.1): the provider's pages open in the user's Partner Center language.
-    rv = client.create_authorization_url(redirect_uri, ui_locales=str(get_locale()).replace("_", "-"))
+    extra = {"login_hint": login_hint} if login_hint else {}
+    rv = client.create_authorization_url(redirect_uri, ui_locales=str(get_locale()).replace("_", "-"),
+                                         **extra)
     client.save_authorize_data(redirect_uri=redirect_uri, **rv, **bind)
     parts = urlsplit(rv["url"])
     params = dict(parse_qsl(parts.query))

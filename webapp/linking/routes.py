@@ -1,9 +1,9 @@
 """The linking flow: start at Partner Center, sign in at the provider, come back, record the link."""
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from ..models import PROVIDERS
+from ..models import LEARN, PARTNER_UNIVERSITY, PROVIDERS
 from ..traces import recorder
 from . import oidc
 from .forms import LinkForm, RemoveLinkForm
@@ -11,7 +11,7 @@ from .flow_errors import FlowError, describe_provider_error
 from .id_token_checks import validate_id_token
 from .response_checks import check_response_issuer
 from .rules import LinkRefused, provider_label
-from .service import associate_account, remove_link
+from .service import active_link, associate_account, remove_link
 
 bp = Blueprint("linking", __name__, url_prefix="/link")
 
@@ -33,16 +33,26 @@ def _flow_error_text(exc: FlowError) -> str:
 @login_required
 def start(provider):
     provider = _provider_or_404(provider)
-    if not LinkForm().validate_on_submit():
+    form = LinkForm()
+    if not form.validate_on_submit():
         flash(_("The form expired. Please try again."), "error")
         return redirect(url_for("profile.profile"))
+    login_hint = None
+    if form.use_university_email.data:
+        # The email comes from the user's own Partner University link, never from the form.
+        university = active_link(current_user, PARTNER_UNIVERSITY)
+        if provider != LEARN or university is None:
+            return render_template("errors/error.html", code=400, error=None, message=_(
+                "There is no Partner University account linked whose email could be used. Nothing "
+                "was started.")), 400
+        login_hint = university.email
     # Housekeeping rides on the start of a flow: one indexed delete, at most every few minutes.
     recorder.purge_old_traces_if_due()
     trace = recorder.Trace()
     attempt = recorder.start_attempt(current_user, provider)
     redirect_uri = url_for("linking.callback", provider=provider, _external=True)
     try:
-        url, _state = oidc.build_authorization(provider, redirect_uri, trace,
+        url, _state = oidc.build_authorization(provider, redirect_uri, trace, login_hint=login_hint,
                                                work_user_id=current_user.id, attempt_id=attempt.id)
     except FlowError as exc:
         trace.add("outcome", False, outcome="failed", check=exc.check, message=exc.message)

@@ -12,6 +12,11 @@ from ..traces.recorder import latest_trace
 from .forms import LanguageForm
 from .service import profile_sections
 
+# Where the article sends people ("How to get support"): linking problems that persist after the
+# next available date, and questions about the certification profile (MCID) itself.
+SUPPORT_URL = "https://partner.microsoft.com/support"
+CERTIFICATION_SUPPORT_URL = "https://aka.ms/mcpforum"
+
 bp = Blueprint("profile", __name__)
 
 
@@ -35,6 +40,7 @@ def profile():
         learn=sections[LEARN],
         latest_trace=latest_trace(current_user),
         achievements=user_achievements(current_user),
+        support_url=SUPPORT_URL, certification_support_url=CERTIFICATION_SUPPORT_URL,
     )
 
 
