@@ -10,16 +10,20 @@ from .models import Consent, OAuth2Client, db, utcnow
 
 def covers(issuer: str, account_id: int, client_id: str, scope: str | None) -> bool:
     """Whether the account already allowed this client every scope of ``scope``."""
-    row = db.session.scalar(db.select(Consent).filter_by(
-        issuer=issuer, account_id=account_id, client_id=client_id))
+    row = db.session.scalar(db.select(Consent).where(
+        Consent.issuer == issuer,
+        Consent.account_id == account_id,
+        Consent.client_id == client_id))
     return row is not None and set(scope_to_list(scope) or ()) <= set(row.scope.split())
 
 
 def remember(issuer: str, account_id: int, client_id: str, scope: str | None) -> None:
     """Add ``scope`` to what the account allowed the client (committed by the caller)."""
     granted = scope_to_list(scope) or []
-    row = db.session.scalar(db.select(Consent).filter_by(
-        issuer=issuer, account_id=account_id, client_id=client_id))
+    row = db.session.scalar(db.select(Consent).where(
+        Consent.issuer == issuer,
+        Consent.account_id == account_id,
+        Consent.client_id == client_id))
     if row is None:
         try:
             with db.session.begin_nested():  # a concurrent Allow of the same pair inserted it
@@ -27,8 +31,10 @@ def remember(issuer: str, account_id: int, client_id: str, scope: str | None) ->
                                        client_id=client_id, scope=" ".join(sorted(granted))))
             return
         except IntegrityError:
-            row = db.session.scalar(db.select(Consent).filter_by(
-                issuer=issuer, account_id=account_id, client_id=client_id))
+            row = db.session.scalar(db.select(Consent).where(
+                Consent.issuer == issuer,
+                Consent.account_id == account_id,
+                Consent.client_id == client_id))
     if not set(granted) <= set(row.scope.split()):  # nothing new: no write
         row.scope = " ".join(sorted(set(row.scope.split()) | set(granted)))
         row.granted_at = utcnow()

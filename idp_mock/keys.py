@@ -34,7 +34,7 @@ def _generate(issuer: str) -> SigningKey:
 def _active_key_query(issuer: str):
     return (
         db.select(SigningKey)
-        .filter_by(issuer=issuer, active=True, retired_at=None)
+        .where(SigningKey.issuer == issuer, SigningKey.active, SigningKey.retired_at.is_(None))
         .order_by(SigningKey.created_at.desc(), SigningKey.id.desc())
         .limit(1)
     )
@@ -84,7 +84,7 @@ def published_keys(issuer: str) -> list[SigningKey]:
     """Keys of ``issuer`` in the JWKS now: never retired, or still in their grace period."""
     stmt = (
         db.select(SigningKey)
-        .filter_by(issuer=issuer)
+        .where(SigningKey.issuer == issuer)
         .where(db.or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > utcnow()))
         .order_by(SigningKey.id)
     )
@@ -113,7 +113,7 @@ def rotate_signing_key(
         grace_seconds = int(current_app.config.get("IDP_KEY_ROTATION_GRACE_SECONDS", 86400))
     now = utcnow()
     leaves_at = now if retire_previous else now + dt.timedelta(seconds=grace_seconds)
-    for row in db.session.scalars(db.select(SigningKey).filter_by(issuer=issuer)):
+    for row in db.session.scalars(db.select(SigningKey).where(SigningKey.issuer == issuer)):
         row.active = False
         if row.retired_at is None or row.retired_at > leaves_at:
             row.retired_at = leaves_at

@@ -282,7 +282,9 @@ class Token(db.Model, OAuth2TokenMixin):
 
     def get_client(self):
         return db.session.scalar(
-            db.select(OAuth2Client).filter_by(issuer=self.issuer, client_id=self.client_id))
+            db.select(OAuth2Client).where(
+                OAuth2Client.issuer == self.issuer,
+                OAuth2Client.client_id == self.client_id))
 
 
 class Consent(db.Model):

@@ -127,7 +127,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         # With the account and its profile: the id_token needs both.
         item = db.session.scalar(
             db.select(AuthorizationCode)
-            .filter_by(issuer=self.server.issuer, code=code, client_id=client.client_id)
+            .where(
+                AuthorizationCode.issuer == self.server.issuer,
+                AuthorizationCode.code == code,
+                AuthorizationCode.client_id == client.client_id)
             .options(joinedload(AuthorizationCode.user).joinedload(Account.profile)))
         if item is None:
             return None
@@ -211,8 +214,10 @@ class IssuerOpenIDCode(OpenIDCode):
         key = (self.issuer, request.payload.client_id, nonce)
         if key not in seen:
             seen[key] = db.session.scalar(
-                db.select(AuthorizationCode.id).filter_by(
-                    issuer=self.issuer, client_id=request.payload.client_id, nonce=nonce).limit(1)
+                db.select(AuthorizationCode.id).where(
+                    AuthorizationCode.issuer == self.issuer,
+                    AuthorizationCode.client_id == request.payload.client_id,
+                    AuthorizationCode.nonce == nonce).limit(1)
             ) is not None
         return seen[key]
 
@@ -332,7 +337,9 @@ class IssuerAuthorizationServer(AuthorizationServer):
         clients = g.setdefault("idp_clients", {})
         if (self.issuer, client_id) not in clients:
             clients[self.issuer, client_id] = db.session.scalar(
-                db.select(OAuth2Client).filter_by(issuer=self.issuer, client_id=client_id))
+                db.select(OAuth2Client).where(
+                    OAuth2Client.issuer == self.issuer,
+                    OAuth2Client.client_id == client_id))
         return clients[self.issuer, client_id]
 
     def token_values(self, token, request) -> dict:
@@ -358,7 +365,7 @@ class IssuerBearerTokenValidator(BearerTokenValidator):
     def authenticate_token(self, token_string):
         # With its account and profile: userinfo and the transcript API use both.
         return db.session.scalar(
-            db.select(Token).filter_by(issuer=g.issuer, access_token=token_string)
+            db.select(Token).where(Token.issuer == g.issuer, Token.access_token == token_string)
             .options(joinedload(Token.user).joinedload(Account.profile)))
 
     def validate_token(self, token, scopes, request):

@@ -56,7 +56,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def authenticate_refresh_token(self, refresh_token):
         token = db.session.scalar(
-            db.select(Token).filter_by(issuer=self.server.issuer, refresh_token=refresh_token)
+            db.select(Token).where(
+                Token.issuer == self.server.issuer,
+                Token.refresh_token == refresh_token)
             .options(joinedload(Token.user).joinedload(Account.profile)))
         if token is None:
             return None

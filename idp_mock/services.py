@@ -33,11 +33,13 @@ def find_account(issuer: str, email: str) -> Account | None:
     # With its profile: signing in goes on to the consent page, which shows the profile's name.
     return db.session.scalar(
         db.select(Account).options(joinedload(Account.profile))
-        .filter_by(issuer=issuer, email=normalize_email(email)))
+        .where(Account.issuer == issuer, Account.email == normalize_email(email)))
 
 
 def find_account_by_subject(issuer: str, subject: str) -> Account | None:
-    return db.session.scalar(db.select(Account).filter_by(issuer=issuer, subject=subject))
+    return db.session.scalar(db.select(Account).where(
+        Account.issuer == issuer,
+        Account.subject == subject))
 
 
 def generate_mcid(issuer: str) -> str:
@@ -45,7 +47,9 @@ def generate_mcid(issuer: str) -> str:
     while True:
         candidate = str(100_000_000 + secrets.randbelow(900_000_000))
         exists = db.session.scalar(
-            db.select(LearnProfile.id).filter_by(issuer=issuer, mcid=candidate)
+            db.select(LearnProfile.id).where(
+                LearnProfile.issuer == issuer,
+                LearnProfile.mcid == candidate)
         )
         if exists is None:
             return candidate
@@ -86,7 +90,9 @@ def create_account(
         if mcid is not None:
             mcid = validate_mcid(mcid)
             taken = db.session.scalar(
-                db.select(LearnProfile.id).filter_by(issuer=issuer, mcid=mcid)
+                db.select(LearnProfile.id).where(
+                    LearnProfile.issuer == issuer,
+                    LearnProfile.mcid == mcid)
             )
             if taken is not None:
                 raise AccountError("This MCID is already used by another profile.")
@@ -149,7 +155,9 @@ def upsert_client(data: dict) -> OAuth2Client:
     the client's settings."""
     issuer = data["issuer"]
     client = db.session.scalar(
-        db.select(OAuth2Client).filter_by(issuer=issuer, client_id=data["client_id"])
+        db.select(OAuth2Client).where(
+            OAuth2Client.issuer == issuer,
+            OAuth2Client.client_id == data["client_id"])
     )
     if client is None:
         client = OAuth2Client(issuer=issuer, client_id=data["client_id"])
@@ -225,7 +233,9 @@ def set_profile_mcid(profile: LearnProfile, mcid: str | None) -> None:
     else:
         mcid = validate_mcid(mcid)
         taken = db.session.scalar(
-            db.select(LearnProfile.id).filter_by(issuer=profile.issuer, mcid=mcid)
+            db.select(LearnProfile.id).where(
+                LearnProfile.issuer == profile.issuer,
+                LearnProfile.mcid == mcid)
         )
         if taken is not None and taken != profile.id:
             raise AccountError("This MCID is already used by another profile.")
@@ -241,7 +251,7 @@ def delete_account(account: Account) -> None:
     db.session.execute(db.delete(Consent).where(Consent.account_id == account.id))
     db.session.delete(account)
     db.session.flush()
-    if not db.session.scalar(db.select(Account.id).filter_by(profile_id=profile.id)):
+    if not db.session.scalar(db.select(Account.id).where(Account.profile_id == profile.id)):
         for item in list(profile.transcript_items):
             db.session.delete(item)
         db.session.delete(profile)

@@ -223,8 +223,9 @@ def accounts_add_transcript_item(email: str):
 @issuer_api.delete("/accounts/<email>/transcript/<item_id>")
 def accounts_delete_transcript_item(email: str, item_id: str):
     account = _account_or_404(email)
-    item = db.session.scalar(db.select(TranscriptItem).filter_by(
-        public_id=item_id, profile_id=account.profile_id))
+    item = db.session.scalar(db.select(TranscriptItem).where(
+        TranscriptItem.public_id == item_id,
+        TranscriptItem.profile_id == account.profile_id))
     if item is None:
         raise ApiError("No such transcript item on this profile.", "id", 404)
     db.session.delete(item)

@@ -80,8 +80,8 @@ def _uris(data: dict, key: str, required: bool) -> list[str]:
 
 
 def _client_or_404(client_id: str) -> OAuth2Client:
-    client = db.session.scalar(db.select(OAuth2Client).filter_by(issuer=g.issuer,
-                                                                 client_id=client_id))
+    client = db.session.scalar(db.select(OAuth2Client).where(
+        OAuth2Client.issuer == g.issuer, OAuth2Client.client_id == client_id))
     if client is None:
         raise ApiError("No client with this id at this issuer.", "client_id", 404)
     return client

@@ -69,7 +69,9 @@ def armed_stages(issuer: str) -> set[str]:
     armed = g.setdefault("qa_armed_stages", {})
     if issuer not in armed:
         names = db.session.scalars(
-            db.select(FaultScenario.name).filter_by(issuer=issuer, consumed=False).distinct())
+            db.select(FaultScenario.name).where(
+                FaultScenario.issuer == issuer,
+                FaultScenario.consumed.is_(False)).distinct())
         armed[issuer] = {CATALOG[name].stage for name in names if name in CATALOG}
     return armed[issuer]
 
@@ -266,7 +268,7 @@ def id_token_plan(issuer: str, client_id: str, user: Account, access_token: str 
     token_id = None
     if access_token:
         token_id = db.session.scalar(
-            db.select(Token.id).filter_by(issuer=issuer, access_token=access_token))
+            db.select(Token.id).where(Token.issuer == issuer, Token.access_token == access_token))
     scenario = claim_scenario(issuer, "id_token", client_id, user.email, token_id=token_id,
                               panel_id=code.qa_panel_id if code is not None else None)
     return FaultPlan(scenario.name) if scenario else NO_FAULT
@@ -286,8 +288,8 @@ def userinfo_claims(issuer: str, claims: dict, token: Token | None, user: Accoun
         return claims
     panel_id = None
     if token is not None and token.authorization_code_id:
-        panel_id = db.session.scalar(db.select(AuthorizationCode.qa_panel_id).filter_by(
-            id=token.authorization_code_id))
+        panel_id = db.session.scalar(db.select(AuthorizationCode.qa_panel_id).where(
+            AuthorizationCode.id == token.authorization_code_id))
     scenario = claim_scenario(issuer, "userinfo", token.client_id if token else None,
                               user.email, panel_id=panel_id)
     if scenario is not None and scenario.name == "userinfo_sub_mismatch":

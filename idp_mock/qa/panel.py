@@ -86,7 +86,10 @@ def panel_context(client, form_action: str) -> dict | None:
     panel_id = session_panel_id()
     armed = db.session.scalars(
         db.select(FaultScenario)
-        .filter_by(issuer=g.issuer, consumed=False, panel_id=panel_id)
+        .where(
+            FaultScenario.issuer == g.issuer,
+            FaultScenario.consumed.is_(False),
+            FaultScenario.panel_id == panel_id)
         .order_by(FaultScenario.id)
     ).all() if panel_id else []  # others' scenarios are never shown
     return {
