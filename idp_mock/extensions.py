@@ -11,7 +11,7 @@ class Base(DeclarativeBase):
     pass
 
 
-db = SQLAlchemy(model_class=Base)
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 # Batch mode lets SQLite apply ALTER TABLE steps by copying the table.
 migrate = Migrate(render_as_batch=True, compare_type=True)
 # Every POST needs a CSRF token, except the token, userinfo and logout endpoints and the
