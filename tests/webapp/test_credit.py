@@ -1,14 +1,12 @@
 """The ten-day credit rule and the data refresh from the providers' transcript API."""
 from __future__ import annotations
 
-import secrets
 from datetime import date, datetime, timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from tests.fixtures.flows import link_account, sign_in
-from tests.fixtures.report_helpers import apply, delete_user, entry, link, move_clock_to, user
+from tests.fixtures.report_helpers import apply, delete_user, entry, link, move_clock_to, provider_account, user
 from webapp import clock
 from webapp.reports import credit
 from webapp.reports import refresh
@@ -148,25 +146,8 @@ def test_deleted_users_links_are_refreshed_until_their_removal_date(app_ctx):
 
 # ---------------------------------------------------------------- real HTTP to the providers
 
-def _provider_account(idp, issuer: str, items: list[tuple[str, str, str | None, str]]) -> str:
-    """A fresh personal account at the live provider with transcript items; returns its email."""
-    from idp_mock.models import db as idp_db
-    from idp_mock.services import add_transcript_item, create_account, generate_mcid
-
-    email = f"learner-{secrets.token_hex(4)}@outlook.com"
-    with idp.app.app_context():
-        account = create_account(issuer, email, "Passw0rd!", "Refresh Learner",
-                                 mcid=generate_mcid(issuer) if issuer == "learn" else None,
-                                 country="France" if issuer == "learn" else None, commit=False)
-        for kind, code, level, completed in items:
-            add_transcript_item(account.profile, kind, f"Title {code}", code=code, level=level,
-                                completed_at=date.fromisoformat(completed), commit=False)
-        idp_db.session.commit()
-    return email
-
-
 def test_refresh_over_real_http_after_linking_and_completing_on_the_provider_page(app, browser, idp):
-    email = _provider_account(idp, "learn", [("certification", "AZ-104", "intermediate", "2026-09-15"),
+    email = provider_account(idp, "learn", [("certification", "AZ-104", "intermediate", "2026-09-15"),
                                              ("assessment", "ASSESS-AI", "intermediate", "2026-10-01")])
     sign_in(browser, "alex@contoso.com")
     link_account(browser, "learn", email)
@@ -202,7 +183,7 @@ def test_refresh_over_real_http_after_linking_and_completing_on_the_provider_pag
 
 
 def test_provider_failure_gives_a_clear_message_and_writes_nothing(app, browser, idp):
-    email = _provider_account(idp, "partner-university", [("assessment", "ASSESS-AI", "intermediate",
+    email = provider_account(idp, "partner-university", [("assessment", "ASSESS-AI", "intermediate",
                                                            "2026-09-01")])
     sign_in(browser, "pat@contoso.com")
     link_account(browser, "partner-university", email)
