@@ -480,6 +480,21 @@ def test_transcripts_of_many_subjects_in_one_call(live, learn, pu):
                          json={"subs": [alex]}).status_code == 401
 
 
+def test_a_learners_token_never_reads_many_transcripts(live, learn):
+    """A learner's token (even with transcript.read) reads only that learner's own transcript."""
+    auth = learn.authorization_request(scope="openid transcript.read")
+    response = Browser().sign_in_and_consent(auth.url, "alex.learner@outlook.com", "Passw0rd!")
+    code = query_of(response.headers["Location"])["code"]
+    token = learn.exchange(code, auth.code_verifier)
+    assert "transcript.read" in token["scope"]
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    alex = _sub(live, "learn", "alex.learner@outlook.com")
+    assert requests.get(f"{learn.issuer_url}/api/transcript", params={"sub": alex},
+                        headers=headers).status_code == 200
+    refused = requests.post(f"{learn.issuer_url}/api/transcripts", headers=headers, json={"subs": [alex]})
+    assert refused.status_code == 403 and refused.json()["error"] == "access_denied"
+
+
 def test_transcript_api_needs_transcript_scope(live, learn):
     user_token, _, _ = run_flow(learn, "alex.learner@outlook.com")
     sub = _sub(live, "learn", "alex.learner@outlook.com")
