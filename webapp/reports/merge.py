@@ -89,8 +89,11 @@ def merge_provider(job_id: int, provider: str, organization_id: int, changed_at:
                 .join(LinkedAccount, LinkedAccount.id == Staged.link_id)
                 .where(staged, ~exists().where(Achievement.link_id == Staged.link_id,
                                                 Achievement.item_id == Staged.item_id)))
-    counts.added = db.session.execute(insert(Achievement).from_select(
-        ["work_user_id", "link_id", "organization_id", "provider", "item_id", "kind", "code", "title",
-         "level", "completed_on", "credit_on", "changed_at"], new_rows)).rowcount
+    # Counted first: the driver's rowcount of an INSERT … SELECT is not reliable on every database.
+    counts.added = db.session.scalar(select(func.count()).select_from(new_rows.subquery()))
+    if counts.added:
+        db.session.execute(insert(Achievement).from_select(
+            ["work_user_id", "link_id", "organization_id", "provider", "item_id", "kind", "code", "title",
+             "level", "completed_on", "credit_on", "changed_at"], new_rows))
     drop_staged(job_id, provider)
     return counts
