@@ -9,6 +9,7 @@ worker that dies leaves its job ``running`` with an old heartbeat; after
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -93,8 +94,9 @@ def run_job(job: RefreshJob) -> RefreshJob:
     the job's progress, then merge each provider that answered every page. A provider that failed
     changes nothing of its own; the others are refreshed."""
     on, changed_at = today(), now()
-    page_size = current_app.config["REFRESH_PAGE_SIZE"]
-    links_of = (select(LinkedAccount).join(WorkUser, WorkUser.id == LinkedAccount.work_user_id)
+    links_of = (select(LinkedAccount.id, LinkedAccount.subject, LinkedAccount.provider,
+                       LinkedAccount.linked_at, LinkedAccount.work_user_id)
+                .join(WorkUser, WorkUser.id == LinkedAccount.work_user_id)
                 .where(reportable_link_clause(on), LinkedAccount.organization_id == job.organization_id))
     if job.work_user_id is not None:
         links_of = links_of.where(LinkedAccount.work_user_id == job.work_user_id)
@@ -102,45 +104,14 @@ def run_job(job: RefreshJob) -> RefreshJob:
     job.users_total = db.session.scalar(select(func.count()).select_from(users_of.subquery()))
     db.session.commit()
     failures: dict[str, str] = {}
-    readers: dict[str, TranscriptReader] = {}
     read: set[str] = set()  # providers with links in the scope
     try:
-        last_user = 0
-        while True:
-            user_ids = list(db.session.scalars(users_of.where(LinkedAccount.work_user_id > last_user)
-                                               .order_by(LinkedAccount.work_user_id).limit(page_size)))
-            if not user_ids:
-                break
-            last_user = user_ids[-1]
-            links = list(db.session.scalars(links_of.where(LinkedAccount.work_user_id.in_(user_ids))
-                                            .order_by(LinkedAccount.id)))
-            for provider in PROVIDERS:
-                provider_links = [l for l in links if l.provider == provider]
-                if not provider_links or provider in failures:
-                    continue
-                read.add(provider)
-                try:
-                    if provider not in readers:
-                        readers[provider] = TranscriptReader(provider).__enter__()
-                    stage(job.id, provider, provider_links, readers[provider].read_page(provider_links))
-                except RefreshError as exc:
-                    failures[provider] = exc.message
-                    drop_staged(job.id, provider)
-            job.users_done += len(user_ids)
-            job.links_checked += len(links)
-            job.errors = len(failures)
-            job.heartbeat_at = real_now()
-            db.session.commit()
-            for link in links:  # one page in memory at a time
-                db.session.expunge(link)
+        _read_pages(job, links_of, users_of, failures, read)
     except Exception:
         db.session.rollback()
         _finish(job, REFRESH_FAILED, failures,
                 _("The data refresh stopped on an unexpected error. Nothing was changed."))
         raise
-    finally:
-        for reader in readers.values():
-            reader.close()
 
     for provider in PROVIDERS:
         if provider in failures:
@@ -160,6 +131,77 @@ def run_job(job: RefreshJob) -> RefreshJob:
     if not failures and job.work_user_id is None:
         _record_last_refresh(job.organization_id, changed_at)
     return _finish(job, REFRESH_FAILED if failures and set(failures) >= read else REFRESH_DONE, failures)
+
+
+def _read_pages(job: RefreshJob, links_of, users_of, failures: dict[str, str], read: set[str]) -> None:
+    """Page after page of users: the next page's transcript calls run (one thread, one call per
+    provider at a time) while this page is staged and its progress committed."""
+    app = current_app._get_current_object()
+    page_size = current_app.config["REFRESH_PAGE_SIZE"]
+    readers: dict[str, TranscriptReader] = {}
+
+    def fetch(provider: str, links):
+        with app.app_context():
+            return readers[provider].read_page(links)
+
+    def pages():
+        last_user = 0
+        while True:
+            user_ids = list(db.session.scalars(users_of.where(LinkedAccount.work_user_id > last_user)
+                                               .order_by(LinkedAccount.work_user_id).limit(page_size)))
+            if not user_ids:
+                return
+            last_user = user_ids[-1]
+            yield user_ids, db.session.execute(
+                links_of.where(LinkedAccount.work_user_id.in_(user_ids)).order_by(LinkedAccount.id)).all()
+
+    def submit(pool, links) -> dict:
+        futures = {}
+        for provider in PROVIDERS:
+            provider_links = [l for l in links if l.provider == provider]
+            if not provider_links or provider in failures:
+                continue
+            read.add(provider)
+            if provider not in readers:
+                try:
+                    readers[provider] = TranscriptReader(provider).__enter__()
+                except RefreshError as exc:
+                    failures[provider] = exc.message
+                    continue
+            futures[provider] = (provider_links, pool.submit(fetch, provider, provider_links))
+        return futures
+
+    def finish_page(user_ids, links, futures) -> None:
+        for provider, (provider_links, future) in futures.items():
+            if provider in failures:
+                continue
+            try:
+                stage(job.id, provider, provider_links, future.result())
+            except RefreshError as exc:
+                failures[provider] = exc.message
+                drop_staged(job.id, provider)
+        job.users_done += len(user_ids)
+        job.links_checked += len(links)
+        job.errors = len(failures)
+        job.heartbeat_at = real_now()
+        db.session.commit()
+
+    try:
+        with ThreadPoolExecutor(max_workers=len(PROVIDERS), thread_name_prefix="transcripts") as pool:
+            pending = None
+            for user_ids, links in pages():
+                if pending is not None:
+                    for _links, future in pending[2].values():
+                        future.exception()  # wait: one call per provider at a time
+                futures = submit(pool, links)
+                if pending is not None:
+                    finish_page(*pending)
+                pending = (user_ids, links, futures)
+            if pending is not None:
+                finish_page(*pending)
+    finally:
+        for reader in readers.values():
+            reader.close()
 
 
 def _finish(job: RefreshJob, status: str, failures: dict[str, str], message: str | None = None) -> RefreshJob:

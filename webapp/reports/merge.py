@@ -38,7 +38,8 @@ def stage(job_id: int, provider: str, links: list[LinkedAccount],
                          "completed_on": entry.completed_on,
                          "credit_on": credit_date(entry.completed_on, link.linked_at)})
     if rows:
-        db.session.execute(insert(Staged), rows)
+        # Core's executemany on the table: the ORM's bulk insert sent one statement per row here.
+        db.session.connection().execute(Staged.__table__.insert(), rows)
 
 
 def drop_staged(job_id: int, provider: str | None = None) -> None:
