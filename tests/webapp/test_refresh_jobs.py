@@ -13,7 +13,7 @@ from tests.fixtures.flows import link_account, sign_in
 from tests.fixtures.report_helpers import move_clock_to, org, provider_account, run_refresh_worker, user
 from webapp.extensions import db
 from webapp.models import Achievement, RefreshJob, RefreshStagedItem
-from webapp.reports import jobs, transcripts
+from webapp.reports import jobs, merge, transcripts
 
 
 def _codes(app, email: str) -> set[str]:
@@ -31,6 +31,7 @@ def test_transcripts_are_read_a_page_of_subjects_per_call(app, idp, monkeypatch)
     monkeypatch.setattr(transcripts.TranscriptReader, "read_page",
                         lambda self, links: calls.append(len(links)) or read_page(self, links))
     app.config["REFRESH_PAGE_SIZE"] = 2
+    monkeypatch.setattr(merge, "MERGE_LINKS", 1)  # the merge's ranges of link ids, one link each
     with app.app_context():
         jobs.request_refresh(org().id, "admin")
     run_refresh_worker(app)

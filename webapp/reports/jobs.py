@@ -9,6 +9,7 @@ worker that dies leaves its job ``running`` with an old heartbeat; after
 """
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
@@ -105,6 +106,7 @@ def run_job(job: RefreshJob) -> RefreshJob:
     db.session.commit()
     failures: dict[str, str] = {}
     read: set[str] = set()  # providers with links in the scope
+    started = time.monotonic()
     try:
         _read_pages(job, links_of, users_of, failures, read)
     except Exception:
@@ -112,6 +114,7 @@ def run_job(job: RefreshJob) -> RefreshJob:
         _finish(job, REFRESH_FAILED, failures,
                 _("The data refresh stopped on an unexpected error. Nothing was changed."))
         raise
+    read_seconds = time.monotonic() - started
 
     for provider in PROVIDERS:
         if provider in failures:
@@ -130,6 +133,8 @@ def run_job(job: RefreshJob) -> RefreshJob:
             db.session.commit()
     if not failures and job.work_user_id is None:
         _record_last_refresh(job.organization_id, changed_at)
+    current_app.logger.info("refresh job %s: %d users read in %.1f s, merged in %.1f s", job.id,
+                            job.users_done, read_seconds, time.monotonic() - started - read_seconds)
     return _finish(job, REFRESH_FAILED if failures and set(failures) >= read else REFRESH_DONE, failures)
 
 
