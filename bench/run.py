@@ -1,6 +1,6 @@
 """LearnLink benchmark: one command, one table (figure, value, target, pass/fail).
 
-    bash bench/run.sh [--quick] [--only flow,exchange,report,queries,latency] [--results]
+    bash bench/run.sh [--quick] [--only flow,exchange,report,refresh,queries,latency] [--results]
 
 Not part of the test suite. Every load loop is bounded in count and time; every server
 listens on 127.0.0.1 and is stopped at the end. See bench/README.md for what each figure means.
@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-SECTIONS = ("flow", "exchange", "report", "queries", "latency")
+SECTIONS = ("flow", "exchange", "report", "refresh", "queries", "latency")
 
 
 @dataclass
@@ -102,6 +102,11 @@ def section_exchange(quick: bool) -> list[Row]:
 def section_report(quick: bool) -> list[Row]:
     from bench import report
     return report.run(quick)
+
+
+def section_refresh(quick: bool) -> list[Row]:
+    from bench import refresh
+    return refresh.run(quick)
 
 
 def section_queries(quick: bool) -> list[Row]:

@@ -72,7 +72,7 @@ class LearnProfile(db.Model):
         back_populates="profile", order_by="Account.id"
     )
     transcript_items: Mapped[list[TranscriptItem]] = relationship(
-        back_populates="profile", order_by="TranscriptItem.completed_at"
+        back_populates="profile", order_by="(TranscriptItem.completed_at, TranscriptItem.id)"
     )
 
     @property

@@ -13,8 +13,6 @@ from authlib.oauth2.rfc6749 import InvalidScopeError
 from authlib.oauth2.rfc6749 import UnsupportedResponseTypeError
 from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc6749 import grants
-from authlib.oauth2.rfc6750 import BearerTokenValidator
-from authlib.oauth2.rfc6750 import InvalidTokenError
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core import UserInfoEndpoint
 from authlib.oidc.core.grants import OpenIDCode
@@ -26,9 +24,9 @@ from flask import g
 from flask import session
 from sqlalchemy.orm import joinedload
 
+from .bearer import require_oauth
 from .config import ISSUERS
 from .interop import NO_BEARER_TOKEN
-from .interop import IssuerResourceProtector
 from .interop import NoBearerTokenError
 from .interop import IssuerResponseParameter
 from .interop import RequestObjectsNotSupported
@@ -357,27 +355,6 @@ class IssuerAuthorizationServer(AuthorizationServer):
     def _save(self, token, request):
         db.session.add(Token(**self.token_values(token, request)))
         db.session.commit()
-
-
-class IssuerBearerTokenValidator(BearerTokenValidator):
-    """Bearer tokens are only valid at the issuer that minted them."""
-
-    def authenticate_token(self, token_string):
-        # With its account and profile: userinfo and the transcript API use both.
-        return db.session.scalar(
-            db.select(Token).where(Token.issuer == g.issuer, Token.access_token == token_string)
-            .options(joinedload(Token.user).joinedload(Account.profile)))
-
-    def validate_token(self, token, scopes, request):
-        super().validate_token(token, scopes, request)
-        if "openid" in (scopes or ()) and token.user is None:
-            # A token of no user (client credentials) cannot speak for one (RFC 6750 3.1).
-            raise InvalidTokenError(description="This token does not identify a user.",
-                                    realm=self.realm)
-
-
-require_oauth = IssuerResourceProtector()
-require_oauth.register_token_validator(IssuerBearerTokenValidator())
 
 
 def init_oauth(app) -> dict[str, IssuerAuthorizationServer]:

@@ -3,7 +3,7 @@
 # IDP_DATABASE_URL for PostgreSQL) to the latest migration, adds the demo data, and
 # starts the mock identity providers (http://localhost:${IDP_PORT:-5001}) and the
 # Partner Center webapp (http://127.0.0.1:${PORT:-5000}) under gunicorn
-# (WORKERS processes each, default 2). Ctrl-C stops both.
+# (WORKERS processes each, default 2), with the data refresh worker. Ctrl-C stops them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -38,6 +38,9 @@ trap cleanup INT TERM EXIT
 .venv/bin/gunicorn -w "$WORKERS" -b "127.0.0.1:$IDP_PORT" 'wsgi:idp_app' &
 pids+=($!)
 .venv/bin/gunicorn -w "$WORKERS" -b "127.0.0.1:$PORT" 'wsgi:app' &
+pids+=($!)
+# The data refresh worker: runs the refreshes the Reports page queues, and the daily schedule.
+.venv/bin/flask --app webapp refresh-worker --schedule &
 pids+=($!)
 echo
 echo "  Partner Center:      $WEBAPP_URL   (e.g. alex@contoso.com / Passw0rd!)"

@@ -1,4 +1,6 @@
 """`flask --app webapp ...` commands for administrators and trainers (top-level commands)."""
+import re
+import time
 from datetime import timedelta
 
 import click
@@ -13,6 +15,7 @@ from .demo.seed import seed_demo
 from .extensions import db
 from .models import ROLES, Organization
 from .provider_control import share_clock
+from .reports.jobs import queue_due_refreshes, run_queued_jobs
 from .reports.refresh import RefreshError, refresh_transcripts
 from .traces.recorder import purge_old_traces
 from .users import create_organization, create_work_user
@@ -70,14 +73,66 @@ def reset_demo_command(yes, providers):
 
 @bp.cli.command("refresh-data")
 def refresh_data_command():
-    """Pull every linked account's transcript from the providers (the data refresh)."""
+    """Pull every linked account's transcript from the providers now (the data refresh)."""
     try:
         result = refresh_transcripts()
     except RefreshError as exc:
         raise click.ClickException(exc.message)
-    for line in result.user_lines():
-        click.echo(f"  {line}")
     click.echo(result.summary())
+    if result.errors:
+        raise click.ClickException("\n".join(result.errors))
+
+
+def _echo_jobs(jobs) -> None:
+    for job in jobs:
+        click.echo(f"Refresh {job.id} of organization {job.organization_id}: {job.status}, "
+                   f"{job.users_done}/{job.users_total} users, {job.added} added, {job.updated} updated, "
+                   f"{job.removed} removed, {job.errors} errors.")
+        if job.message:
+            click.echo(f"  {job.message}")
+
+
+@bp.cli.command("refresh-due")
+@click.option("--no-run", is_flag=True, help="Only queue the due refreshes (a worker runs them).")
+def refresh_due_command(no_run):
+    """Queue the refresh of every organization whose daily time (simulated clock) has passed since
+    its last refresh, then run the queued refreshes. Meant for a cron job or systemd timer."""
+    queued = queue_due_refreshes()
+    click.echo(f"{len(queued)} organization refresh(es) queued.")
+    if not no_run:
+        _echo_jobs(run_queued_jobs())
+
+
+@bp.cli.command("refresh-worker")
+@click.option("--once", is_flag=True, help="Run what is queued, then stop.")
+@click.option("--poll", default=5.0, show_default=True, help="Seconds between looks at the queue.")
+@click.option("--schedule", is_flag=True, help="Also queue the daily refreshes that are due.")
+def refresh_worker_command(once, poll, schedule):
+    """Run queued data refreshes (those the Reports page asks for) as they come."""
+    while True:
+        if schedule:
+            queue_due_refreshes()
+        _echo_jobs(run_queued_jobs())
+        db.session.remove()
+        if once:
+            return
+        time.sleep(poll)
+
+
+@bp.cli.command("set-refresh-time")
+@click.option("--partner-id", required=True)
+@click.option("--at", "at", default=None, help="HH:MM of the simulated clock; omit for REFRESH_DAILY_AT.")
+def set_refresh_time_command(partner_id, at):
+    """Set the daily time an organization's data is refreshed (`flask refresh-due`)."""
+    if at is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", at):
+        raise click.BadParameter("use HH:MM, 00:00 to 23:59", param_hint="--at")
+    organization = db.session.scalar(select(Organization).where(Organization.partner_id == partner_id))
+    if organization is None:
+        raise click.ClickException(f"No organization with partner ID {partner_id}.")
+    organization.refresh_time = at
+    db.session.commit()
+    click.echo(f"{organization.name}: daily data refresh at "
+               f"{at or current_app.config['REFRESH_DAILY_AT'] + ' (default)'} (simulated clock).")
 
 
 @bp.cli.command("create-org")

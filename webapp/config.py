@@ -102,3 +102,11 @@ class Config:
     # The providers' QA control API, called by the demo reset (unset token: providers not reset).
     IDP_CONTROL_URL = os.environ.get("IDP_CONTROL_URL", IDP_PUBLIC_URL)
     IDP_CONTROL_TOKEN = os.environ.get("IDP_CONTROL_TOKEN") or None
+    # The data refresh: the daily time (simulated clock, HH:MM) `flask refresh-due` refreshes an
+    # organization that set none, the subjects per transcript API call, how long a running job's
+    # worker may be silent before another worker takes the job over, how often a learner may
+    # refresh their own achievements.
+    REFRESH_DAILY_AT = os.environ.get("REFRESH_DAILY_AT", "02:00")
+    REFRESH_PAGE_SIZE = int(os.environ.get("REFRESH_PAGE_SIZE", "200"))
+    REFRESH_JOB_LEASE_SECONDS = int(os.environ.get("REFRESH_JOB_LEASE_SECONDS", "300"))
+    LEARNER_REFRESH_INTERVAL_SECONDS = int(os.environ.get("LEARNER_REFRESH_INTERVAL_SECONDS", "300"))

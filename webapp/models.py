@@ -40,6 +40,8 @@ class Organization(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     partner_id: Mapped[str] = mapped_column(String(32), unique=True)
     created_at: Mapped[datetime]
+    # "HH:MM" of the simulated clock for the scheduled data refresh; None: REFRESH_DAILY_AT.
+    refresh_time: Mapped[Optional[str]] = mapped_column(String(5))
 
     users: Mapped[list["WorkUser"]] = relationship(back_populates="organization")
 
@@ -232,6 +234,77 @@ class Achievement(db.Model):
 
     link: Mapped[LinkedAccount] = relationship()
     work_user: Mapped[WorkUser] = relationship()
+
+
+REFRESH_QUEUED = "queued"
+REFRESH_RUNNING = "running"
+REFRESH_DONE = "done"
+REFRESH_FAILED = "failed"
+REFRESH_ACTIVE = text("status IN ('queued', 'running')")
+
+
+class RefreshJob(db.Model):
+    """One data refresh of an organization (or of one learner's links), queued by an admin, the
+    schedule or a learner, run by a worker (``flask refresh-worker`` / ``refresh-due``).
+
+    The row is the progress the Reports page shows, so it survives a reload and is the same for
+    every web worker; the partial unique index allows one queued or running organization refresh
+    per organization.
+    """
+
+    __tablename__ = "refresh_jobs"
+    __table_args__ = (
+        Index("uq_refresh_job_active_org", "organization_id", unique=True,
+              sqlite_where=text("status IN ('queued', 'running') AND work_user_id IS NULL"),
+              postgresql_where=text("status IN ('queued', 'running') AND work_user_id IS NULL")),
+        Index("ix_refresh_jobs_status", "status", "id"),
+        Index("ix_refresh_jobs_org_id", "organization_id", "id"),
+        Index("ix_refresh_jobs_user_requested", "work_user_id", "requested_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    # Set for a learner's refresh of their own links.
+    work_user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("work_users.id"))
+    trigger: Mapped[str] = mapped_column(String(20))  # admin | schedule | operator | learner | cli
+    status: Mapped[str] = mapped_column(String(10), default=REFRESH_QUEUED)
+    requested_at: Mapped[datetime]  # real time (the worker's lease and the rate limit)
+    started_at: Mapped[Optional[datetime]]
+    heartbeat_at: Mapped[Optional[datetime]]
+    finished_at: Mapped[Optional[datetime]]
+    users_total: Mapped[int] = mapped_column(default=0)
+    users_done: Mapped[int] = mapped_column(default=0)
+    errors: Mapped[int] = mapped_column(default=0)
+    added: Mapped[int] = mapped_column(default=0)
+    updated: Mapped[int] = mapped_column(default=0)
+    removed: Mapped[int] = mapped_column(default=0)
+    links_checked: Mapped[int] = mapped_column(default=0)
+    # Providers whose transcripts could not be read ("learn partner-university"): nothing of theirs changed.
+    failed_providers: Mapped[str] = mapped_column(String(100), default="")
+    message: Mapped[Optional[str]] = mapped_column(Text)  # the failures, for people
+
+
+class RefreshStagedItem(db.Model):
+    """A transcript item read by a running refresh, kept until its provider's pages are all read;
+    then merged into ``achievements`` in one transaction (or dropped if the provider failed)."""
+
+    __tablename__ = "refresh_staged_items"
+    __table_args__ = (
+        UniqueConstraint("job_id", "link_id", "item_id", name="uq_staged_item"),
+        Index("ix_staged_job_provider", "job_id", "provider"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("refresh_jobs.id"))
+    provider: Mapped[str] = mapped_column(String(32))
+    link_id: Mapped[int] = mapped_column(ForeignKey("linked_accounts.id"))
+    item_id: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(20))
+    code: Mapped[Optional[str]] = mapped_column(String(40))
+    title: Mapped[str] = mapped_column(String(255))
+    level: Mapped[Optional[str]] = mapped_column(String(20))
+    completed_on: Mapped[date]
+    credit_on: Mapped[date]
 
 
 # Report pages list an organization's users by email; deleted users are filtered by date.

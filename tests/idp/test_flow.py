@@ -457,6 +457,46 @@ def test_client_credentials_and_transcript_api(live, learn, pu):
     assert unknown.status_code == 404
 
 
+def test_transcripts_of_many_subjects_in_one_call(live, learn, pu):
+    """The refresh's form: one POST answers a page of subjects (unknown ones listed apart)."""
+    token = _service_token(learn)["access_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    alex = _sub(live, "learn", "alex.learner@outlook.com")
+    single = requests.get(f"{learn.issuer_url}/api/transcript", params={"sub": alex}, headers=auth).json()
+    pat = _sub(live, "partner-university", "pat.pu@outlook.com")
+    response = requests.post(f"{learn.issuer_url}/api/transcripts", headers=auth,
+                             json={"subs": [alex, "nope", alex, pat]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["transcripts"] == [single]  # the same answer as the single-subject form
+    assert body["unknown"] == ["nope", pat]  # another issuer's subject is unknown here
+    too_many = requests.post(f"{learn.issuer_url}/api/transcripts", headers=auth,
+                             json={"subs": [f"s{i}" for i in range(501)]})
+    assert too_many.status_code == 400 and "500" in too_many.json()["error_description"]
+    for bad in ({"subs": "abc"}, {"subs": [1]}, [], {"subs": ["x" * 65]}):
+        assert requests.post(f"{learn.issuer_url}/api/transcripts", headers=auth,
+                             json=bad).status_code == 400
+    assert requests.post(f"{learn.issuer_url}/api/transcripts", json={"subs": [alex]}).status_code == 401
+    pu_auth = {"Authorization": f"Bearer {_service_token(pu)['access_token']}"}
+    assert requests.post(f"{learn.issuer_url}/api/transcripts", headers=pu_auth,
+                         json={"subs": [alex]}).status_code == 401
+
+
+def test_a_learners_token_never_reads_many_transcripts(live, learn):
+    """A learner's token (even with transcript.read) reads only that learner's own transcript."""
+    auth = learn.authorization_request(scope="openid transcript.read")
+    response = Browser().sign_in_and_consent(auth.url, "alex.learner@outlook.com", "Passw0rd!")
+    code = query_of(response.headers["Location"])["code"]
+    token = learn.exchange(code, auth.code_verifier)
+    assert "transcript.read" in token["scope"]
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    alex = _sub(live, "learn", "alex.learner@outlook.com")
+    assert requests.get(f"{learn.issuer_url}/api/transcript", params={"sub": alex},
+                        headers=headers).status_code == 200
+    refused = requests.post(f"{learn.issuer_url}/api/transcripts", headers=headers, json={"subs": [alex]})
+    assert refused.status_code == 403 and refused.json()["error"] == "access_denied"
+
+
 def test_transcript_api_needs_transcript_scope(live, learn):
     user_token, _, _ = run_flow(learn, "alex.learner@outlook.com")
     sub = _sub(live, "learn", "alex.learner@outlook.com")

@@ -18,6 +18,7 @@ from tests.fixtures.browser import Browser
 from tests.fixtures.demo_servers import move_mia_to_fabrikam
 from tests.fixtures.flows import sign_in
 from tests.fixtures.snapshots import webapp_state
+from tests.fixtures.report_helpers import run_refresh_worker
 from webapp import clock, simulated_clock, users
 from webapp.demo import seed as demo_seed
 from webapp.demo.seed import DEMO_PASSWORD, DEMO_WORK_USERS
@@ -206,18 +207,21 @@ def test_an_admins_refresh_touches_only_their_organization_and_names_only_its_us
         assert fabrikam_links == 1
     gloria = as_user(app, "gloria.global@contoso.com")
     page = gloria.open("/reports/skills")
-    done = gloria.submit(page, page.form_with(action_contains="/reports/refresh"))
+    gloria.submit(page, page.form_with(action_contains="/reports/refresh"))
+    run_refresh_worker(app)
+    done = gloria.open("/reports/skills")
     assert "Data refreshed from 2 linked accounts" in done.text, done.text[:2000]
     assert "fabrikam" not in done.text.lower()
-    assert "carl@contoso.com:" in done.text
     assert FABRIKAM not in _achievements_by_org(app) and _achievements_by_org(app)[CONTOSO] > 0
 
     # Fabrikam was not refreshed: its reports say so, and its refresh names only its users.
     frank = as_user(app, "frank.global@fabrikam.com")
     page = frank.open("/reports/skills")
     assert "has not been refreshed" in page.text
-    done = frank.submit(page, page.form_with(action_contains="/reports/refresh"))
-    assert "Data refreshed from 1 linked accounts" in done.text and "mia@fabrikam.com:" in done.text
+    frank.submit(page, page.form_with(action_contains="/reports/refresh"))
+    run_refresh_worker(app)
+    done = frank.open("/reports/skills")
+    assert "Data refreshed from 1 linked accounts" in done.text
     assert "contoso" not in done.text.lower()
     fabrikam_achievements = _achievements_by_org(app)[FABRIKAM]
     assert fabrikam_achievements > 0
@@ -228,7 +232,9 @@ def test_an_admins_refresh_touches_only_their_organization_and_names_only_its_us
         mia = db.session.scalar(select(WorkUser).where(WorkUser.email == "mia@fabrikam.com"))
         linking_service.remove_link(mia, "learn")
     page = gloria.open("/reports/skills")
-    done = gloria.submit(page, page.form_with(action_contains="/reports/refresh"))
+    gloria.submit(page, page.form_with(action_contains="/reports/refresh"))
+    run_refresh_worker(app)
+    done = gloria.open("/reports/skills")
     assert "fabrikam" not in done.text.lower() and "no changes" in done.text
     assert _achievements_by_org(app)[FABRIKAM] == fabrikam_achievements
 
@@ -243,7 +249,8 @@ def test_the_operators_refresh_covers_every_organization_and_names_nobody(app, i
     page = gloria.open("/admin/clock")
     done = gloria.submit(page, page.form_with(action_contains="/admin/refresh-all"))
     assert done.url.endswith("/admin/clock")
-    assert "Data refreshed from 3 linked accounts" in done.text
+    assert "Data refresh queued for 2 organizations; 0 already running." in done.text
+    run_refresh_worker(app)
     assert "@" not in re.sub(r"<header.*?</header>", "", done.text, flags=re.S).split("<main", 1)[-1]
     assert set(_achievements_by_org(app)) == {CONTOSO, FABRIKAM}
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.fixtures.browser import Browser
 from tests.fixtures.flows import link_account, sign_in
-from tests.fixtures.report_helpers import (QueryCounter, apply, delete_user, entry, link, move_clock_to, new_user,
+from tests.fixtures.report_helpers import (QueryCounter, apply, run_refresh_worker, delete_user, entry, link, move_clock_to, new_user,
                                   org, user)
 from webapp import clock
 from webapp.reports import credit
@@ -294,13 +294,21 @@ def test_refresh_button_over_real_http(app, idp):
     sign_in(admin, "gloria.global@contoso.com")
     page = admin.open("/reports/skills")
     assert "has not been refreshed" in page.text and "alex@contoso.com" in page.text
-    done = admin.submit(page, page.form_with(action_contains="/reports/refresh"))
-    assert done.url.endswith("/reports/skills")
-    assert "Data refreshed from 1 linked accounts: 3 added, 0 updated, 0 removed, for 1 users." in done.text
-    assert "alex@contoso.com: 3 added" in done.text
+    queued = admin.submit(page, page.form_with(action_contains="/reports/refresh"))
+    assert queued.url.endswith("/reports/skills")
+    assert "Data refresh started" in queued.text and 'data-refresh-status="queued"' in queued.text
+    # A second press while it waits queues nothing more: one refresh per organization at a time.
+    twice = admin.submit(queued, queued.form_with(action_contains="/reports/refresh"))
+    assert "already running" in twice.text
+    run_refresh_worker(app)
+    done = admin.open("/reports/skills")
+    assert 'data-refresh-status="done"' in done.text
+    assert "Last data refresh: 1 of 1 users done, 0 errors." in done.text
+    assert "Data refreshed from 1 linked accounts: 3 added, 0 updated, 0 removed." in done.text
     assert "Data last refreshed" in done.text
     again = admin.submit(done, done.form_with(action_contains="/reports/refresh"))
-    assert "no changes" in again.text
+    run_refresh_worker(app)
+    assert "no changes" in admin.open("/reports/skills").text
 
     # Without the CSRF token nothing runs.
     form = again.form_with(action_contains="/reports/refresh")

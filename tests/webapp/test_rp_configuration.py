@@ -77,10 +77,10 @@ def test_basic_authentication_when_discovery_advertises_nothing(stub_app, stub):
 
 
 def test_the_transcript_refresh_authenticates_the_same_way(stub_app, stub):
-    """The refresh's client_credentials token request too (the stub has no transcript API: 404,
-    nothing to credit)."""
+    """The refresh's client_credentials token request too (the stub has no transcript API: the
+    refresh then fails, after the token request this test looks at)."""
     stub.script.discovery = {"token_endpoint_auth_methods_supported": ["client_secret_post"]}
-    with stub_app.test_request_context():
+    with stub_app.test_request_context(), pytest.raises(refresh.RefreshError):
         refresh.fetch_transcripts([SimpleNamespace(id=1, provider="learn", subject="s")])
     [request] = stub.token_requests
     assert request["form"]["grant_type"] == "client_credentials"

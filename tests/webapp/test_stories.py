@@ -13,6 +13,7 @@ import pytest
 from tests.fixtures.browser import Browser, Page
 from tests.fixtures.demo_servers import control_idp, demo_app  # noqa: F401 (fixtures)
 from tests.fixtures.flows import DEMO_PASSWORD, provider_consent, provider_sign_in, sign_in, start_link
+from tests.fixtures.report_helpers import run_refresh_worker
 from webapp.demo import stories as guide
 
 
@@ -91,7 +92,9 @@ class Trainer:
         if kind == guide.REFRESH:
             browser = self.as_user(action.user)
             page = browser.open("/reports/")
-            return browser.submit(page, page.form_with(action_contains="/reports/refresh"))
+            browser.submit(page, page.form_with(action_contains="/reports/refresh"))
+            run_refresh_worker(self.app)  # what the worker started with the servers does
+            return browser.open("/reports/")  # the trainer reloads: the refresh is done
         if kind == guide.DELETE_USER:
             browser = self.as_user(action.user)
             users = browser.open("/admin/users")

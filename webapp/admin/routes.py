@@ -8,13 +8,16 @@ My Learn profile.
 from functools import wraps
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
+from flask_babel import gettext as _, ngettext
+from sqlalchemy import select
 from flask_login import current_user, login_required
 
 from .. import simulated_clock
 from ..clock import clock_is_simulated, now, real_now, today
 from ..permissions import OPERATOR_REFUSED, USER_ADMIN_REFUSED, allowed, can_administer_users, is_operator
-from ..reports.refresh import RefreshError, refresh_transcripts
+from ..extensions import db
+from ..models import Organization
+from ..reports.jobs import request_refresh
 from ..template_helpers import long_date, role_label
 from ..validation import ValidationError
 from . import follow_up, service
@@ -199,13 +202,12 @@ def refresh_all():
     if not RefreshAllForm().validate_on_submit():
         flash(_("The form expired. Please try again."), "error")
         return redirect(url_for("admin.operator"))
-    try:
-        result = refresh_transcripts(organization_id=None)
-    except RefreshError as exc:
-        flash(exc.message, "error")
-    else:
-        # Counts only: the lines naming users stay with each organization's own refresh.
-        flash(result.summary(), "success")
+    # One queued refresh per organization, run by the worker like an admin's own.
+    queued = [request_refresh(org_id, "operator")[1] for org_id in
+              db.session.scalars(select(Organization.id).order_by(Organization.id))]
+    flash(ngettext("Data refresh queued for %(num)d organization; %(running)d already running.",
+                   "Data refresh queued for %(num)d organizations; %(running)d already running.",
+                   queued.count(True), running=queued.count(False)), "success")
     return redirect(url_for("admin.operator"))
 
 

@@ -162,7 +162,8 @@ class _Steps:
 
     def refresh(self) -> Step:
         return Step(_("Sign in as %(admin)s, open Reports and select \"Refresh data now\" (or run: flask --app "
-                      "webapp refresh-data).", admin=self.admin["email"]),
+                      "webapp refresh-data). The refresh worker runs it in the background: reload the "
+                      "page until its progress says it is done.", admin=self.admin["email"]),
                     _links((_("Reports"), url_for(REPORTS_PAGE))),
                     Action(REFRESH, self.admin["email"]),
                     # The summary's first words (its counts depend on the data): English, for the tests.

@@ -1,15 +1,19 @@
 """My Learn profile: the page where a work user sees and manages their linked accounts."""
-from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
+import math
+from datetime import timedelta
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _, ngettext
 from flask_login import current_user, login_required
 
 from .. import i18n
 from ..linking.routes import finish_provider_signout
 from ..models import LEARN, PARTNER_UNIVERSITY
 from ..reports.credit import user_achievements
+from ..reports.refresh import RefreshError, learner_refresh_wait, refresh_user
 from ..safe_urls import safe_next_url
 from ..traces.recorder import latest_trace
-from .forms import LanguageForm
+from .forms import LanguageForm, RefreshAchievementsForm
 from .service import profile_sections
 
 # Where the article sends people ("How to get support"): linking problems that persist after the
@@ -41,7 +45,37 @@ def profile():
         latest_trace=latest_trace(current_user),
         achievements=user_achievements(current_user),
         support_url=SUPPORT_URL, certification_support_url=CERTIFICATION_SUPPORT_URL,
+        refresh_achievements_form=RefreshAchievementsForm(formdata=None),
     )
+
+
+@bp.route("/profile/achievements/refresh", methods=["POST"])
+@login_required
+def refresh_achievements():
+    """The learner reads their own transcripts now (at most once per interval)."""
+    back = url_for("profile.profile", _anchor="achievements")
+    if not RefreshAchievementsForm().validate_on_submit():
+        flash(_("The form expired. Please try again."), "error")
+        return redirect(back)
+    interval = timedelta(seconds=current_app.config["LEARNER_REFRESH_INTERVAL_SECONDS"])
+    wait = learner_refresh_wait(current_user, interval)
+    if wait:
+        minutes = max(1, math.ceil(wait.total_seconds() / 60))
+        flash(ngettext("You refreshed your achievements a moment ago. You can refresh them again "
+                       "in %(num)d minute.", "You refreshed your achievements a moment ago. You can "
+                       "refresh them again in %(num)d minutes.", minutes), "error")
+        return redirect(back)
+    try:
+        job = refresh_user(current_user)
+    except RefreshError as exc:
+        flash(exc.message, "error")
+        return redirect(back)
+    if job.message:
+        for line in job.message.split("\n"):
+            flash(line, "error")
+    flash(_("Your achievements were refreshed: %(added)d added, %(updated)d updated, %(removed)d "
+            "removed.", added=job.added, updated=job.updated, removed=job.removed), "success")
+    return redirect(back)
 
 
 @bp.route("/language", methods=["POST"])

@@ -10,7 +10,8 @@ from .analytics import (LINK_STATUS_BOTH, LINK_STATUS_LEARN, LINK_STATUS_NONE, L
                         learn_analytics_page)
 from .credit import skills_report_removal_date
 from .forms import RefreshForm
-from .refresh import RefreshError, last_refresh, refresh_transcripts
+from .jobs import last_refresh, latest_job, request_refresh
+from .refresh import summary
 from .skilling_points import skilling_points, skilling_points_config
 from .skills_report import skills_report_csv, skills_report_page
 
@@ -18,7 +19,6 @@ bp = Blueprint("reports", __name__, url_prefix="/reports")
 
 # Where the refresh button may send the admin back to (never a URL from the request).
 RETURN_ENDPOINTS = ("reports.index", "reports.skills", "reports.learn_analytics", "reports.skilling")
-MAX_USER_LINES = 20
 
 
 @bp.before_request
@@ -34,6 +34,7 @@ def _page_arg() -> int:
 def _render(template: str, endpoint: str, **context):
     return render_template(template, refresh_form=RefreshForm(back_to=endpoint),
                            last_refresh=last_refresh(current_user.organization_id),
+                           refresh_job=latest_job(current_user.organization_id), refresh_summary=summary,
                            today=today(),
                            organization=current_user.organization, **context)
 
@@ -79,18 +80,15 @@ def refresh():
     if not form.validate_on_submit():
         flash(_("The form expired. Please try again."), "error")
         return redirect(url_for(back_to))
-    try:
-        # The admin's own organization only: every organization is the operator's refresh.
-        result = refresh_transcripts(organization_id=current_user.organization_id)
-    except RefreshError as exc:
-        flash(exc.message, "error")
-        return redirect(url_for(back_to))
-    flash(result.summary(), "success")
-    lines = result.user_lines()
-    for line in lines[:MAX_USER_LINES]:
-        flash(line, "info")
-    if len(lines) > MAX_USER_LINES:
-        flash(_("… and %(count)d more users.", count=len(lines) - MAX_USER_LINES), "info")
+    # The admin's own organization only: every organization is the operator's refresh. A worker
+    # runs it (flask refresh-worker); its progress is on every report page.
+    _job, created = request_refresh(current_user.organization_id, "admin")
+    if created:
+        flash(_("Data refresh started. Its progress is shown above the report; reload the page "
+                "to follow it."), "success")
+    else:
+        flash(_("A data refresh of your organization is already running; its progress is shown "
+                "above the report."), "info")
     return redirect(url_for(back_to))
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import String, and_, cast, func, select
+from sqlalchemy import String, and_, cast, exists, func, select
 
 from ..clock import today
 from ..extensions import db
@@ -66,16 +66,16 @@ def skills_report_page(organization_id: int, page: int = 1, per_page: int = REPO
     Three queries whatever the page size: count, the page's users, their rows.
     """
     on = on or today()
-    linked_users = (select(WorkUser.id, WorkUser.email)
-                    .join(LinkedAccount, LinkedAccount.work_user_id == WorkUser.id)
-                    .where(WorkUser.organization_id == organization_id,
-                           LinkedAccount.organization_id == organization_id, reportable_link_clause(on))
-                    .distinct())
-    total = db.session.scalar(select(func.count()).select_from(linked_users.subquery())) or 0
+    # The organization's users in email order (ix_work_users_org_email), each kept when one of its
+    # links is reportable: no DISTINCT over the join, which sorted 100,000 rows for every page.
+    listed = and_(WorkUser.organization_id == organization_id, exists().where(
+        LinkedAccount.work_user_id == WorkUser.id, LinkedAccount.organization_id == organization_id,
+        reportable_link_clause(on)))
+    total = db.session.scalar(select(func.count()).select_from(WorkUser).where(listed)) or 0
     page = page_number(page, total, per_page)
-    page_users = linked_users.subquery()
     user_ids = list(db.session.scalars(
-        select(page_users.c.id).order_by(page_users.c.email).limit(per_page).offset((page - 1) * per_page)))
+        select(WorkUser.id).where(listed).order_by(WorkUser.email).limit(per_page)
+        .offset((page - 1) * per_page)))
     users: dict[int, SkillsReportUser] = {}
     if user_ids:
         rows = db.session.execute(
