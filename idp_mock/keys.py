@@ -63,9 +63,16 @@ def get_active_signing_key(issuer: str) -> SigningKey:
 
 def active_signing_jwk(issuer: str) -> tuple[str, RSAKey]:
     """``(kid, private key)`` of the active key of ``issuer``, read from the database on every
-    call (a rotation by any process applies at once)."""
-    row = get_active_signing_key(issuer)
-    return row.kid, load_private_key(row)
+    call (a rotation by any process applies at once): two columns, no ORM object to build."""
+    found = db.session.execute(
+        db.select(SigningKey.kid, SigningKey.private_jwk)
+        .where(SigningKey.issuer == issuer, SigningKey.active, SigningKey.retired_at.is_(None))
+        .order_by(SigningKey.created_at.desc(), SigningKey.id.desc())
+        .limit(1)).first()
+    if found is None:
+        row = get_active_signing_key(issuer)  # first use: creates the key
+        found = (row.kid, row.private_jwk)
+    return found[0], _import_private_jwk(found[1])
 
 
 def load_private_key(row: SigningKey) -> RSAKey:
