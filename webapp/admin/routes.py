@@ -37,7 +37,9 @@ def require_sign_in():
 @user_admin_only
 def users():
     page = service.organization_users(current_user, request.args.get("page", 1, type=int) or 1)
-    return render_template("admin/users.html", page=page, users=page.items)
+    # Only the actions this admin may take are offered (an Account admin deletes no Global admin).
+    deletable = {u.id for u in page.items if service.deletion_refusal(current_user, u) is None}
+    return render_template("admin/users.html", page=page, users=page.items, deletable=deletable)
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
@@ -52,7 +54,8 @@ def create_user():
                                          form.password.data, form.roles.data or [],
                                          address=request.remote_addr)
         except ValidationError as exc:
-            getattr(form, exc.field or "email").errors.append(exc.message)
+            for problem in getattr(exc, "errors", [exc]):
+                getattr(form, problem.field or "email").errors.append(problem.message)
             status = 422
         else:
             flash(_("Work user %(email)s created. Give them their initial password; they can then "
