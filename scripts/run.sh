@@ -18,6 +18,8 @@ export WEBAPP_URL=${WEBAPP_URL:-http://127.0.0.1:$PORT}
 # with it): the documented development default unless IDP_CONTROL_TOKEN is set.
 export IDP_QA_MODE=${IDP_QA_MODE:-true}
 export IDP_CONTROL_TOKEN=${IDP_CONTROL_TOKEN:-dev-qa-control-token}
+# Partner Center's messages name the failed check when the providers are in QA mode.
+export QA_MODE=${QA_MODE:-$IDP_QA_MODE}
 
 # The installation operator (moves the clock, resets the demo, refreshes every organization):
 # the demo guide's trainer account. Comma-separated work-user emails; none by default elsewhere.

@@ -1,5 +1,5 @@
 """The linking flow: start at Partner Center, sign in at the provider, come back, record the link."""
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -22,8 +22,9 @@ def _provider_or_404(provider: str) -> str:
 
 
 def _flow_error_text(exc: FlowError) -> str:
-    """The user's message; protocol failures also name the failed check, for QA."""
-    if exc.outcome == "refused":
+    """The user's message; in QA mode a failure also names the failed check (the flow inspector
+    always does). A refusal by the rules or a cancel is no failed check."""
+    if exc.outcome in ("refused", "cancelled") or not current_app.config.get("QA_MODE"):
         return exc.message
     return _("%(message)s (Failed check: %(check)s)", message=exc.message, check=exc.check)
 
