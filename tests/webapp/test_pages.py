@@ -89,3 +89,17 @@ def test_skilling_points_page_shows_no_repository_path(app):
     page = as_user(app, "gloria.global@contoso.com").open("/reports/skilling-points")
     assert page.status == 200 and "Sample values." in page.text
     assert "skilling_points.json" not in page.text and "webapp/" not in page.text
+
+
+def test_next_association_date_names_the_account_it_applies_to(app, idp):
+    from tests.fixtures.flows import link_account, remove_link
+
+    browser = as_user(app, "pat@contoso.com")
+    before = html.unescape(browser.open("/profile").text)
+    assert "Next available association date: " in before  # never linked: no account to name
+    link_account(browser, "partner-university", "pat.pu@outlook.com")
+    remove_link(browser, "partner-university")
+    page = html.unescape(browser.open("/profile").text)
+    section = re.search(r'<section class="card link-section"[^>]*id="your-learning">.*?</section>', page, re.S).group(0)
+    assert re.search(r"Next available association date: \w+ \d+, \d{4} \(for pat\.pu@outlook\.com\)", section)
+    assert "(30 days between associations)" in section
