@@ -11,7 +11,7 @@ from flask import flash
 from flask import g
 from flask import redirect
 from flask import url_for
-from flask_babel import gettext as _
+from flask_babel import gettext as _, ngettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField
@@ -130,5 +130,5 @@ def panel_clear():
     if form.validate_on_submit():
         panel_id = session_panel_id()
         count = clear_scenarios(g.issuer, panel_id=panel_id) if panel_id else 0
-        flash(_("%(count)d test scenario(s) cleared.", count=count), "success")
+        flash(ngettext("%(num)d test scenario cleared.", "%(num)d test scenarios cleared.", count), "success")
     return _back(form.next.data)

@@ -296,7 +296,7 @@ def test_refresh_button_over_real_http(app, idp):
     assert "has not been refreshed" in page.text and "alex@contoso.com" in page.text
     done = admin.submit(page, page.form_with(action_contains="/reports/refresh"))
     assert done.url.endswith("/reports/skills")
-    assert "Data refreshed from 1 linked accounts: 3 added, 0 updated, 0 removed, for 1 users." in done.text
+    assert "Data refreshed from 1 linked account: 3 added, 0 updated, 0 removed, for 1 user." in done.text
     assert "alex@contoso.com: 3 added" in done.text
     assert "Data last refreshed" in done.text
     again = admin.submit(done, done.form_with(action_contains="/reports/refresh"))

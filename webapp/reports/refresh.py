@@ -8,7 +8,7 @@ from datetime import date, datetime
 import requests
 from authlib.integrations.base_client import OAuthError
 from flask import current_app
-from flask_babel import gettext as _
+from flask_babel import gettext as _, ngettext
 from sqlalchemy import and_, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -78,15 +78,24 @@ class RefreshResult:
 
     def summary(self) -> str:
         if not self.changed:
-            return _("Data refreshed from %(count)d linked accounts: no changes.", count=self.links_checked)
-        return _("Data refreshed from %(count)d linked accounts: %(added)d added, %(updated)d updated, "
-                 "%(removed)d removed, for %(users)d users.", count=self.links_checked, added=self.added,
-                 updated=self.updated, removed=self.removed, users=len(self.per_user))
+            return ngettext("Data refreshed from %(num)d linked account: no changes.",
+                            "Data refreshed from %(num)d linked accounts: no changes.", self.links_checked)
+        return ngettext("Data refreshed from %(num)d linked account: %(changes)s, for %(users)s.",
+                        "Data refreshed from %(num)d linked accounts: %(changes)s, for %(users)s.",
+                        self.links_checked, changes=_changes(self.added, self.updated, self.removed),
+                        users=ngettext("%(num)d user", "%(num)d users", len(self.per_user)))
 
     def user_lines(self) -> list[str]:
-        return [_("%(email)s: %(added)d added, %(updated)d updated, %(removed)d removed.",
-                  email=c.email, added=c.added, updated=c.updated, removed=c.removed)
+        return [_("%(email)s: %(changes)s.", email=c.email, changes=_changes(c.added, c.updated, c.removed))
                 for c in sorted(self.per_user.values(), key=lambda c: c.email)]
+
+
+def _changes(added: int, updated: int, removed: int) -> str:
+    """"1 added, 2 updated, 0 removed", each count with its language's plural form."""
+    return _("%(added)s, %(updated)s, %(removed)s",
+             added=ngettext("%(num)d added", "%(num)d added", added),
+             updated=ngettext("%(num)d updated", "%(num)d updated", updated),
+             removed=ngettext("%(num)d removed", "%(num)d removed", removed))
 
 
 def parse_transcript_item(raw) -> TranscriptEntry:

@@ -1,7 +1,7 @@
 """Reports pages: organization-scoped, for Global admins and partner admins only."""
 from flask import (Blueprint, Response, flash, redirect, render_template, request,
                    stream_with_context, url_for)
-from flask_babel import gettext as _
+from flask_babel import gettext as _, ngettext
 from flask_login import current_user
 
 from ..clock import today
@@ -91,7 +91,7 @@ def refresh():
     for line in lines[:MAX_USER_LINES]:
         flash(line, "info")
     if len(lines) > MAX_USER_LINES:
-        flash(_("… and %(count)d more users.", count=len(lines) - MAX_USER_LINES), "info")
+        flash(ngettext("… and %(num)d more user.", "… and %(num)d more users.", len(lines) - MAX_USER_LINES), "info")
     return redirect(url_for(back_to))
 
 
