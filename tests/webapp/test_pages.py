@@ -103,3 +103,23 @@ def test_next_association_date_names_the_account_it_applies_to(app, idp):
     section = re.search(r'<section class="card link-section"[^>]*id="your-learning">.*?</section>', page, re.S).group(0)
     assert re.search(r"Next available association date: \w+ \d+, \d{4} \(for pat\.pu@outlook\.com\)", section)
     assert "(30 days between associations)" in section
+
+
+def audit_rows_html(page_text: str) -> list[str]:
+    body = re.search(r"<tbody>(.*?)</tbody>", page_text, re.S).group(1)
+    return re.findall(r"<tr>(.*?)</tr>", body, re.S)
+
+
+def test_audit_log_names_actions_and_shows_both_times_when_the_clock_is_moved(app):
+    from tests.fixtures.clock import day, move_app_to
+
+    admin = as_user(app, "gloria.global@contoso.com")  # a sign-in at real time
+    move_app_to(app, 40)
+    as_user(app, "alex@contoso.com")  # a sign-in while the clock is simulated
+    rows = audit_rows_html(html.unescape(admin.open("/audit/").text))
+    simulated, real = rows[0], rows[-1]
+    assert 'data-action="sign_in">Signed in</td>' in simulated and "sign_in<" not in simulated
+    assert f"Simulated: {day(40):%Y-%m-%d} " in simulated
+    assert "Simulated:" not in real
+    french = html.unescape(admin.open("/audit/?lang=fr").text)
+    assert ">sign_in<" not in french and 'data-action="sign_in">Connexion</td>' in french
