@@ -204,7 +204,7 @@ def test_token_slow_times_out_and_retry_links(idp, control, tmp_path):
         control.arm("learn", "token_slow", client_id=CLIENT_ID["learn"], seconds=2)
         page = run_flow(browser, "learn", PERSONAL["learn"])
         text = flash_text(page)
-        assert ("Microsoft Learn's token endpoint did not answer within 1 seconds. Nothing was "
+        assert ("Microsoft Learn's token endpoint did not answer within 1 second. Nothing was "
                 "linked; please try again in a moment.") in text
         assert "(Failed check: token_timeout)" in text
         assert link_count(app) == 0
