@@ -112,7 +112,8 @@ class Ours:
         self.clients = [{"issuer": "learn", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
                          "client_name": "Bench", "redirect_uris": [REDIRECT_URI], "scope": SCOPE,
                          "grant_types": ["authorization_code"], "response_types": ["code"],
-                         "token_endpoint_auth_method": "client_secret_basic"}]
+                         "token_endpoint_auth_method": "client_secret_basic",
+                         "always_ask_consent": True}]  # every prepare() finds the consent page
         import idp_mock
         from idp_mock.demo import seed_demo
         migrate("idp_mock", {"IDP_DATABASE_URL": f"sqlite:///{db_path}", "IDP_CLIENTS": json.dumps(self.clients),

@@ -27,11 +27,12 @@ def window_start(window: timedelta) -> datetime:
 
 def exhausted_scope(session, model, keys: dict[str, str], limits: dict[str, int],
                     start: datetime) -> str | None:
-    """The first scope of ``keys`` ({scope: key}) whose failures reached its limit, else None."""
+    """The first scope of ``keys`` ({scope: key}) whose failures reached its limit, else None
+    (one query for every key)."""
+    failures = dict(session.execute(select(model.key, model.failures).where(
+        model.key.in_(list(keys.values())), model.window_start == start)).all())
     for scope, key in keys.items():
-        failures = session.scalar(select(model.failures).where(
-            model.key == key, model.window_start == start)) or 0
-        if failures >= limits[scope]:
+        if failures.get(key, 0) >= limits[scope]:
             return scope
     return None
 

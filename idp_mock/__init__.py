@@ -23,7 +23,7 @@ from . import errors
 from . import pages
 from . import provider
 from .cli import register_cli
-from .clients import client_origins
+from .clients import authorization_request_origins
 from .clients import register_configured_clients
 from .config import ISSUERS
 from .config import REPO_ROOT
@@ -102,7 +102,7 @@ def configure_template_context(app: Flask) -> None:
 
 
 def configure_security(app: Flask) -> None:
-    init_security_headers(app, form_action_origins=client_origins, no_store_endpoints=(
+    init_security_headers(app, form_action_origins=authorization_request_origins, no_store_endpoints=(
         "provider.authorize", "provider.issue_token", "provider.userinfo"))
     init_request_hardening(app)
 

@@ -22,7 +22,8 @@ from .services import add_transcript_item
 from .services import create_account
 from .services import find_account
 from .services import generate_mcid
-from .services import upsert_client
+from .services import QA_CLIENT_SCOPE
+from .services import register_qa_client
 
 ISSUER_CHOICE = click.Choice(list(ISSUERS))
 
@@ -129,26 +130,34 @@ def add_transcript_item_command(issuer, email, kind, code, title, level, complet
 @click.command("add-client")
 @click.option("--issuer", type=ISSUER_CHOICE, required=True)
 @click.option("--client-id", required=True)
-@click.option("--client-secret", required=True)
+@click.option("--client-secret", default=None,
+              help="The secret of a confidential client (not with --public).")
+@click.option("--public", is_flag=True,
+              help="A public client (SPA, native app): no secret, PKCE only, "
+                   "no client credentials grant.")
 @click.option("--redirect-uri", "redirect_uris", multiple=True, required=True)
 @click.option("--post-logout-redirect-uri", "post_logout_uris", multiple=True)
 @click.option("--name", required=True, help="Client name shown on the consent page.")
-@click.option("--scope", default="openid profile email transcript.read")
+@click.option("--scope", default=QA_CLIENT_SCOPE, show_default=True)
+@click.option("--require-nonce", is_flag=True,
+              help="Refuse authorization requests without a nonce.")
+@click.option("--always-ask-consent", is_flag=True,
+              help="Show the consent page on every flow (never remember consent).")
 @with_appcontext
-def add_client_command(issuer, client_id, client_secret, redirect_uris,
-                       post_logout_uris, name, scope):
+def add_client_command(issuer, client_id, client_secret, public, redirect_uris,
+                       post_logout_uris, name, scope, require_nonce, always_ask_consent):
     """Register (or update) a relying party client."""
-    upsert_client({
-        "issuer": issuer,
-        "client_id": client_id,
-        "client_secret": client_secret,
-        "client_name": name,
-        "redirect_uris": list(redirect_uris),
-        "post_logout_redirect_uris": list(post_logout_uris),
-        "scope": scope,
-    })
+    try:
+        register_qa_client(
+            issuer, client_id, list(redirect_uris), client_name=name,
+            client_secret=client_secret, public=public,
+            post_logout_redirect_uris=list(post_logout_uris), scope=scope,
+            require_nonce=require_nonce, always_ask_consent=always_ask_consent)
+    except AccountError as exc:
+        raise click.UsageError(f"{exc} Use --client-secret, or --public alone.") from exc
     db.session.commit()
-    click.echo(f"Client {client_id} registered on {ISSUERS[issuer]['name']}.")
+    click.echo(f"Client {client_id} registered on {ISSUERS[issuer]['name']}"
+               f" ({'public' if public else 'confidential'}).")
     click.echo(f"Discovery: {_discovery_url(issuer)}")
     click.echo(f"Client ID: {client_id}")
 

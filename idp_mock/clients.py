@@ -1,7 +1,10 @@
-"""The relying parties registered with the providers: configured at start, their origins."""
+"""The relying parties registered with the providers: configured at start; the origin a page's
+forms may lead to."""
 from __future__ import annotations
 
-from flask import Flask
+from urllib.parse import parse_qsl, urlsplit
+
+from flask import Flask, g, request
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
@@ -10,19 +13,37 @@ from common.security_headers import origins
 
 from .config import ISSUERS
 from .keys import get_active_signing_key
-from .models import OAuth2Client
+from .oauth2 import get_server
 from .models import db
 from .services import upsert_client
 
 
-def client_origins() -> list[str]:
-    """Origins of every registered redirect URI: a provider's forms end up there (the consent
-    form posts to /authorize, which redirects to the client). Read per page: clients can be
-    added at run time with the CLI."""
-    uris = []
-    for client in db.session.scalars(db.select(OAuth2Client).order_by(OAuth2Client.id)):
-        uris += client.redirect_uris + client.post_logout_redirect_uris
-    return origins(uris)
+def authorization_request_origins() -> list[str]:
+    """The one origin outside the provider that a page's forms may end up at: the redirect URI
+    of the authorization request the page belongs to, once its client has registered it (the
+    consent form, and the sign-in form inside an authorization request, post to /authorize,
+    which redirects to the client). Every other page's forms stay on the provider.
+
+    The request is the page's own (``/<issuer>/authorize?…``) or the one the sign-in page
+    returns to (``/<issuer>/signin?next=/<issuer>/authorize?…``). Its client was already read
+    by the authorization server in this request (cached per request), so this costs no query.
+    """
+    issuer = g.get("issuer")
+    if not issuer or request.endpoint == "static":
+        return []
+    args = request.args
+    if "client_id" not in args and args.get("next", "").startswith(f"/{issuer}/authorize?"):
+        args = dict(parse_qsl(urlsplit(args["next"]).query))
+    client_id = args.get("client_id")
+    if not client_id:
+        return []
+    client = get_server().query_client(client_id)
+    if client is None:
+        return []
+    redirect_uri = args.get("redirect_uri") or client.get_default_redirect_uri()
+    if not redirect_uri or not client.check_redirect_uri(redirect_uri):
+        return []
+    return origins([redirect_uri])
 
 
 def register_configured_clients(app: Flask) -> None:

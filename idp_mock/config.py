@@ -29,7 +29,7 @@ ISSUERS: dict[str, dict[str, str]] = {
 }
 
 
-SCOPES_SUPPORTED = ["openid", "profile", "email", "transcript.read"]
+SCOPES_SUPPORTED = ["openid", "profile", "email", "offline_access", "transcript.read"]
 
 
 def default_clients(webapp_url: str) -> list[dict]:
@@ -41,6 +41,8 @@ def default_clients(webapp_url: str) -> list[dict]:
         "response_types": ["code"],
         "token_endpoint_auth_method": "client_secret_basic",
         "post_logout_redirect_uris": [webapp_url + "/profile"],
+        # Partner Center always sends a nonce: a request without one is refused.
+        "require_nonce": True,
     }
     return [
         {
@@ -103,7 +105,12 @@ def config_from_env() -> dict:
         "OAUTH2_TOKEN_EXPIRES_IN": {
             "authorization_code": 3600,
             "client_credentials": 3600,
+            "refresh_token": 3600,
         },
+        # Seconds a refresh token stays usable from its issue (each use rotates it).
+        "IDP_REFRESH_TOKEN_EXPIRES_IN": int(
+            os.environ.get("IDP_REFRESH_TOKEN_EXPIRES_IN", str(30 * 24 * 3600))
+        ),
         # Bearer token of the QA control API (/qa/...); the API is off while it is unset.
         "IDP_CONTROL_TOKEN": os.environ.get("IDP_CONTROL_TOKEN") or None,
         # Seconds a rotated-out signing key stays in the JWKS.

@@ -208,9 +208,26 @@ class OAuth2Client(db.Model, OAuth2ClientMixin):
         # with a digest at the next start).
         return check_password_hash(self.client_secret, client_secret)
 
+    @property
+    def is_public(self) -> bool:
+        """A public client (SPA, native app) holds no secret: PKCE alone binds its code."""
+        return self.token_endpoint_auth_method == "none"
+
+    @property
+    def require_nonce(self) -> bool:
+        return bool(self.client_metadata.get("require_nonce", False))
+
+    @property
+    def always_ask_consent(self) -> bool:
+        """QA switch: the consent page on every flow, whatever was allowed before."""
+        return bool(self.client_metadata.get("always_ask_consent", False))
+
     def check_endpoint_auth_method(self, method, endpoint):
-        # Both confidential-client methods are accepted at the token endpoint.
+        # A confidential client may use either secret method at the token endpoint; a public
+        # client only "none" (and so never gets client credentials, whose grant refuses it).
         if endpoint == "token":
+            if self.is_public:
+                return method == "none"
             return method in ("client_secret_basic", "client_secret_post")
         return True
 
@@ -266,6 +283,26 @@ class Token(db.Model, OAuth2TokenMixin):
     def get_client(self):
         return db.session.scalar(
             db.select(OAuth2Client).filter_by(issuer=self.issuer, client_id=self.client_id))
+
+
+class Consent(db.Model):
+    """What an account allowed a client (its scopes): a later flow of that client asking no
+    more than this goes through without the consent page (and ``prompt=none`` gets a code).
+    The account page lists these rows and revokes them."""
+
+    __tablename__ = "idp_consents"
+    __table_args__ = (
+        UniqueConstraint("issuer", "account_id", "client_id", name="uq_consent_account_client"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(40))
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("idp_accounts.id", ondelete="CASCADE"), index=True
+    )
+    client_id: Mapped[str] = mapped_column(String(48))
+    scope: Mapped[str] = mapped_column(Text, default="")
+    granted_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class FaultScenario(db.Model):

@@ -6,7 +6,6 @@ import secrets
 import time
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.integrations.flask_oauth2 import ResourceProtector
 from authlib.oauth2.rfc6749 import InvalidGrantError
 from authlib.oauth2.base import invalid_error_characters
 from authlib.oauth2.rfc6749 import InvalidRequestError
@@ -16,10 +15,10 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc6750 import InvalidTokenError
-from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core import UserInfoEndpoint
 from authlib.oidc.core.grants import OpenIDCode
+from authlib.oidc.core.grants.util import validate_nonce
 from authlib.oidc.core.util import create_half_hash
 from authlib.oidc.rpinitiated import EndSessionEndpoint
 from flask import current_app
@@ -28,6 +27,13 @@ from flask import session
 from sqlalchemy.orm import joinedload
 
 from .config import ISSUERS
+from .interop import NO_BEARER_TOKEN
+from .interop import IssuerResourceProtector
+from .interop import NoBearerTokenError
+from .interop import IssuerResponseParameter
+from .interop import RequestObjectsNotSupported
+from .interop import S256CodeChallenge
+from .interop import authenticate_client_secret_basic
 from .issuers import issuer_url
 from .keys import active_signing_jwk
 from .keys import public_jwks
@@ -40,6 +46,8 @@ from .qa.arming import session_panel_id
 from .qa.faults import TokenFaults
 from .qa.faults import id_token_plan
 from .qa.faults import userinfo_claims
+from .refresh_tokens import TOKEN_ENDPOINT_AUTH_METHODS
+from .refresh_tokens import RefreshTokenGrant
 from .sessions import session_key
 
 
@@ -57,22 +65,6 @@ def user_claims(account: Account, issuer: str) -> UserInfo:
     return claims
 
 
-class S256CodeChallenge(CodeChallenge):
-    """PKCE is mandatory and only ``S256`` is accepted."""
-
-    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
-    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
-    CODE_CHALLENGE_METHODS = {"S256": CodeChallenge.CODE_CHALLENGE_METHODS["S256"]}
-
-    def validate_code_challenge(self, grant, redirect_uri):
-        data = grant.request.payload.data
-        if not data.get("code_challenge"):
-            raise InvalidRequestError("Missing 'code_challenge' (PKCE is required).")
-        if data.get("code_challenge_method") != "S256":
-            raise InvalidRequestError("'code_challenge_method' must be 'S256'.")
-        return super().validate_code_challenge(grant, redirect_uri)
-
-
 def random_token(nbytes: int = 36) -> str:
     """An unguessable URL-safe string (36 bytes: 48 characters, 288 bits)."""
     return secrets.token_urlsafe(nbytes)
@@ -84,10 +76,19 @@ def new_access_token(client, grant_type, user, scope) -> str:
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS = TOKEN_ENDPOINT_AUTH_METHODS
 
     def generate_authorization_code(self):
         return random_token()
+
+    def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None,
+                       include_refresh_token=True):
+        # Authlib offers a refresh token to every client allowed the refresh_token grant; OIDC
+        # (Core 11) ties it to the offline_access scope the user allowed.
+        include_refresh_token = include_refresh_token and "offline_access" in (
+            scope_to_list(scope) or ())
+        return super().generate_token(user, scope, grant_type, expires_in,
+                                      include_refresh_token)
 
     @staticmethod
     def validate_authorization_redirect_uri(request, client):
@@ -197,8 +198,12 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
 
 class IssuerOpenIDCode(OpenIDCode):
     def __init__(self, issuer: str):
-        super().__init__(require_nonce=True)
+        super().__init__()
         self.issuer = issuer
+
+    def validate_openid_authorization_request(self, grant, redirect_uri):
+        # OIDC makes nonce optional in the code flow; a client may require it (its setting).
+        validate_nonce(grant.request, self.exists_nonce, grant.request.client.require_nonce)
 
     def exists_nonce(self, nonce, request):
         # Authlib validates an authorization request twice per request: one query.
@@ -240,6 +245,12 @@ class IssuerOpenIDCode(OpenIDCode):
 
 
 class IssuerUserInfoEndpoint(UserInfoEndpoint):
+    def __call__(self, request):
+        try:
+            return super().__call__(request)
+        except NO_BEARER_TOKEN:
+            raise NoBearerTokenError() from None
+
     def get_issuer(self):
         return issuer_url(self.server.issuer)
 
@@ -291,6 +302,13 @@ class IssuerAuthorizationServer(AuthorizationServer):
         super().__init__()
         if app is not None:
             self.init_app(app, query_client=self._query, save_token=self._save)
+        self.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
+        self.register_extension(IssuerResponseParameter(issuer))
+
+    def validate_requested_scope(self, scope):
+        # Scopes this provider does not know are ignored, not refused (OIDC Core 3.1.2.1): the
+        # client's allowed scopes (OAuth2ClientMixin.get_allowed_scope) filter them out.
+        return None
 
     def get_authorization_grant(self, request):
         # Authlib quotes an unsupported response_type in its error description and raises
@@ -351,21 +369,23 @@ class IssuerBearerTokenValidator(BearerTokenValidator):
                                     realm=self.realm)
 
 
-require_oauth = ResourceProtector()
+require_oauth = IssuerResourceProtector()
 require_oauth.register_token_validator(IssuerBearerTokenValidator())
 
 
 def init_oauth(app) -> dict[str, IssuerAuthorizationServer]:
     app.config.setdefault("OAUTH2_ACCESS_TOKEN_GENERATOR", new_access_token)
+    app.config.setdefault("OAUTH2_REFRESH_TOKEN_GENERATOR", new_access_token)
     servers: dict[str, IssuerAuthorizationServer] = {}
     for issuer in ISSUERS:
         server = IssuerAuthorizationServer(issuer, app)
         server.register_grant(
             AuthorizationCodeGrant,
             [S256CodeChallenge(required=True), IssuerOpenIDCode(issuer),
-             TokenFaults()],
+             RequestObjectsNotSupported(), TokenFaults()],
         )
         server.register_grant(ClientCredentialsGrant)
+        server.register_grant(RefreshTokenGrant)
         server.register_endpoint(IssuerUserInfoEndpoint(resource_protector=require_oauth))
         server.register_endpoint(IssuerEndSessionEndpoint)
         servers[issuer] = server

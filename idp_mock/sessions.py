@@ -5,9 +5,10 @@ account under its own key.
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 import time
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from flask import abort, g, redirect, request, session, url_for
 
@@ -53,6 +54,37 @@ def sign_in(account: Account) -> None:
     g.pop("csrf_token", None)  # Flask-WTF caches the token of the old session per request
     session[session_key(g.issuer)] = {"id": account.id, "nonce": account.session_nonce,
                                       "auth_time": int(time.time())}
+
+
+def signed_in_at() -> int | None:
+    """When the session's account of this issuer signed in (seconds since the epoch)."""
+    value = (session.get(session_key(g.issuer)) or {}).get("auth_time")
+    return value if isinstance(value, int) else None
+
+
+def request_fingerprint() -> str:
+    """A digest of this authorize request's parameters (the page language aside)."""
+    args = sorted((k, v) for k, v in request.args.items(multi=True) if k != "lang")
+    return hashlib.sha256(urlencode(args).encode("utf-8")).hexdigest()
+
+
+def _mark_key() -> str:
+    return f"signed_in_for:{g.issuer}"
+
+
+def mark_signed_in_for(fingerprint: str) -> None:
+    """Remember that the sign-in just made answered the authorize request ``fingerprint``:
+    its ``prompt=login`` or ``max_age`` is satisfied for the rest of that request's pages."""
+    session[_mark_key()] = fingerprint
+
+
+def fresh_sign_in_for(fingerprint: str) -> bool:
+    mark = session.get(_mark_key())
+    return isinstance(mark, str) and hmac.compare_digest(mark, fingerprint)
+
+
+def forget_sign_in_mark() -> None:
+    session.pop(_mark_key(), None)
 
 
 def sign_out() -> None:

@@ -69,6 +69,16 @@ M = [
   "tests/webapp/test_audit_log.py::test_the_event_is_written_in_the_same_transaction_as_the_change"),
  ("compare-and-set association counter", "webapp/linking/service.py", "            .where(LearningIdentity.id == identity.id, LearningIdentity.association_count == seen_count)", "            .where(LearningIdentity.id == identity.id)",
   "tests/system/test_faults_and_races.py::test_fifty_concurrent_callbacks_for_one_mcid_link_it_once"),
+ ("reused refresh token revokes its family", "idp_mock/refresh_tokens.py", "            if client is not None and token.check_client(client):\n                revoke_family(token)", "            if False:\n                revoke_family(token)",
+  "tests/idp/test_refresh_tokens.py::test_reusing_a_rotated_refresh_token_revokes_the_whole_family"),
+ ("prompt=login / max_age not skipped by the consent form", "idp_mock/provider/authorize.py", "            if (consent.allow.data and account is not None\n                    and not needs_sign_in(account, prompts, max_age)):", "            if (consent.allow.data and account is not None):",
+  "tests/idp/test_prompt_and_consent.py::test_prompt_login_cannot_be_skipped_by_posting_the_consent_form"),
+ ("a confidential client cannot authenticate as public", "idp_mock/models.py", '            return method in ("client_secret_basic", "client_secret_post")\n', '            return method in ("client_secret_basic", "client_secret_post", "none")\n',
+  "tests/idp/test_clients_and_requests.py::test_confidential_client_cannot_pass_as_public"),
+ ("a consent is revoked only by its own account", "idp_mock/consents.py", "Consent.id == consent_id, Consent.issuer == issuer, Consent.account_id == account_id)", "Consent.id == consent_id, Consent.issuer == issuer)",
+  "tests/idp/test_prompt_and_consent.py::test_revoking_a_consent_on_the_account_page_asks_again"),
+ ("configured clients not changed by the control API", "idp_mock/qa/api_clients.py", "    if _configured(client_id):", "    if False:",
+  "tests/idp/test_clients_and_requests.py::test_client_registration_refuses_bad_input[body4-client_id]"),
 ]
 M += [
  ("form-action lists the provider origins", "webapp/__init__.py", "    form_action = provider_origins(app.config)\n", "    form_action = []\n",
@@ -166,6 +176,12 @@ M += [
   "tests/system/test_fuzz_webapp_routes.py -k \"not (ids_past or largest_row_id or bounded_converter)\""),
  ("CSV cells that start a formula are quoted", "webapp/spreadsheet.py", """    return "'" + text if text.startswith(FORMULA_STARTS) else text""", "    return text",
   "tests/webapp/test_reports.py::test_csv_rows_escape_formulas_and_quote_separators"),
+ ("RFC 9207 iss of the authorization response checked", "webapp/linking/routes.py", "        check_response_issuer(provider, params, trace)\n", "",
+  "tests/webapp/test_rp_configuration.py -k \"iss_of_another_provider or iss_missing or error_answer\""),
+ ("discovery cannot override the client's settings", "webapp/linking/oidc.py", "        metadata = {k: v for k, v in metadata.items() if k not in ours}\n", "",
+  "tests/webapp/test_rp_configuration.py::test_discovery_cannot_switch_off_pkce_or_choose_the_authentication"),
+ ("absent account_type not taken for personal", "webapp/linking/oidc.py", '        account_type = "personal" if account_type_when_absent == "personal" else None', '        account_type = "personal"',
+  "tests/webapp/test_rp_configuration.py::test_no_account_type_anywhere_is_refused_by_default"),
 ]
 only = sys.argv[1:]
 for name, path, old, new, tests in M:

@@ -2,19 +2,23 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from tests.fixtures.browser import WEBAPP_ORIGIN, Browser
-from tests.fixtures.databases import TEST_DATABASE_URL, TEST_IDP_DATABASE_URL, drop_tables, empty_tables
+from tests.fixtures.databases import (TEST_DATABASE_URL, TEST_IDP_DATABASE_URL, drop_tables,
+                                      keep_seeded_rows, restore_seeded_rows)
 from tests.fixtures.qa_control import ControlAPI, control_token
 from tests.fixtures.servers import FAST_HASH, LiveServer, free_port, webapp_clients, webapp_config
 
 # Fixture modules shared by several folders: the scripted OpenID provider, migrated databases.
 pytest_plugins = ["tests.fixtures.oidc_stub", "tests.fixtures.migrations"]
 
+SEEDED_FILE = "webapp.sqlite"
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 
 
@@ -84,32 +88,55 @@ def control(idp):
 
 
 @pytest.fixture(scope="session")
-def shared_webapp_schema():
-    """On a shared server the tables are created once; each test then empties them."""
-    if TEST_DATABASE_URL:
-        drop_tables(TEST_DATABASE_URL)
-    return TEST_DATABASE_URL
+def seeded_webapp_database(idp, tmp_path_factory):
+    """The demo organizations and users, seeded once per session (each test then starts from a
+    copy: seeding, with its checks on every user, cost 50 ms a test).
 
-
-@pytest.fixture
-def app(idp, tmp_path, shared_webapp_schema):
-    """A webapp with a fresh database (and the demo organizations and users) per test.
-
-    SQLite: a new file per test. PostgreSQL: the tables are created once per session and
-    emptied (TRUNCATE … RESTART IDENTITY CASCADE) before each test.
+    SQLite: a seeded file that each test copies. PostgreSQL (shared server): the tables are
+    created and seeded once, their rows kept aside (tests/fixtures/databases.py) and put back
+    before each test. Returns the database URL each test uses (SQLite: None, a file per test).
     """
     from webapp import create_app
     from webapp.demo.seed import seed_demo
     from webapp.extensions import db
 
-    database_url = shared_webapp_schema or f"sqlite:///{tmp_path / 'webapp.sqlite'}"
+    if TEST_DATABASE_URL:
+        drop_tables(TEST_DATABASE_URL)
+        database_url = TEST_DATABASE_URL
+    else:
+        database_url = f"sqlite:///{tmp_path_factory.mktemp('webapp-seed') / SEEDED_FILE}"
     app = create_app(webapp_config(idp.url, database_url))
     with app.app_context():
-        if shared_webapp_schema:
-            empty_tables(db)
         # Organizations and users only: each test makes the links it needs
         # (tests/webapp/test_demo.py covers the demo links).
         seed_demo(with_links=False)
+        if TEST_DATABASE_URL:
+            keep_seeded_rows(db)
+        db.session.remove()
+        db.engine.dispose()  # SQLite: the last connection folds the write-ahead log into the file
+    return database_url
+
+
+@pytest.fixture
+def app(idp, tmp_path, seeded_webapp_database):
+    """A webapp with a fresh database (and the demo organizations and users) per test.
+
+    SQLite: a new file per test, a copy of the session's seeded one. PostgreSQL: the tables are
+    emptied and the seeded rows put back before each test.
+    """
+    from webapp import create_app
+    from webapp.extensions import db
+
+    if TEST_DATABASE_URL:
+        database_url = TEST_DATABASE_URL
+    else:
+        seeded = Path(make_url(seeded_webapp_database).database)
+        shutil.copyfile(seeded, tmp_path / SEEDED_FILE)
+        database_url = f"sqlite:///{tmp_path / SEEDED_FILE}"
+    app = create_app(webapp_config(idp.url, database_url))
+    if TEST_DATABASE_URL:
+        with app.app_context():
+            restore_seeded_rows(db)
     yield app
     with app.app_context():
         db.session.remove()

@@ -70,6 +70,18 @@ class Config:
     PARTNER_UNIVERSITY_CLIENT_SECRET = os.environ.get(
         "PARTNER_UNIVERSITY_CLIENT_SECRET", "dev-pu-secret"
     )
+    # The issuer each discovery document must name (and the ID tokens and RFC 9207 `iss` carry),
+    # compared exactly; unset: the discovery URL cut at "/.well-known/".
+    LEARN_ISSUER = os.environ.get("LEARN_ISSUER") or None
+    PARTNER_UNIVERSITY_ISSUER = os.environ.get("PARTNER_UNIVERSITY_ISSUER") or None
+    # Client authentication at the token endpoint (client_secret_basic or client_secret_post);
+    # unset: the first of these the provider's discovery advertises.
+    LEARN_TOKEN_ENDPOINT_AUTH_METHOD = os.environ.get("LEARN_TOKEN_ENDPOINT_AUTH_METHOD") or None
+    PARTNER_UNIVERSITY_TOKEN_ENDPOINT_AUTH_METHOD = (
+        os.environ.get("PARTNER_UNIVERSITY_TOKEN_ENDPOINT_AUTH_METHOD") or None)
+    # A Learn sign-in without an account_type claim: "refuse" (a generic provider is not taken
+    # for a personal Microsoft account) or "personal".
+    LEARN_ACCOUNT_TYPE_WHEN_ABSENT = os.environ.get("LEARN_ACCOUNT_TYPE_WHEN_ABSENT", "refuse")
     OIDC_SCOPE = "openid profile email"
     # Seconds the webapp waits on any provider call before telling the user to retry.
     # The whole call: connecting, the headers and the body (a drip-fed answer is cut off then).

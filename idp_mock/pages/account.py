@@ -7,12 +7,15 @@ from flask_babel import gettext as _
 
 from common.demo_accounts import CATALOG
 
+from .. import consents
+from ..errors import provider_error
 from ..config import ISSUERS
 from ..models import db
 from ..services import AccountError, add_transcript_item, create_account, generate_mcid
 from ..sessions import current_account, require_account
 from .blueprint import bp, root
-from .forms import AttachMsaForm, CertificationProfileForm, CompleteItemForm, SignOutForm
+from .forms import (AttachMsaForm, CertificationProfileForm, CompleteItemForm,
+                    RevokeConsentForm, SignOutForm)
 
 
 def learn_only():
@@ -36,7 +39,22 @@ def account():
         profile=acct.profile,
         complete_form=form,
         signout_form=SignOutForm(formdata=None),
+        consents=consents.of_account(g.issuer, acct.id),
+        revoke_form=RevokeConsentForm(formdata=None),
     )
+
+
+@bp.post("/account/consents/<int:consent_id>/revoke")
+def revoke_consent(consent_id: int):
+    """Forget what the account allowed one app: its next sign-in asks again."""
+    acct = require_account()
+    form = RevokeConsentForm()
+    if not form.validate_on_submit():
+        return provider_error(_("Your session expired"), _("Please try again."))
+    if not consents.revoke(g.issuer, acct.id, consent_id):
+        abort(404)
+    flash(_("The app will ask for your permission next time."), "success")
+    return redirect(url_for("pages.account"))
 
 
 def catalog_choices():

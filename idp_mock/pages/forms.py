@@ -82,3 +82,7 @@ class CompleteItemForm(FlaskForm):
 
 class SignOutForm(FlaskForm):
     submit = SubmitField(_l("Sign out"))
+
+
+class RevokeConsentForm(FlaskForm):
+    submit = SubmitField(_l("Revoke"))

@@ -1,11 +1,12 @@
 """OpenID Provider discovery and the JWKS."""
 from __future__ import annotations
 
-from flask import g, jsonify
+from flask import abort, g, jsonify
 
-from ..config import SCOPES_SUPPORTED
+from ..config import ISSUERS, SCOPES_SUPPORTED
 from ..issuers import issuer_url
 from ..keys import public_jwks
+from ..pages.blueprint import root
 from .blueprint import bp
 
 # Clients may cache discovery for an hour and the JWKS for five minutes; a relying party that
@@ -25,15 +26,22 @@ def discovery_document(issuer: str) -> dict:
         "end_session_endpoint": base + "/logout",
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "scopes_supported": SCOPES_SUPPORTED,
         "token_endpoint_auth_methods_supported": [
             "client_secret_basic",
             "client_secret_post",
+            "none",
         ],
         "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "ui_locales_supported": ["en", "fr", "zh-TW"],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
         "claims_supported": [
             "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce",
             "name", "email", "email_verified", "account_type",
@@ -52,6 +60,16 @@ def cacheable(response, max_age: int):
 @bp.get("/.well-known/openid-configuration")
 def discovery():
     return cacheable(jsonify(discovery_document(g.issuer)), DISCOVERY_MAX_AGE)
+
+
+@root.get("/.well-known/oauth-authorization-server/<issuer>")
+def authorization_server_metadata(issuer: str):
+    """RFC 8414 3: the metadata of the issuer ``<base>/<issuer>`` at the well-known URI built by
+    inserting ``/.well-known/oauth-authorization-server`` before the issuer's path (served
+    when the providers are at the root of their host)."""
+    if issuer not in ISSUERS:
+        abort(404)
+    return cacheable(jsonify(discovery_document(issuer)), DISCOVERY_MAX_AGE)
 
 
 @bp.get("/jwks.json")

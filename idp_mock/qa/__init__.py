@@ -3,7 +3,7 @@
 - ``catalog.py``: the scenarios (name, stage, parameters, the check each should trip);
 - ``arming.py``: arming, listing and clearing them (stored in the database);
 - ``faults.py``: how a fault is injected at each hop of a flow;
-- ``api.py`` and ``api_accounts.py``: the JSON API (bearer token);
+- ``api.py``, ``api_accounts.py`` and ``api_clients.py``: the JSON API (bearer token);
 - ``panel.py``: the panel on the sign-in and consent pages.
 """
 
@@ -13,6 +13,7 @@ from flask import Flask
 
 from ..extensions import csrf
 from . import api_accounts  # noqa: F401  (its routes join the API)
+from . import api_clients  # noqa: F401  (its routes join the API)
 from .api import api
 from .api import issuer_api
 from .panel import panel

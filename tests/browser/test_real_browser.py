@@ -354,3 +354,26 @@ def test_main_pages_have_no_serious_accessibility_violations(page, stack, axe_av
     report = "\n".join(f"{name}: {v['impact']} {v['id']} ({v['help']}) at {v['nodes']}"
                         for name, found in failing.items() for v in found)
     assert failing == {}, "serious or critical accessibility violations:\n" + report
+
+
+def test_the_provider_account_page_lists_and_revokes_a_remembered_consent(page, stack):
+    """Allow at Learn's consent page, then "Apps you allowed" on Learn's account page shows
+    Partner Center, whose Revoke button (a CSRF-protected form) forgets it."""
+    sign_in(page, stack, "pat@contoso.com")
+    page.get_by_role("button", name="Associate Microsoft Learning Account").click()
+    page.wait_for_url(re.compile(r"http://localhost:\d+/learn/authorize"))
+    provider_sign_in(page, "mia.mover@outlook.com")
+    page.get_by_role("button", name="Allow").click()
+    page.wait_for_url(stack["web_url"] + "/profile*")
+
+    page.goto(stack["idp_url"] + "/learn/account")
+    consents = page.locator("section#consents")
+    assert consents.get_by_role("heading", name="Apps you allowed").is_visible()
+    assert "Partner Center" in consents.inner_text()
+    page.shots("account-consents")
+    consents.get_by_role("button", name="Revoke").click()
+    page.wait_for_url(stack["idp_url"] + "/learn/account")
+    flashes = " ".join(page.locator(".idp-flash").all_inner_texts())
+    assert "The app will ask for your permission next time." in flashes
+    assert "No app signs you in without asking." in page.locator("section#consents").inner_text()
+    page.shots("account-consent-revoked")

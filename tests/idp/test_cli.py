@@ -210,3 +210,28 @@ def test_rotation_and_retirement_show_in_the_next_jwks(tmp_path):
     assert [k["kid"] for k in client.get("/learn/jwks.json").json["keys"]] == [newest_kid]
     # The other issuer's keys are its own.
     assert newest_kid not in {k["kid"] for k in client.get("/partner-university/jwks.json").json["keys"]}
+
+
+def test_add_client_cli_registers_a_public_client(app):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=[
+        "add-client", "--issuer", "learn", "--client-id", "contoso-spa", "--public",
+        "--redirect-uri", "http://localhost:3000/cb", "--name", "Contoso SPA",
+        "--require-nonce"])
+    assert result.exit_code == 0, result.output
+    assert "public" in result.output
+    with app.app_context():
+        client = db.session.scalar(db.select(OAuth2Client).filter_by(client_id="contoso-spa"))
+        assert client.is_public and client.client_secret == "" and client.require_nonce
+        assert "client_credentials" not in client.grant_types
+        assert "refresh_token" in client.grant_types
+        assert not client.check_endpoint_auth_method("client_secret_basic", "token")
+    # A secret with --public, or no secret without it: a usage error, nothing registered.
+    for args in (["--public", "--client-secret", "s3cret-value-123"], []):
+        refused = runner.invoke(args=[
+            "add-client", "--issuer", "learn", "--client-id", "contoso-other",
+            "--redirect-uri", "http://localhost:3000/cb", "--name", "Other", *args])
+        assert refused.exit_code == 2, refused.output
+    with app.app_context():
+        assert db.session.scalar(db.select(OAuth2Client).filter_by(
+            client_id="contoso-other")) is None

@@ -44,12 +44,14 @@ def test_discovery_document(live, issuer):
     assert doc["jwks_uri"] == base + "/jwks.json"
     assert doc["end_session_endpoint"] == base + "/logout"
     assert doc["response_types_supported"] == ["code"]
-    assert doc["grant_types_supported"] == ["authorization_code", "client_credentials"]
+    assert doc["grant_types_supported"] == [
+        "authorization_code", "refresh_token", "client_credentials"]
     assert doc["subject_types_supported"] == ["public"]
     assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
-    assert doc["scopes_supported"] == ["openid", "profile", "email", "transcript.read"]
+    assert doc["scopes_supported"] == [
+        "openid", "profile", "email", "offline_access", "transcript.read"]
     assert doc["token_endpoint_auth_methods_supported"] == [
-        "client_secret_basic", "client_secret_post"]
+        "client_secret_basic", "client_secret_post", "none"]
     assert doc["code_challenge_methods_supported"] == ["S256"]
     for claim in ("sub", "name", "email", "email_verified", "account_type"):
         assert claim in doc["claims_supported"]

@@ -30,6 +30,8 @@ def error_of(response):
                                          ("POST", "/learn/qa/scenarios"),
                                          ("DELETE", "/partner-university/qa/scenarios"),
                                          ("POST", "/learn/qa/accounts"),
+                                         ("POST", "/learn/qa/clients"),
+                                         ("DELETE", "/learn/qa/clients/partner-center-learn"),
                                          ("POST", "/learn/qa/rotate-key")])
 def test_control_api_needs_the_bearer_token(idp, header, method, path):
     headers = {"Authorization": header} if header else {}

@@ -7,6 +7,7 @@ import re
 import statistics
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from flask import url_for
@@ -365,10 +366,31 @@ def test_provider_security_headers(idp):
     client = idp.app.test_client()
     for path in ("/learn/signin", "/partner-university/", "/learn/authorize?client_id=nobody"):
         headers = client.get(path).headers
-        # The consent form posts to /authorize, which redirects to the webapp's callback.
-        _assert_csp(headers["Content-Security-Policy"], ["http://localhost"])
+        _assert_csp(headers["Content-Security-Policy"], [])
         assert headers["X-Content-Type-Options"] == "nosniff"
         assert headers["Referrer-Policy"] == "no-referrer"
+
+
+def _form_action(headers) -> list[str]:
+    policy = headers["Content-Security-Policy"]
+    return dict(d.strip().split(" ", 1) for d in policy.split(";"))["form-action"].split()
+
+
+def test_provider_forms_may_lead_only_to_the_authorization_requests_own_client(idp):
+    """The consent and sign-in forms of an authorization request may end up at its registered
+    redirect URI's origin (the form posts to /authorize, which redirects there); no other page's
+    forms leave the provider, and an unregistered redirect URI adds nothing."""
+    client = idp.app.test_client()
+    request = ("/learn/authorize?response_type=code&client_id=partner-center-learn&scope=openid"
+               "&redirect_uri=http://localhost/link/learn/callback&state=s&nonce=n")
+    assert _form_action(client.get(request).headers) == ["'self'", "http://localhost"]
+    signin = "/learn/signin?" + urlencode({"next": request})
+    assert _form_action(client.get(signin).headers) == ["'self'", "http://localhost"]
+    elsewhere = request.replace("http://localhost/link", "http://evil.example/link")
+    assert _form_action(client.get(elsewhere).headers) == ["'self'"]
+    other_issuer = request.replace("client_id=partner-center-learn", "client_id=partner-center-pu")
+    assert _form_action(client.get(other_issuer).headers) == ["'self'"]
+    assert _form_action(client.get("/learn/signin").headers) == ["'self'"]
 
 
 def test_templates_have_no_inline_script_or_style():

@@ -132,13 +132,14 @@ def test_replayed_code_with_fresh_state_is_refused_by_provider(app, client, brow
     page = browser.submit(page, page.form_with(button="Allow"), button="Allow", follow=False)
     callback = page.headers["Location"]
     code = callback.split("code=")[1].split("&")[0]
+    iss = callback.split("iss=")[1].split("&")[0]  # RFC 9207: the provider names itself
     first = browser.open(callback)
     assert "is now linked" in first.text
     remove_link(browser, "learn")
     # A second flow in the same session, whose callback carries the first flow's code.
     second = start_link(browser, "learn")
     state = second.url.split("state=")[1].split("&")[0]
-    page = browser.open(f"/link/learn/callback?code={code}&state={state}")
+    page = browser.open(f"/link/learn/callback?code={code}&state={state}&iss={iss}")
     assert "refused the authorization code" in page.text
     assert len(link_rows(app)) == 1
 

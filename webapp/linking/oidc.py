@@ -22,6 +22,7 @@ from ..models import LEARN, PARTNER_UNIVERSITY
 from ..traces.recorder import Trace
 from .backchannel import BackChannelLimit, BackChannelSession, ResponseTooLarge
 from .flow_errors import FlowError, could_not_load, limit_error, limit_problem, token_endpoint_failed
+from .provider_settings import check_provider_settings, token_auth_method
 from .rules import PersonalAccount, provider_label
 
 # Registry names (Python identifiers) for the two providers, and their config prefixes.
@@ -40,6 +41,16 @@ class RequestIdOAuthApp(FlaskOAuth2App):
     # Discovery, JWKS, token and userinfo: the request id, a total deadline and a size cap.
     client_cls = BackChannelSession
 
+    def _get_oauth_client(self, **metadata):
+        # Authlib passes the whole discovery document to the session after our own settings: a
+        # document naming "code_challenge_method" or "token_endpoint_auth_method" would override
+        # them. Ours win; the authentication method comes from configuration or discovery.
+        ours = set(self.client_kwargs) | {"token_endpoint_auth_method"}
+        metadata = {k: v for k, v in metadata.items() if k not in ours}
+        configured = current_app.config.get(f"{self.name.upper()}_TOKEN_ENDPOINT_AUTH_METHOD")
+        method = token_auth_method(configured, metadata) or "client_secret_basic"
+        return super()._get_oauth_client(token_endpoint_auth_method=method, **metadata)
+
 
 class RequestIdOAuth(OAuth):
     oauth2_client_cls = RequestIdOAuthApp
@@ -47,6 +58,7 @@ class RequestIdOAuth(OAuth):
 
 def init_oauth(app) -> None:
     """One Authlib registry per app, so several apps (tests) never share cached clients."""
+    check_provider_settings(app.config, CONFIG_PREFIX.values())
     registry = RequestIdOAuth(app)
     for provider, name in CLIENT_NAMES.items():
         prefix = CONFIG_PREFIX[provider]
@@ -59,7 +71,6 @@ def init_oauth(app) -> None:
                 "scope": app.config["OIDC_SCOPE"],
                 "code_challenge_method": "S256",
                 "default_timeout": app.config["OIDC_HTTP_TIMEOUT"],
-                "token_endpoint_auth_method": "client_secret_basic",
             },
         )
     app.extensions["learnlink_oauth"] = registry
@@ -90,6 +101,12 @@ def expected_issuer(provider: str) -> str:
         return configured
     url = current_app.config[f"{CONFIG_PREFIX[provider]}_OIDC_DISCOVERY_URL"]
     return url.split("/.well-known/")[0]
+
+
+def auth_method_for(provider: str, metadata: dict) -> str | None:
+    """How the webapp authenticates at this provider's token endpoint (None: no way it can)."""
+    return token_auth_method(
+        current_app.config.get(f"{CONFIG_PREFIX[provider]}_TOKEN_ENDPOINT_AUTH_METHOD"), metadata)
 
 
 def load_metadata(provider: str, trace: Trace) -> dict:
@@ -124,6 +141,15 @@ def load_metadata(provider: str, trace: Trace) -> dict:
         raise FlowError("discovery_issuer_mismatch", _(
             "%(provider)s's discovery document names a different issuer than the one configured. "
             "Nothing was linked; contact your administrator.", provider=provider_label(provider)))
+    method = auth_method_for(provider, metadata)
+    trace.add("token_auth_method", method is not None, method=method,
+              advertised=metadata.get("token_endpoint_auth_methods_supported"))
+    if method is None:
+        client.server_metadata = {}
+        raise FlowError("token_auth_method_unsupported", _(
+            "%(provider)s accepts none of the client authentication methods Partner Center uses "
+            "(client_secret_basic, client_secret_post). Nothing was linked; contact your "
+            "administrator.", provider=provider_label(provider)))
     return metadata
 
 
@@ -186,7 +212,7 @@ def exchange_code(provider: str, code: str, state_data: dict, trace: Trace) -> d
                                          "code_verifier": state_data.get("code_verifier"),
                                          "client_id": client.client_id,
                                          "client_secret": client.client_secret}),
-              client_authentication="client_secret_basic")
+              client_authentication=auth_method_for(provider, metadata))
     started = time.monotonic()
     try:
         token = client.fetch_access_token(
@@ -275,8 +301,16 @@ MAX_SUBJECT = 255  # OpenID Connect Core 2: sub is at most 255 ASCII characters
 MAX_MCID = 32
 
 
-def personal_account_from(provider: str, claims: dict, userinfo: dict) -> PersonalAccount:
+def personal_account_from(provider: str, claims: dict, userinfo: dict,
+                          account_type_when_absent: str = "refuse") -> PersonalAccount:
+    """The claims Partner Center reads (docs/flow.md, "Claims"); the ID token's win over userinfo's.
+
+    Without an ``account_type`` claim the account type is None (the Learn rules refuse it) unless
+    ``account_type_when_absent`` is "personal"."""
     merged = {**userinfo, **claims}
+    account_type = merged.get("account_type")
+    if account_type is None or account_type == "":
+        account_type = "personal" if account_type_when_absent == "personal" else None
     subject = str(claims["sub"])
     mcid = str(merged["mcid"]) if merged.get("mcid") else None
     if len(subject) > MAX_SUBJECT or len(claims["iss"]) > 400 or (mcid and len(mcid) > MAX_MCID):
@@ -289,7 +323,7 @@ def personal_account_from(provider: str, claims: dict, userinfo: dict) -> Person
         subject=subject,
         email=str(merged.get("email") or "")[:254],
         display_name=str(merged.get("name") or merged.get("email") or "")[:200],
-        account_type=str(merged.get("account_type") or "personal")[:40],
+        account_type=None if account_type is None else str(account_type)[:40],
         mcid=mcid,
     )
 

@@ -9,6 +9,7 @@ from . import oidc
 from .forms import LinkForm, RemoveLinkForm
 from .flow_errors import FlowError, describe_provider_error
 from .id_token_checks import validate_id_token
+from .response_checks import check_response_issuer
 from .rules import LinkRefused, provider_label
 from .service import associate_account, remove_link
 
@@ -75,6 +76,8 @@ def callback(provider):
                 "This sign-in response does not belong to a linking flow started in this session "
                 "(missing, reused or foreign state). Nothing was linked; start again from My Learn profile."))
         trace.add("check_state", True)
+        # Error answers too: RFC 9207 covers every authorization response.
+        check_response_issuer(provider, params, trace)
         if params.get("error"):
             raise describe_provider_error(provider, params["error"], params.get("error_description"))
         if not params.get("code"):
@@ -83,7 +86,8 @@ def callback(provider):
         token = oidc.exchange_code(provider, params["code"], state_data, trace)
         claims = validate_id_token(provider, token, state_data.get("nonce"), trace)
         userinfo = oidc.fetch_userinfo(provider, token, claims, trace)
-        account = oidc.personal_account_from(provider, claims, userinfo)
+        account = oidc.personal_account_from(
+            provider, claims, userinfo, current_app.config["LEARN_ACCOUNT_TYPE_WHEN_ABSENT"])
         try:
             link = associate_account(current_user, account, address=request.remote_addr)
         except LinkRefused as refused:

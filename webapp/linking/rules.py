@@ -25,7 +25,7 @@ class PersonalAccount:
     subject: str
     email: str
     display_name: str
-    account_type: str = "personal"
+    account_type: str | None = "personal"  # None: the provider did not say
     mcid: str | None = None
 
 
@@ -56,6 +56,13 @@ def check_learn_prerequisites(account: PersonalAccount) -> None:
     """The seeds' prerequisites: a personal MSA on the Learn profile, and a generated MCID."""
     if account.provider != LEARN:
         return
+    if account.account_type is None:
+        # LEARN_ACCOUNT_TYPE_WHEN_ABSENT=refuse: a provider that does not say is not taken for
+        # a personal Microsoft account.
+        raise LinkRefused("account_type_missing", _(
+            "Microsoft Learn did not say which kind of account signed in (no account_type claim), "
+            "so Partner Center cannot tell that it is a personal Microsoft account (MSA). Nothing "
+            "was linked; contact your administrator."))
     if account.account_type != "personal":
         # Seeds: "Sign in to the Learn profile with the Microsoft Entra account. In Settings >
         # Account management, associate the personal Microsoft account (MSA)."

@@ -150,7 +150,7 @@ def fetch_transcripts(links: list[LinkedAccount]) -> dict[int, list[TranscriptEn
         rp = oidc.client_for(provider)
         transcript_url = metadata["issuer"].rstrip("/") + "/api/transcript"
         with BackChannelSession(rp.client_id, rp.client_secret, scope=TRANSCRIPT_SCOPE,
-                                token_endpoint_auth_method="client_secret_basic",
+                                token_endpoint_auth_method=oidc.auth_method_for(provider, metadata),
                                 default_timeout=timeout) as http:
             try:
                 http.fetch_token(metadata["token_endpoint"], grant_type="client_credentials")
