@@ -61,8 +61,9 @@ def register_configured_clients(app: Flask) -> None:
                          type(exc).__name__)
         return
     if not schema_ready:
-        app.logger.info("No tables yet (`flask --app idp_mock db upgrade` creates them): "
-                        "the configured clients are registered at the next start.")
+        # Expected during `flask db upgrade` itself (a first run): not worth a line of output.
+        app.logger.debug("No tables yet (`flask --app idp_mock db upgrade` creates them): "
+                         "the configured clients are registered at the next start.")
         return
     for entry in app.config["IDP_CLIENTS"]:
         if entry.get("issuer") not in ISSUERS:

@@ -18,6 +18,8 @@ export WEBAPP_URL=${WEBAPP_URL:-http://127.0.0.1:$PORT}
 # with it): the documented development default unless IDP_CONTROL_TOKEN is set.
 export IDP_QA_MODE=${IDP_QA_MODE:-true}
 export IDP_CONTROL_TOKEN=${IDP_CONTROL_TOKEN:-dev-qa-control-token}
+# Partner Center's messages name the failed check when the providers are in QA mode.
+export QA_MODE=${QA_MODE:-$IDP_QA_MODE}
 
 # The installation operator (moves the clock, resets the demo, refreshes every organization):
 # the demo guide's trainer account. Comma-separated work-user emails; none by default elsewhere.
@@ -25,8 +27,14 @@ export LEARNLINK_OPERATORS=${LEARNLINK_OPERATORS:-gloria.global@contoso.com}
 
 export WORKERS=${WORKERS:-2}
 
-.venv/bin/flask --app idp_mock db upgrade
-.venv/bin/flask --app webapp db upgrade
+# Start-up output is what a person needs: the migrations' step-by-step log only when one fails.
+quietly() {
+  local out
+  if ! out=$("$@" 2>&1); then printf '%s\n' "$out" >&2; return 1; fi
+}
+quietly .venv/bin/flask --app idp_mock db upgrade
+quietly .venv/bin/flask --app webapp db upgrade
+echo "Databases are up to date."
 .venv/bin/flask --app idp_mock seed-demo
 .venv/bin/flask --app webapp seed-demo
 
@@ -35,9 +43,10 @@ cleanup() { trap - INT TERM EXIT; kill "${pids[@]}" 2>/dev/null || true; wait 2>
 trap cleanup INT TERM EXIT
 
 # The providers run in their own process: the webapp's back-channel calls never wait on itself.
-.venv/bin/gunicorn -w "$WORKERS" -b "127.0.0.1:$IDP_PORT" 'wsgi:idp_app' &
+# gunicorn's own start lines (workers booting) are left out: warnings and errors still show.
+.venv/bin/gunicorn -w "$WORKERS" -b "127.0.0.1:$IDP_PORT" --log-level warning 'wsgi:idp_app' &
 pids+=($!)
-.venv/bin/gunicorn -w "$WORKERS" -b "127.0.0.1:$PORT" 'wsgi:app' &
+.venv/bin/gunicorn -w "$WORKERS" -b "127.0.0.1:$PORT" --log-level warning 'wsgi:app' &
 pids+=($!)
 # The data refresh worker: runs the refreshes the Reports page queues, and the daily schedule.
 .venv/bin/flask --app webapp refresh-worker --schedule &

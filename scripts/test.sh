@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 
 # Test tools from Debian: the PostgreSQL server, Chromium, and Node.js/npm for axe-core.
-apt_install postgresql chromium
+apt_install postgresql chromium fonts-noto-cjk  # the font: legible Chinese screenshots
 command -v npm >/dev/null 2>&1 || apt_install nodejs npm
 if [ ! -f node_modules/axe-core/axe.min.js ]; then
   npm install --prefix "$PWD" --no-save --no-audit --no-fund --loglevel=error axe-core@4 >/dev/null

@@ -46,6 +46,9 @@ class Config:
 
     # Demo mode unlocks the movable clock and the demo reset (for the installation operator).
     DEMO_MODE = _env_bool("DEMO_MODE", True)
+    # QA mode: a failed linking flow's message also names the failed check (the flow inspector
+    # always does); end users see the message only.
+    QA_MODE = _env_bool("QA_MODE", False)
     # The installation operators (trainer, QA lead): work-user emails, comma-separated. Only they
     # move the clock, reset the demo and refresh every organization's data; no one by default.
     OPERATORS = _env_emails("LEARNLINK_OPERATORS")

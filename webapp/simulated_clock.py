@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from flask_babel import gettext as _
+from flask_babel import gettext as _, ngettext
 
 from .audit.service import AUDIT_CLOCK_CHANGED, record_audit
 from .clock import CLOCK_OFFSET_KEY, forget_clock_offset, now, real_now
@@ -44,8 +44,9 @@ def set_clock(target: date | datetime, actor: WorkUser | None = None, address: s
     else:
         offset = timedelta(days=(target - real.date()).days)
     if abs(offset) > timedelta(days=MAX_CLOCK_SHIFT_DAYS):
-        raise ValidationError(_("The simulated date must be within %(days)d days of today's real date.",
-                                days=MAX_CLOCK_SHIFT_DAYS), "date")
+        raise ValidationError(ngettext("The simulated date must be within %(num)d day of today's real date.",
+                                       "The simulated date must be within %(num)d days of today's real date.",
+                                       MAX_CLOCK_SHIFT_DAYS), "date")
     return set_clock_offset(offset, actor, address)
 
 

@@ -1,6 +1,9 @@
 """Values and filters every template can use."""
+from functools import cache
+
+from babel import Locale
 from flask import current_app, g
-from flask_babel import format_date, format_datetime, format_decimal, gettext as _
+from flask_babel import format_date, format_datetime, format_decimal, get_locale, gettext as _
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
@@ -52,7 +55,21 @@ def long_date(value) -> str:
 
 def medium_datetime(value) -> str:
     """A moment in the user's timezone, medium format, in the page language."""
-    return format_datetime(value, "medium") if value else ""
+    if not value:
+        return ""
+    return format_datetime(value, _medium_datetime_pattern(str(get_locale() or "en")))
+
+
+@cache
+def _medium_datetime_pattern(locale_name: str) -> str:
+    """The locale's medium pattern, with the usual am/pm marker where CLDR uses flexible day
+    periods: zh-Hant's "Bh:mm:ss" reads "中午12:52:57" (noon); "ah:mm:ss" reads "下午12:52:57"."""
+    locale = Locale.parse(locale_name)
+    time = locale.time_formats["medium"].pattern
+    if "B" not in time:
+        return "medium"
+    return (locale.datetime_formats["medium"].replace("{1}", locale.date_formats["medium"].pattern)
+            .replace("{0}", time.replace("B", "a")))
 
 
 def number(value, digits: int | None = None) -> str:

@@ -14,7 +14,7 @@ from .auth.service import hash_password
 from .clock import now
 from .extensions import db
 from .models import LANGUAGES, ROLES, Organization, WorkUser
-from .validation import ValidationError
+from .validation import FieldErrors, ValidationError
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -40,22 +40,31 @@ def create_work_user(organization: Organization, email: str, display_name: str,
 
     ``actor`` is the admin who creates it (None: the command line or the demo seed), ``address``
     their request's, for the audit log."""
-    email = normalize_email(email)
-    display_name = (display_name or "").strip()
-    if not EMAIL_RE.match(email) or len(email) > 254:
-        raise ValidationError(_("Enter a valid work email address."), "email")
-    refuse_look_alike_email(email)
-    if not display_name:
-        raise ValidationError(_("Enter a display name."), "display_name")
-    if len(display_name) > 200:
-        raise ValidationError(_("The display name can have at most 200 characters."), "display_name")
-    if len(password or "") < 8:
-        raise ValidationError(_("The password must have at least 8 characters."), "password")
-    if len(password) > 1024:
-        raise ValidationError(_("The password can have at most 1024 characters."), "password")
+    problems: list[ValidationError] = []
+
+    def check(rule) -> None:
+        try:
+            rule()
+        except ValidationError as exc:
+            problems.append(exc)
+
+    def check_email() -> None:
+        nonlocal email
+        email = normalize_email(email)
+        if not EMAIL_RE.match(email) or len(email) > 254:
+            raise ValidationError(_("Enter a valid work email address."), "email")
+        refuse_look_alike_email(email)
+
+    # Every field is checked, so a form shows all of its errors after one submit.
+    check(check_email)
+    check(lambda: _check_display_name(display_name))
+    check(lambda: _check_password(password))
     unknown = [r for r in roles if r not in ROLES]
     if unknown:
-        raise ValidationError(_("Unknown role: %(role)s", role=", ".join(unknown)), "roles")
+        problems.append(ValidationError(_("Unknown role: %(role)s", role=", ".join(unknown)), "roles"))
+    if problems:
+        raise FieldErrors(problems)
+    display_name = display_name.strip()
     # A deleted account with this email keeps its row (history, Skills report removal date): a
     # rehire is a new work user, a new person record. Only a current account blocks the email.
     existing = db.session.scalar(select(WorkUser.id).where(WorkUser.email == email,
@@ -77,6 +86,21 @@ def create_work_user(organization: Organization, email: str, display_name: str,
         raise ValidationError(_("A work account with the email %(email)s already exists.",
                                 email=email), "email")
     return user
+
+
+def _check_display_name(display_name: str | None) -> None:
+    display_name = (display_name or "").strip()
+    if not display_name:
+        raise ValidationError(_("Enter a display name."), "display_name")
+    if len(display_name) > 200:
+        raise ValidationError(_("The display name can have at most 200 characters."), "display_name")
+
+
+def _check_password(password: str | None) -> None:
+    if len(password or "") < 8:
+        raise ValidationError(_("The password must have at least 8 characters."), "password")
+    if len(password) > 1024:
+        raise ValidationError(_("The password can have at most 1024 characters."), "password")
 
 
 def normalize_email(email: str | None) -> str:

@@ -11,3 +11,15 @@ class ValidationError(ValueError):
         super().__init__(message)
         self.message = message
         self.field = field
+
+
+class FieldErrors(ValidationError):
+    """Several fields' problems found together, so a form can show them all at once.
+
+    ``errors`` are the single ValidationErrors; ``message`` is the first one's (for callers that
+    show one line, such as the command line).
+    """
+
+    def __init__(self, errors: list[ValidationError]):
+        super().__init__("; ".join(e.message for e in errors), errors[0].field)
+        self.errors = errors

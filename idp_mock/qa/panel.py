@@ -11,7 +11,7 @@ from flask import flash
 from flask import g
 from flask import redirect
 from flask import url_for
-from flask_babel import gettext as _
+from flask_babel import gettext as _, ngettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField
@@ -43,6 +43,32 @@ STAGE_LABELS = {
     "userinfo": _l("At userinfo"),
 }
 
+# What each scenario does, in one line, for the panel's list (the catalog's descriptions are
+# the API's and the docs', in English).
+SCENARIO_LABELS = {
+    "authorize_access_denied": _l("The user cancels at the provider"),
+    "authorize_login_required": _l("The provider asks to sign in again"),
+    "authorize_consent_required": _l("The provider asks for consent again"),
+    "authorize_server_error": _l("The provider fails with a server error"),
+    "authorize_temporarily_unavailable": _l("The provider is temporarily unavailable"),
+    "authorize_wrong_state": _l("The answer carries a state the app never sent"),
+    "token_http_500": _l("The token endpoint answers HTTP 500"),
+    "token_slow": _l("The token endpoint answers too slowly"),
+    "token_invalid_grant": _l("The token endpoint refuses the code"),
+    "token_code_reused": _l("The code counts as already used"),
+    "id_token_bad_signature": _l("The ID token has a forged signature"),
+    "id_token_alg_none": _l("The ID token is not signed (alg none)"),
+    "id_token_unknown_kid": _l("The ID token is signed with an unpublished key"),
+    "id_token_wrong_iss": _l("The ID token names another issuer"),
+    "id_token_wrong_aud": _l("The ID token is for another app (aud)"),
+    "id_token_expired": _l("The ID token has expired"),
+    "id_token_iat_future": _l("The ID token is issued in the future"),
+    "id_token_nonce_missing": _l("The ID token has no nonce"),
+    "id_token_nonce_wrong": _l("The ID token has a nonce the app never sent"),
+    "id_token_mcid_missing": _l("The account has no MCID"),
+    "userinfo_sub_mismatch": _l("Userinfo describes another account"),
+}
+
 # Field names and ids of the panel never collide with the sign-in or consent form's.
 PANEL_PREFIX = "qa"
 CLEAR_PREFIX = "qa-clear"
@@ -67,9 +93,12 @@ class ClearScenariosForm(FlaskForm):
 
 
 def scenario_choices(issuer: str) -> list[SelectChoice]:
-    """Scenario names grouped by stage (rendered as <optgroup>s)."""
+    """Each scenario described in one line (its name after it, as the API and docs call it),
+    grouped by stage (rendered as <optgroup>s)."""
     return [
-        SelectChoice(spec.name, optgroup=str(STAGE_LABELS[spec.stage]))
+        SelectChoice(spec.name, _("%(description)s (%(name)s)", description=SCENARIO_LABELS[spec.name],
+                                  name=spec.name),
+                     optgroup=str(STAGE_LABELS[spec.stage]))
         for spec in CATALOG.values()
         if issuer in spec.issuers
     ]
@@ -133,5 +162,5 @@ def panel_clear():
     if form.validate_on_submit():
         panel_id = session_panel_id()
         count = clear_scenarios(g.issuer, panel_id=panel_id) if panel_id else 0
-        flash(_("%(count)d test scenario(s) cleared.", count=count), "success")
+        flash(ngettext("%(num)d test scenario cleared.", "%(num)d test scenarios cleared.", count), "success")
     return _back(form.next.data)

@@ -147,6 +147,13 @@ def section(page, provider: str):
     return page.locator(f"section.link-section#{SECTION_IDS[provider]}")
 
 
+def remove_access(page, provider: str) -> None:
+    """Remove access asks first: open the confirmation, then confirm."""
+    sec = section(page, provider)
+    sec.locator("summary", has_text="Remove access").click()
+    sec.get_by_role("button", name="Yes, remove access").click()
+
+
 def flash_text(page) -> str:
     return " ".join(page.locator(".flash").all_inner_texts())
 
@@ -196,9 +203,9 @@ def test_link_partner_university_by_signing_up_then_learn_then_remove_both(page,
     assert "alex.learner@outlook.com" in learn.inner_text() and "987654321" in learn.inner_text()
     page.shots("learn-linked")
 
-    section(page, "learn").get_by_role("button", name="Remove access").click()
+    remove_access(page, "learn")
     assert "Access removed" in flash_text(page)
-    section(page, "partner-university").get_by_role("button", name="Remove access").click()
+    remove_access(page, "partner-university")
     assert "Access removed" in flash_text(page)
     for provider in ("learn", "partner-university"):
         assert "No account is linked." in section(page, provider).inner_text()
@@ -231,7 +238,7 @@ def test_cool_off_refusal_names_the_next_date(page, stack):
     expected = (linked_at.date() + timedelta(days=30)).strftime("%B %-d, %Y")
 
     sign_in(page, stack, "carl@contoso.com")
-    section(page, "learn").get_by_role("button", name="Remove access").click()
+    remove_access(page, "learn")
     assert "Access removed" in flash_text(page)
     page.shots("removed")
     page.get_by_role("button", name="Associate Microsoft Learning Account").click()

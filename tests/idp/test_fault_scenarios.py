@@ -81,7 +81,7 @@ CASES = [
     Case("id_token_iat_future", "learn", "id_token_iat",
          "The ID token from Microsoft Learn failed the iat check"),
     Case("id_token_nonce_missing", "partner-university", "id_token_nonce",
-         "The ID token from Partner University failed the nonce check (missing_claim: Missing claim: 'nonce')"),
+         "The ID token from Partner University failed the nonce check: expected "),
     Case("id_token_nonce_wrong", "learn", "id_token_nonce",
          "The ID token from Microsoft Learn failed the nonce check"),
     Case("id_token_mcid_missing", "learn", "rule:no_mcid",
@@ -137,8 +137,10 @@ def test_fault_scenario_is_reported_and_links_nothing(case, app, browser, contro
     assert page.url == "http://localhost/profile"
     text = flash_text(page)
     assert case.message in text, text[:3000]
-    if case.outcome != "refused":
+    if case.outcome == "failed":  # a refusal by the rules or a cancel is no failed check
         assert f"(Failed check: {case.check})" in text
+    else:
+        assert "Failed check" not in text
     assert link_count(app) == 0
     outcome, detail, steps = last_attempt(app)
     assert outcome == case.outcome
@@ -202,7 +204,7 @@ def test_token_slow_times_out_and_retry_links(idp, control, tmp_path):
         control.arm("learn", "token_slow", client_id=CLIENT_ID["learn"], seconds=2)
         page = run_flow(browser, "learn", PERSONAL["learn"])
         text = flash_text(page)
-        assert ("Microsoft Learn's token endpoint did not answer within 1 seconds. Nothing was "
+        assert ("Microsoft Learn's token endpoint did not answer within 1 second. Nothing was "
                 "linked; please try again in a moment.") in text
         assert "(Failed check: token_timeout)" in text
         assert link_count(app) == 0

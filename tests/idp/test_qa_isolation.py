@@ -143,7 +143,7 @@ def test_panel_lists_and_clears_only_its_own_scenarios(qa_live, rp, isolated_con
     assert cleared.status_code == 302
     assert [row["scenario"] for row in isolated_control.scenarios("learn")] == ["id_token_wrong_aud"]
     after = visitor.get(urljoin_base(qa_live.url, cleared.headers["Location"]))
-    assert "1 test scenario(s) cleared." in after.text
+    assert "1 test scenario cleared." in after.text
     # The suite's scenario (and the account it names) is not shown to the visitor either.
     assert all("qa-suite@example.com" not in p.text for p in (first, page, after))
 

@@ -82,7 +82,8 @@ def test_every_provider_post_route_refuses_a_request_without_csrf_token(idp):
     from idp_mock.extensions import csrf
 
     CSRF_EXEMPT_ENDPOINTS = ("idp_mock.provider.token.issue_token",
-                             "idp_mock.provider.token.userinfo", "idp_mock.provider.logout.logout")
+                             "idp_mock.provider.token.userinfo", "idp_mock.provider.logout.logout",
+                             "idp_mock.provider.transcript.api_transcripts")
     assert csrf._exempt_views == set(CSRF_EXEMPT_ENDPOINTS)
     # The QA control API (reset, scenarios, catalog, and its per-issuer part "qa"): JSON with a
     # bearer token.

@@ -81,7 +81,7 @@ def test_a_failing_provider_changes_nothing_of_its_own_and_the_other_is_refreshe
         assert "Partner University refused" in job.message and "wrong-secret" not in job.message
         assert jobs.last_refresh(org().id) == last  # not every provider answered
     page = _signed_in(app, "gloria.global@contoso.com").open("/reports/skills")
-    assert "1 errors" in page.text and "Partner University refused" in page.text
+    assert "1 error." in page.text and "Partner University refused" in page.text
 
 
 def test_progress_is_in_the_database_and_survives_a_reload(app, idp):

@@ -303,8 +303,8 @@ def test_refresh_button_over_real_http(app, idp):
     run_refresh_worker(app)
     done = admin.open("/reports/skills")
     assert 'data-refresh-status="done"' in done.text
-    assert "Last data refresh: 1 of 1 users done, 0 errors." in done.text
-    assert "Data refreshed from 1 linked accounts: 3 added, 0 updated, 0 removed." in done.text
+    assert "Last data refresh: 1 of 1 user done, 0 errors." in done.text
+    assert "Data refreshed from 1 linked account: 3 added, 0 updated, 0 removed." in done.text
     assert "Data last refreshed" in done.text
     again = admin.submit(done, done.form_with(action_contains="/reports/refresh"))
     run_refresh_worker(app)

@@ -47,8 +47,11 @@ def users():
                                       status=status)
     providers = follow_up.linked_providers([u.id for u in page.items])
     statuses = {u.id: follow_up.user_status(u, providers.get(u.id, [])) for u in page.items}
+    # Only the actions this admin may take are offered (an Account admin deletes no Global admin).
+    deletable = {u.id for u in page.items if service.deletion_refusal(current_user, u) is None}
     return render_template("admin/users.html", page=page, users=page.items, status=status,
-                           statuses=statuses, providers=providers, follow_up=follow_up)
+                           statuses=statuses, providers=providers, follow_up=follow_up,
+                           deletable=deletable)
 
 
 @bp.route("/users/<int:user_id>/reminder")
@@ -75,7 +78,8 @@ def create_user():
                                          form.password.data, form.roles.data or [],
                                          address=request.remote_addr)
         except ValidationError as exc:
-            getattr(form, exc.field or "email").errors.append(exc.message)
+            for problem in getattr(exc, "errors", [exc]):
+                getattr(form, problem.field or "email").errors.append(problem.message)
             status = 422
         else:
             flash(_("Work user %(email)s created. Give them their initial password; they can then "

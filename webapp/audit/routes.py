@@ -4,7 +4,7 @@ from flask_login import current_user
 
 from ..permissions import allowed, is_global_admin
 from ..spreadsheet import csv_text
-from .service import audit_csv_rows, audit_rows
+from .service import action_label, audit_csv_rows, audit_rows
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -20,7 +20,7 @@ def global_admin_only() -> None:
 @bp.get("/")
 def log():
     events = audit_rows(current_user.organization_id, limit=PAGE_SIZE)
-    return render_template("audit/log.html", events=events, page_size=PAGE_SIZE)
+    return render_template("audit/log.html", events=events, page_size=PAGE_SIZE, action_label=action_label)
 
 
 @bp.get("/export.csv")

@@ -25,6 +25,26 @@ AUDIT_USER_CREATED = "user_created"
 AUDIT_USER_DELETED = "user_deleted"
 AUDIT_CLOCK_CHANGED = "clock_changed"
 AUDIT_DEMO_RESET = "demo_reset"
+
+
+def action_label(action: str) -> str:
+    """An action code as the audit log page names it, in the page language."""
+    labels = {
+        AUDIT_SIGN_IN: _("Signed in"),
+        AUDIT_SIGN_IN_FAILED: _("Sign-in failed"),
+        AUDIT_SIGN_IN_BLOCKED: _("Sign-in blocked (too many failures)"),
+        AUDIT_SIGN_OUT: _("Signed out"),
+        AUDIT_LINK_ADDED: _("Learning account linked"),
+        AUDIT_LINK_REMOVED: _("Learning account removed"),
+        AUDIT_LINK_MOVED: _("Learning account moved"),
+        AUDIT_USER_CREATED: _("Work user created"),
+        AUDIT_USER_DELETED: _("Work user deleted"),
+        AUDIT_CLOCK_CHANGED: _("Simulated clock changed"),
+        AUDIT_DEMO_RESET: _("Demo data reset"),
+    }
+    return labels.get(action, action)
+
+
 # Events about the whole installation (not one organization): every Global admin sees them.
 AUDIT_GLOBAL_ACTIONS = (AUDIT_CLOCK_CHANGED, AUDIT_DEMO_RESET)
 
@@ -71,6 +91,11 @@ class AuditRow:
     target: str
     address: str
     detail: dict
+
+    @property
+    def simulated(self) -> bool:
+        """The app's clock was moved when this happened: its time differs from the real one."""
+        return abs((self.clock_at - self.at).total_seconds()) > 60
 
 
 def audit_rows(organization_id: int, limit: int | None = None) -> list[AuditRow]:

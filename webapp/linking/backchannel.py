@@ -16,7 +16,7 @@ import time
 import requests
 from authlib.integrations.requests_client import OAuth2Session
 from flask import current_app, has_app_context
-from flask_babel import gettext as _
+from flask_babel import gettext as _, ngettext
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -51,8 +51,11 @@ def refresh_limit_message(provider_label: str, exc: BackChannelLimit) -> str:
     if isinstance(exc, ResponseTooLarge):
         return _("%(provider)s sent an answer too large (transcript, over %(size)s KiB). Nothing "
                  "was changed; try again later.", provider=provider_label, size=exc.max_bytes // 1024)
-    return _("%(provider)s did not answer in time (transcript, %(seconds)s seconds). Nothing was "
-             "changed; try again in a moment.", provider=provider_label, seconds=f"{exc.seconds:g}")
+    return ngettext("%(provider)s did not answer in time (transcript, %(seconds)s second). Nothing "
+                    "was changed; try again in a moment.",
+                    "%(provider)s did not answer in time (transcript, %(seconds)s seconds). Nothing "
+                    "was changed; try again in a moment.", exc.seconds, provider=provider_label,
+                    seconds=f"{exc.seconds:g}")
 
 
 def limits() -> tuple[float, int]:

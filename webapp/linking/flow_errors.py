@@ -2,7 +2,7 @@
 check, for QA) and the messages shared by several hops."""
 from __future__ import annotations
 
-from flask_babel import gettext as _
+from flask_babel import gettext as _, ngettext
 
 from .backchannel import BackChannelLimit, ResponseTooLarge
 from .rules import provider_label
@@ -42,9 +42,11 @@ def limit_error(provider: str, what: str, exc: BackChannelLimit) -> FlowError:
             "%(provider)s sent an answer too large (%(what)s, over %(size)s KiB). Nothing was "
             "linked; please try again later or contact your administrator.", provider=label,
             what=what, size=exc.max_bytes // 1024), transient=True)
-    return FlowError(f"{what}_timeout", _(
+    return FlowError(f"{what}_timeout", ngettext(
+        "%(provider)s did not answer in time (%(what)s, %(seconds)s second). Nothing was "
+        "linked; please try again in a moment.",
         "%(provider)s did not answer in time (%(what)s, %(seconds)s seconds). Nothing was "
-        "linked; please try again in a moment.", provider=label, what=what,
+        "linked; please try again in a moment.", exc.seconds, provider=label, what=what,
         seconds=f"{exc.seconds:g}"), transient=True)
 
 

@@ -15,9 +15,11 @@ from __future__ import annotations
 import base64
 import json
 import time
+from datetime import datetime, timezone
 
 import requests
 from authlib.oidc.core import CodeIDToken
+from authlib.oidc.core.util import create_half_hash
 from flask import current_app
 from flask_babel import gettext as _
 from joserfc import jwt
@@ -29,7 +31,7 @@ from joserfc.jwt import JWTClaimsRegistry, Token
 from ..traces.recorder import Trace
 from .backchannel import BackChannelLimit
 from .flow_errors import FlowError, could_not_load, limit_error, limit_problem
-from .oidc import client_for
+from .oidc import client_for, redact
 from .rules import provider_label
 
 # Asymmetric algorithms only: an HS256 token "signed" with our client secret or with
@@ -203,9 +205,55 @@ def check_claims(provider: str, decoded: Token, claims: dict, *, issuer: str, cl
                 validator = getattr(registry, f"validate_{name}", None)
                 validator(claims[name]) if validator else registry.check_value(name, claims[name])
         except JoserfcError as exc:
-            trace.add(f"check_{name}", False, error=exc.error, description=str(exc))
+            expected, actual = expected_and_actual(name, claims, issuer=issuer, client_id=client_id,
+                                                   nonce=nonce, access_token=access_token,
+                                                   alg=decoded.header.get("alg", "RS256"))
+            trace.add(f"check_{name}", False, error=exc.error, description=str(exc),
+                      expected=expected, actual=actual)
             raise FlowError(f"id_token_{name}", _(
-                "The ID token from %(provider)s failed the %(check)s check (%(detail)s). "
-                "Nothing was linked; please try again or contact your administrator.",
-                provider=provider_label(provider), check=name, detail=str(exc)))
+                "The ID token from %(provider)s failed the %(check)s check: expected %(expected)s, "
+                "got %(actual)s. Nothing was linked; please try again or contact your administrator.",
+                provider=provider_label(provider), check=name, expected=expected, actual=actual))
         trace.add(f"check_{name}", True)
+
+
+def _utc(timestamp) -> str:
+    try:
+        return datetime.fromtimestamp(int(timestamp), timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return repr(timestamp)
+
+
+def expected_and_actual(name: str, claims: dict, *, issuer: str, client_id: str, nonce: str,
+                        access_token: str | None, alg: str = "RS256") -> tuple[str, str]:
+    """What the failed claim check wanted and what the token had, for the message and the trace.
+
+    The nonce and at_hash are tied to this session's secrets: only their first characters show.
+    """
+    value = claims.get(name)
+    if value is None:
+        actual = _("no %(claim)s claim", claim=name)
+    elif name in ("exp", "iat", "nbf"):
+        actual = _utc(value)
+    elif name in ("nonce", "at_hash"):
+        actual = redact(value)
+    elif isinstance(value, list):
+        actual = ", ".join(str(v) for v in value)
+    else:
+        actual = str(value)
+    now = _utc(time.time())
+    if name == "iss":
+        expected = issuer
+    elif name in ("aud", "azp"):
+        expected = client_id
+    elif name == "nonce":
+        expected = redact(nonce)
+    elif name == "at_hash":
+        expected = redact(create_half_hash(access_token, alg).decode()) if access_token else _("no access token")
+    elif name == "exp":
+        expected = _("a time after %(now)s", now=now)
+    elif name in ("iat", "nbf"):
+        expected = _("a time before %(now)s", now=now)
+    else:
+        expected = _("a %(claim)s claim", claim=name)
+    return expected, actual

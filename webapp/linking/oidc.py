@@ -16,7 +16,7 @@ from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
 from authlib.integrations.flask_client.apps import FlaskOAuth2App
 from flask import current_app, session
-from flask_babel import get_locale, gettext as _
+from flask_babel import get_locale, gettext as _, ngettext
 
 from ..models import LEARN, PARTNER_UNIVERSITY
 from ..traces.recorder import Trace
@@ -237,9 +237,11 @@ def exchange_code(provider: str, code: str, state_data: dict, trace: Trace) -> d
                   elapsed_ms=round((time.monotonic() - started) * 1000))
         if isinstance(exc, ResponseTooLarge):
             raise limit_error(provider, "token", exc)
-        raise FlowError("token_timeout", _(
+        raise FlowError("token_timeout", ngettext(
+            "%(provider)s's token endpoint did not answer within %(seconds)s second. Nothing was "
+            "linked; please try again in a moment.",
             "%(provider)s's token endpoint did not answer within %(seconds)s seconds. Nothing was "
-            "linked; please try again in a moment.", provider=provider_label(provider),
+            "linked; please try again in a moment.", exc.seconds, provider=provider_label(provider),
             seconds=f"{exc.seconds:g}"), transient=True)
     except requests.HTTPError as exc:
         status = exc.response.status_code if exc.response is not None else None

@@ -23,8 +23,9 @@ def _provider_or_404(provider: str) -> str:
 
 
 def _flow_error_text(exc: FlowError) -> str:
-    """The user's message; protocol failures also name the failed check, for QA."""
-    if exc.outcome == "refused":
+    """The user's message; in QA mode a failure also names the failed check (the flow inspector
+    always does). A refusal by the rules or a cancel is no failed check."""
+    if exc.outcome in ("refused", "cancelled") or not current_app.config.get("QA_MODE"):
         return exc.message
     return _("%(message)s (Failed check: %(check)s)", message=exc.message, check=exc.check)
 

@@ -10,7 +10,7 @@ from .. import i18n
 from ..linking.routes import finish_provider_signout
 from ..models import LEARN, PARTNER_UNIVERSITY
 from ..reports.credit import user_achievements
-from ..reports.refresh import RefreshError, learner_refresh_wait, refresh_user
+from ..reports.refresh import RefreshError, changes_text, learner_refresh_wait, refresh_user
 from ..safe_urls import safe_next_url
 from ..traces.recorder import latest_trace
 from .forms import LanguageForm, RefreshAchievementsForm
@@ -73,8 +73,8 @@ def refresh_achievements():
     if job.message:
         for line in job.message.split("\n"):
             flash(line, "error")
-    flash(_("Your achievements were refreshed: %(added)d added, %(updated)d updated, %(removed)d "
-            "removed.", added=job.added, updated=job.updated, removed=job.removed), "success")
+    flash(_("Your achievements were refreshed: %(changes)s.",
+            changes=changes_text(job.added, job.updated, job.removed)), "success")
     return redirect(back)
 
 

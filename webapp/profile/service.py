@@ -31,6 +31,9 @@ class ProfileSection:
     # that sets it ("cool_off", "yearly_cap", or None when nothing blocks).
     next_date: date
     next_reason: str | None
+    # The personal account whose limits set next_date (limits are per individual account: a
+    # different account may be linked sooner); None when this user never linked one.
+    next_account: str | None = None
     history_total: int = 0  # every ended association
     # The other organization's (or work account's) link that this active link replaced.
     moved_from: LinkedAccount | None = None
@@ -114,7 +117,8 @@ def profile_sections(work_user: WorkUser) -> dict[str, ProfileSection]:
         link = links.get(provider)
         moved_away = rows[0] if link is None and rows and rows[0].end_reason in MOVED_REASONS else None
         sections[provider] = ProfileSection(
-            provider, link, rows, next_date or today(), reason, totals[provider],
+            provider, link, rows, next_date or today(), reason,
+            newest[provider].email if newest[provider] is not None else None, totals[provider],
             moved_from=replaced_link(link) if link else None, moved_away=moved_away)
     return sections
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from flask_babel import gettext as _
+from flask_babel import gettext as _, ngettext
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -43,9 +43,19 @@ class RefreshResult:
 
 def summary(links: int, added: int, updated: int, removed: int) -> str:
     if not (added or updated or removed):
-        return _("Data refreshed from %(count)d linked accounts: no changes.", count=links)
-    return _("Data refreshed from %(count)d linked accounts: %(added)d added, %(updated)d updated, "
-             "%(removed)d removed.", count=links, added=added, updated=updated, removed=removed)
+        return ngettext("Data refreshed from %(num)d linked account: no changes.",
+                        "Data refreshed from %(num)d linked accounts: no changes.", links)
+    return ngettext("Data refreshed from %(num)d linked account: %(changes)s.",
+                    "Data refreshed from %(num)d linked accounts: %(changes)s.", links,
+                    changes=changes_text(added, updated, removed))
+
+
+def changes_text(added: int, updated: int, removed: int) -> str:
+    """"1 added, 2 updated, 0 removed", each count with its language's plural form."""
+    return _("%(added)s, %(updated)s, %(removed)s",
+             added=ngettext("%(num)d added", "%(num)d added", added),
+             updated=ngettext("%(num)d updated", "%(num)d updated", updated),
+             removed=ngettext("%(num)d removed", "%(num)d removed", removed))
 
 
 def _start_job(organization_id: int, trigger: str, work_user_id: int | None = None) -> RefreshJob:

@@ -68,9 +68,10 @@ def learn_analytics():
 
 @bp.get("/skilling-points")
 def skilling():
-    config = skilling_points_config()
-    areas = skilling_points(current_user.organization_id, config=config)
-    return _render("reports/skilling_points.html", "reports.skilling", areas=areas, config=config)
+    # Not passed to the template as ``config``: that name is Flask's settings there (the top bar
+    # reads config.DEMO_MODE).
+    areas = skilling_points(current_user.organization_id, config=skilling_points_config())
+    return _render("reports/skilling_points.html", "reports.skilling", areas=areas)
 
 
 @bp.post("/refresh")
