@@ -73,6 +73,23 @@ def new_access_token(client, grant_type, user, scope) -> str:
     return random_token()
 
 
+# The code exchange's lookups, built once and run with parameters: building them on every call
+# cost 13-18% of the provider's CPU per exchange (bench/run.sh --only exchange, two paired runs:
+# 11.4 / 10.4 -> 9.3 / 9.0 ms; ours / node oidc-provider 0.47 / 0.49x -> 0.52 / 0.57x, target 0.5x).
+_CODE_WITH_USER = (
+    db.select(AuthorizationCode)
+    .where(AuthorizationCode.issuer == db.bindparam("issuer"),
+           AuthorizationCode.code == db.bindparam("code"),
+           AuthorizationCode.client_id == db.bindparam("client_id"))
+    .options(joinedload(AuthorizationCode.user).joinedload(Account.profile)))
+_CLIENT = db.select(OAuth2Client).where(OAuth2Client.issuer == db.bindparam("issuer"),
+                                        OAuth2Client.client_id == db.bindparam("client_id"))
+_NONCE_USED = db.select(AuthorizationCode.id).where(
+    AuthorizationCode.issuer == db.bindparam("issuer"),
+    AuthorizationCode.client_id == db.bindparam("client_id"),
+    AuthorizationCode.nonce == db.bindparam("nonce")).limit(1)
+
+
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = TOKEN_ENDPOINT_AUTH_METHODS
 
@@ -123,13 +140,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def query_authorization_code(self, code, client):
         # With the account and its profile: the id_token needs both.
-        item = db.session.scalar(
-            db.select(AuthorizationCode)
-            .where(
-                AuthorizationCode.issuer == self.server.issuer,
-                AuthorizationCode.code == code,
-                AuthorizationCode.client_id == client.client_id)
-            .options(joinedload(AuthorizationCode.user).joinedload(Account.profile)))
+        item = db.session.scalar(_CODE_WITH_USER, {"issuer": self.server.issuer, "code": code,
+                                                   "client_id": client.client_id})
         if item is None:
             return None
         if item.used_at is not None:
@@ -211,12 +223,8 @@ class IssuerOpenIDCode(OpenIDCode):
         seen = g.setdefault("idp_nonces_seen", {})
         key = (self.issuer, request.payload.client_id, nonce)
         if key not in seen:
-            seen[key] = db.session.scalar(
-                db.select(AuthorizationCode.id).where(
-                    AuthorizationCode.issuer == self.issuer,
-                    AuthorizationCode.client_id == request.payload.client_id,
-                    AuthorizationCode.nonce == nonce).limit(1)
-            ) is not None
+            seen[key] = db.session.scalar(_NONCE_USED, {
+                "issuer": self.issuer, "client_id": request.payload.client_id, "nonce": nonce}) is not None
         return seen[key]
 
     def generate_user_info(self, user, scope):
@@ -335,9 +343,7 @@ class IssuerAuthorizationServer(AuthorizationServer):
         clients = g.setdefault("idp_clients", {})
         if (self.issuer, client_id) not in clients:
             clients[self.issuer, client_id] = db.session.scalar(
-                db.select(OAuth2Client).where(
-                    OAuth2Client.issuer == self.issuer,
-                    OAuth2Client.client_id == client_id))
+                _CLIENT, {"issuer": self.issuer, "client_id": client_id})
         return clients[self.issuer, client_id]
 
     def token_values(self, token, request) -> dict:
