@@ -35,7 +35,9 @@ def authorization_request_origins() -> list[str]:
     if "client_id" not in args and args.get("next", "").startswith(f"/{issuer}/authorize?"):
         args = dict(parse_qsl(urlsplit(args["next"]).query))
     client_id = args.get("client_id")
-    if not client_id:
+    if not client_id or any(ord(ch) < 0x20 for ch in client_id + args.get("redirect_uri", "")):
+        # No registered client or redirect URI holds a control character (the request was
+        # refused; PostgreSQL cannot even compare a NUL).
         return []
     client = get_server().query_client(client_id)
     if client is None:

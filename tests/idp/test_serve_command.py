@@ -15,6 +15,10 @@ import requests
 from idp_mock.serve import Providers
 from tests.fixtures.servers import free_port
 
+# Their providers always run on a throwaway SQLite file of their own, whatever the suite's
+# database: a second pass on PostgreSQL would run the same thing again.
+pytestmark = pytest.mark.database_neutral
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOKEN = "serve-command-test-token"
 
