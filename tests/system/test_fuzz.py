@@ -5,7 +5,8 @@ with random and hostile query strings, and every form found on the pages is post
 random, missing and repeated fields (with a valid CSRF token, so the values reach the code).
 Properties: never an HTTP 500, and a reflected value is always HTML-escaped.
 
-Bounded with max_examples and derandomized, so the suite stays fast and repeatable.
+Bounded with max_examples (the PostgreSQL pass draws the first third of them: fuzz_examples in
+tests/fixtures/databases.py) and derandomized, so the suite stays fast and repeatable.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from werkzeug.routing.converters import NumberConverter
 
 from tests.fixtures.browser import Page, _FormParser
+from tests.fixtures.databases import fuzz_examples
 from tests.fixtures.flows import DEMO_PASSWORD
 
 # A cookie past the size browsers keep is a silent sign-out: treat the warning as a failure.
@@ -157,7 +159,7 @@ def _webapp_admin_client(app):
     return client
 
 
-@settings(max_examples=150, **SETTINGS)
+@settings(max_examples=fuzz_examples(150), **SETTINGS)
 @given(data=st.data())
 def test_fuzz_webapp_query_parameters(app, data):
     app.config["LOGIN_MAX_FAILURES_PER_ADDRESS"] = 10**6
@@ -167,7 +169,7 @@ def test_fuzz_webapp_query_parameters(app, data):
     _fuzz_query(app, app.test_client() if anonymous else client, data, "webapp GET")
 
 
-@settings(max_examples=150, **SETTINGS)
+@settings(max_examples=fuzz_examples(150), **SETTINGS)
 @given(data=st.data())
 def test_fuzz_webapp_forms(app, data):
     app.config["LOGIN_MAX_FAILURES_PER_ADDRESS"] = 10**6
@@ -202,7 +204,7 @@ def _authorize_url(issuer: str) -> str:
         "code_challenge": "a" * 43, "code_challenge_method": "S256"})
 
 
-@settings(max_examples=150, **SETTINGS)
+@settings(max_examples=fuzz_examples(150), **SETTINGS)
 @given(data=st.data())
 def test_fuzz_provider_query_parameters(idp, data):
     anonymous = data.draw(st.booleans())
@@ -210,7 +212,7 @@ def test_fuzz_provider_query_parameters(idp, data):
                 "provider GET")
 
 
-@settings(max_examples=150, **SETTINGS)
+@settings(max_examples=fuzz_examples(150), **SETTINGS)
 @given(data=st.data())
 def test_fuzz_provider_forms(idp, data):
     app = idp.app
@@ -229,7 +231,7 @@ def test_fuzz_provider_forms(idp, data):
     _fuzz_form(client, [form], data, "provider POST")
 
 
-@settings(max_examples=120, **SETTINGS)
+@settings(max_examples=fuzz_examples(120), **SETTINGS)
 @given(issuer=st.sampled_from(["learn", "partner-university"]),
        endpoint=st.sampled_from(["token", "userinfo", "api/transcript", "logout"]),
        fields=st.lists(st.tuples(st.sampled_from(["grant_type", "code", "redirect_uri", "client_id",

@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 from werkzeug.routing.converters import NumberConverter
 from wtforms.fields.core import UnboundField
 
+from tests.fixtures.databases import fuzz_examples
 from tests.fixtures.idp_helpers import CLIENT_IDS
 from tests.fixtures.idp_helpers import CLIENT_SECRETS
 from tests.fixtures.idp_helpers import RP_REDIRECTS
@@ -40,7 +41,7 @@ from tests.fixtures.idp_helpers import make_config
 IDP_SOURCE = Path(__file__).resolve().parents[2] / "idp_mock"
 CONTROL_TOKEN = "fuzz-control-token"
 DEMO_PASSWORD = "Passw0rd!"
-EXAMPLES_PER_ROUTE = 6
+EXAMPLES_PER_ROUTE = fuzz_examples(6)
 SETTINGS = settings(max_examples=EXAMPLES_PER_ROUTE, deadline=None, derandomize=True,
                     database=None, suppress_health_check=list(HealthCheck))
 STATS: Counter = Counter()

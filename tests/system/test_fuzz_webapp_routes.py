@@ -18,9 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from common.request_hardening import MAX_ROW_ID
+from tests.fixtures.databases import fuzz_examples
 from tests.fixtures.flows import DEMO_PASSWORD, sign_in
 
-SETTINGS = dict(deadline=None, derandomize=True, database=None, max_examples=400,
+SETTINGS = dict(deadline=None, derandomize=True, database=None, max_examples=fuzz_examples(400),
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 STATS: Counter = Counter()
 
