@@ -28,6 +28,10 @@ END_REASON_MOVED = "moved to another organization"
 END_REASON_MOVED_USER = "moved to another work account"
 END_REASON_USER_DELETED = "work account deleted"
 
+# Bits of WorkUser.link_flags.
+LINK_FLAG_LEARN = 1
+LINK_FLAG_UNIVERSITY = 2
+
 # Partial unique indexes: only *active* links (ended_at IS NULL) must be unique,
 # history rows may repeat. SQLite and PostgreSQL both support them.
 ACTIVE = text("ended_at IS NULL")
@@ -72,6 +76,10 @@ class WorkUser(UserMixin, db.Model):
     # Part of every session's id: bumped (auth.service.end_sessions) at sign-out and demo reset, so
     # a copy of a cookie taken before then no longer signs anyone in.
     session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The providers of the user's active links (LINK_FLAG_LEARN | LINK_FLAG_UNIVERSITY), recounted
+    # in the flush that changes a link (webapp/link_flags.py): the report pages count and list
+    # 100,000 users from an index instead of probing every user's links.
+    link_flags: Mapped[int] = mapped_column(default=0, server_default="0")
 
     organization: Mapped[Organization] = relationship(back_populates="users")
 
@@ -311,6 +319,10 @@ class RefreshStagedItem(db.Model):
 Index("ix_work_users_org_email", WorkUser.organization_id, WorkUser.email)
 Index("ix_work_users_org_deleted", WorkUser.organization_id, WorkUser.deleted_at)
 Index("ix_links_org_user", LinkedAccount.organization_id, LinkedAccount.work_user_id)
+# Counts by link status and the linked users' pages, read from the index alone.
+Index("ix_work_users_org_deleted_links", WorkUser.organization_id, WorkUser.deleted_at, WorkUser.link_flags)
+Index("ix_work_users_org_email_links", WorkUser.organization_id, WorkUser.email, WorkUser.deleted_at,
+      WorkUser.link_flags)
 
 
 

@@ -1,0 +1,110 @@
+"""The report pages' figures read from WorkUser.link_flags equal a straight recount from the links
+after every kind of change: user created, linked (each provider, both), unlinked, the account moved
+to another user of the same organization or to another organization, user deleted (listed until
+the removal date), rehired."""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+
+from tests.fixtures.report_helpers import delete_user, link, move_clock_to, new_user, org, personal_account
+from webapp import users
+from webapp.clock import today
+from webapp.extensions import db
+from webapp.linking import service as linking_service
+from webapp.models import (END_REASON_USER_DELETED, LEARN, PARTNER_UNIVERSITY, LinkedAccount, WorkUser)
+from webapp.reports import analytics, credit, skills_report
+
+
+def straight_recount(organization_id: int) -> dict:
+    """Every figure recounted in Python from the users and all their links."""
+    on = today()
+    people = db.session.execute(select(WorkUser.id, WorkUser.email, WorkUser.deleted_at)
+                                .where(WorkUser.organization_id == organization_id)).all()
+    links = db.session.execute(select(LinkedAccount.work_user_id, LinkedAccount.organization_id,
+                                      LinkedAccount.provider, LinkedAccount.ended_at,
+                                      LinkedAccount.end_reason)).all()
+    statuses = {analytics.LINK_STATUS_NONE: 0, analytics.LINK_STATUS_LEARN: 0,
+                analytics.LINK_STATUS_UNIVERSITY: 0, analytics.LINK_STATUS_BOTH: 0}
+    listed = []
+    for person in people:
+        mine = [l for l in links if l.work_user_id == person.id]
+        active = {l.provider for l in mine if l.ended_at is None}
+        if person.deleted_at is None:
+            statuses[analytics.link_status(LEARN in active, PARTNER_UNIVERSITY in active)] += 1
+            if any(l.organization_id == organization_id for l in mine if l.ended_at is None):
+                listed.append(person.email)
+        elif on <= credit.skills_report_removal_date(person.deleted_at) and any(
+                l.organization_id == organization_id
+                and (l.ended_at is None or l.end_reason == END_REASON_USER_DELETED) for l in mine):
+            listed.append(person.email)
+    return {"statuses": statuses, "listed": sorted(listed)}
+
+
+def shown(organization_id: int) -> dict:
+    page, totals = analytics.learn_analytics_page(organization_id, per_page=1000)
+    statuses = {k: totals[k] for k in (analytics.LINK_STATUS_NONE, analytics.LINK_STATUS_LEARN,
+                                       analytics.LINK_STATUS_UNIVERSITY, analytics.LINK_STATUS_BOTH)}
+    assert page.total == sum(statuses.values())
+    report = skills_report.skills_report_page(organization_id, per_page=1000)
+    assert report.total == len(report.items)
+    return {"statuses": statuses, "listed": [u.email for u in report.items]}
+
+
+def assert_figures_equal_recount() -> None:
+    db.session.expire_all()
+    for partner_id in ("1234567", "7654321"):
+        organization_id = org(partner_id).id
+        assert shown(organization_id) == straight_recount(organization_id), partner_id
+
+
+def test_report_figures_equal_a_recount_after_each_kind_of_change(app_ctx):
+    move_clock_to(date(2026, 3, 2))
+    assert_figures_equal_recount()
+
+    alex, pat, kim = new_user(), new_user(), new_user()  # user created
+    assert_figures_equal_recount()
+
+    link(alex)  # Learn link
+    assert_figures_equal_recount()
+    link(alex, PARTNER_UNIVERSITY)  # both
+    pat_account = personal_account(LEARN)
+    linking_service.associate_account(pat, pat_account)
+    assert_figures_equal_recount()
+
+    linking_service.remove_link(alex, LEARN)  # unlinked
+    assert_figures_equal_recount()
+
+    move_clock_to(date(2026, 4, 5))  # 30 days between associations of one account
+    linking_service.associate_account(kim, pat_account)  # moved to another user of the organization
+    assert_figures_equal_recount()
+    fabrikam_user = new_user("7654321")
+    move_clock_to(date(2026, 5, 10))
+    linking_service.associate_account(fabrikam_user, pat_account)  # moved to another organization
+    assert_figures_equal_recount()
+
+    link(pat, PARTNER_UNIVERSITY)
+    delete_user(pat)  # deleted: listed until the 10th of next month
+    assert_figures_equal_recount()
+    move_clock_to(date(2026, 6, 10))
+    assert_figures_equal_recount()
+    assert pat.email in shown(org().id)["listed"]
+    move_clock_to(date(2026, 6, 11))
+    assert_figures_equal_recount()
+    assert pat.email not in shown(org().id)["listed"]
+
+    rehired = users.create_work_user(org(), pat.email, "Pat again", "Passw0rd!", [])  # rehired
+    assert_figures_equal_recount()
+    link(rehired)
+    assert_figures_equal_recount()
+
+
+def test_link_flags_hold_the_providers_of_the_active_links(app_ctx):
+    move_clock_to(date(2026, 3, 2))
+    alex = new_user()
+    link(alex)
+    link(alex, PARTNER_UNIVERSITY)
+    linking_service.remove_link(alex, LEARN)
+    flags = db.session.scalar(select(WorkUser.link_flags).where(WorkUser.id == alex.id))
+    assert flags == 2  # Partner University only
