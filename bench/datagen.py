@@ -72,11 +72,14 @@ def generate(url: str, users: int) -> None:
             org_id = conn.execute(insert(Organization).values(
                 name=ORG_NAME, partner_id=ORG_PARTNER_ID, created_at=now)).inserted_primary_key[0]
             people = [{"organization_id": org_id, "email": ADMIN_EMAIL, "display_name": "Bench Admin",
-                       "password_hash": hashed, "roles": ADMIN_ROLES, "created_at": now, "link_flags": 1}]
+                       "password_hash": hashed, "roles": ADMIN_ROLES, "created_at": now, "link_flags": 1,
+               "active_items": ACHIEVEMENTS_PER_USER}]
             people += [{"organization_id": org_id, "email": f"user{i:06d}@bench.example",
                         "display_name": f"Bench User {i:06d}", "password_hash": hashed, "roles": "",
-                        # Each gets a Learn link below (Core inserts bypass webapp/link_flags.py).
-                        "created_at": now, "link_flags": 1} for i in range(1, users)]
+                        # Each gets a Learn link and its items below (Core inserts bypass
+                        # webapp/user_summary.py, which keeps these two columns).
+                        "created_at": now, "link_flags": 1, "active_items": ACHIEVEMENTS_PER_USER}
+                       for i in range(1, users)]
             conn.execute(insert(WorkUser), people)
             ids = [row[0] for row in conn.exec_driver_sql("SELECT id FROM work_users ORDER BY id")]
             conn.execute(insert(LearningIdentity), [

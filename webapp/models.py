@@ -76,10 +76,11 @@ class WorkUser(UserMixin, db.Model):
     # Part of every session's id: bumped (auth.service.end_sessions) at sign-out and demo reset, so
     # a copy of a cookie taken before then no longer signs anyone in.
     session_version: Mapped[int] = mapped_column(default=0, server_default="0")
-    # The providers of the user's active links (LINK_FLAG_LEARN | LINK_FLAG_UNIVERSITY), recounted
-    # in the flush that changes a link (webapp/link_flags.py): the report pages count and list
-    # 100,000 users from an index instead of probing every user's links.
+    # The providers of the user's active links (LINK_FLAG_LEARN | LINK_FLAG_UNIVERSITY) and the
+    # achievements on them, recounted in the transaction that changes them (webapp/user_summary.py):
+    # the report pages count 100,000 users from an index instead of probing every user's links.
     link_flags: Mapped[int] = mapped_column(default=0, server_default="0")
+    active_items: Mapped[int] = mapped_column(default=0, server_default="0")
 
     organization: Mapped[Organization] = relationship(back_populates="users")
 
@@ -221,6 +222,8 @@ class Achievement(db.Model):
     __table_args__ = (
         UniqueConstraint("link_id", "item_id", name="uq_achievement_per_link_item"),
         Index("ix_achievements_user", "work_user_id"),
+        # Learn analytics: the organization's pending items, a few days' worth, from the index.
+        Index("ix_achievements_org_credit", "organization_id", "credit_on"),
         # The Skills report CSV reads an organization's achievements in (user, link) order.
         Index("ix_achievements_org_user_link", "organization_id", "work_user_id", "link_id", "completed_on"),
     )
@@ -320,7 +323,8 @@ Index("ix_work_users_org_email", WorkUser.organization_id, WorkUser.email)
 Index("ix_work_users_org_deleted", WorkUser.organization_id, WorkUser.deleted_at)
 Index("ix_links_org_user", LinkedAccount.organization_id, LinkedAccount.work_user_id)
 # Counts by link status and the linked users' pages, read from the index alone.
-Index("ix_work_users_org_deleted_links", WorkUser.organization_id, WorkUser.deleted_at, WorkUser.link_flags)
+Index("ix_work_users_org_deleted_links", WorkUser.organization_id, WorkUser.deleted_at, WorkUser.link_flags,
+      WorkUser.active_items)
 Index("ix_work_users_org_email_links", WorkUser.organization_id, WorkUser.email, WorkUser.deleted_at,
       WorkUser.link_flags)
 

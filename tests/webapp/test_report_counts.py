@@ -1,5 +1,6 @@
-"""The report pages' figures read from WorkUser.link_flags equal a straight recount from the links
-after every kind of change: user created, linked (each provider, both), unlinked, the account moved
+"""The report pages' figures read from WorkUser.link_flags and WorkUser.active_items equal a
+straight recount from the links and achievements after every kind of change: user created, linked
+(each provider, both), items added / changed / removed by the refresh, unlinked, the account moved
 to another user of the same organization or to another organization, user deleted (listed until
 the removal date), rehired."""
 from __future__ import annotations
@@ -8,12 +9,14 @@ from datetime import date
 
 from sqlalchemy import select
 
-from tests.fixtures.report_helpers import delete_user, link, move_clock_to, new_user, org, personal_account
+from tests.fixtures.report_helpers import (apply, delete_user, entry, link, move_clock_to, new_user, org,
+                                           personal_account)
 from webapp import users
 from webapp.clock import today
 from webapp.extensions import db
 from webapp.linking import service as linking_service
-from webapp.models import (END_REASON_USER_DELETED, LEARN, PARTNER_UNIVERSITY, LinkedAccount, WorkUser)
+from webapp.models import (END_REASON_USER_DELETED, LEARN, PARTNER_UNIVERSITY, Achievement, LinkedAccount,
+                           WorkUser)
 from webapp.reports import analytics, credit, skills_report
 
 
@@ -22,24 +25,30 @@ def straight_recount(organization_id: int) -> dict:
     on = today()
     people = db.session.execute(select(WorkUser.id, WorkUser.email, WorkUser.deleted_at)
                                 .where(WorkUser.organization_id == organization_id)).all()
-    links = db.session.execute(select(LinkedAccount.work_user_id, LinkedAccount.organization_id,
+    links = db.session.execute(select(LinkedAccount.id, LinkedAccount.work_user_id, LinkedAccount.organization_id,
                                       LinkedAccount.provider, LinkedAccount.ended_at,
                                       LinkedAccount.end_reason)).all()
     statuses = {analytics.LINK_STATUS_NONE: 0, analytics.LINK_STATUS_LEARN: 0,
                 analytics.LINK_STATUS_UNIVERSITY: 0, analytics.LINK_STATUS_BOTH: 0}
-    listed = []
+    achievements = db.session.execute(select(Achievement.link_id, Achievement.credit_on)).all()
+    listed, credited, pending = [], 0, 0
     for person in people:
         mine = [l for l in links if l.work_user_id == person.id]
         active = {l.provider for l in mine if l.ended_at is None}
         if person.deleted_at is None:
             statuses[analytics.link_status(LEARN in active, PARTNER_UNIVERSITY in active)] += 1
+            active_ids = {l.id for l in mine if l.ended_at is None}
+            for item in achievements:
+                if item.link_id in active_ids:
+                    credited, pending = ((credited + 1, pending) if item.credit_on <= on
+                                         else (credited, pending + 1))
             if any(l.organization_id == organization_id for l in mine if l.ended_at is None):
                 listed.append(person.email)
         elif on <= credit.skills_report_removal_date(person.deleted_at) and any(
                 l.organization_id == organization_id
                 and (l.ended_at is None or l.end_reason == END_REASON_USER_DELETED) for l in mine):
             listed.append(person.email)
-    return {"statuses": statuses, "listed": sorted(listed)}
+    return {"statuses": statuses, "listed": sorted(listed), "credited": credited, "pending": pending}
 
 
 def shown(organization_id: int) -> dict:
@@ -49,7 +58,8 @@ def shown(organization_id: int) -> dict:
     assert page.total == sum(statuses.values())
     report = skills_report.skills_report_page(organization_id, per_page=1000)
     assert report.total == len(report.items)
-    return {"statuses": statuses, "listed": [u.email for u in report.items]}
+    return {"statuses": statuses, "listed": [u.email for u in report.items],
+            "credited": totals["credited"], "pending": totals["pending"]}
 
 
 def assert_figures_equal_recount() -> None:
@@ -66,11 +76,22 @@ def test_report_figures_equal_a_recount_after_each_kind_of_change(app_ctx):
     alex, pat, kim = new_user(), new_user(), new_user()  # user created
     assert_figures_equal_recount()
 
-    link(alex)  # Learn link
+    alex_learn = link(alex)  # Learn link
     assert_figures_equal_recount()
     link(alex, PARTNER_UNIVERSITY)  # both
     pat_account = personal_account(LEARN)
-    linking_service.associate_account(pat, pat_account)
+    pat_learn = linking_service.associate_account(pat, pat_account)
+    assert_figures_equal_recount()
+
+    apply({alex_learn.id: [entry("a1", date(2026, 1, 5)), entry("a2", date(2026, 2, 27))],
+           pat_learn.id: [entry("p1", date(2026, 2, 1))]})  # items added: credited and pending
+    assert_figures_equal_recount()
+    assert shown(org().id)["pending"] > 0
+    apply({alex_learn.id: [entry("a1", date(2026, 1, 5)), entry("a2", date(2026, 1, 2))],
+           pat_learn.id: []})  # one item changed (now credited), one removed
+    assert_figures_equal_recount()
+    apply({alex_learn.id: [entry("a1", date(2026, 1, 5)), entry("a2", date(2026, 1, 2))],
+           pat_learn.id: [entry("p1", date(2026, 3, 1)), entry("p2", date(2026, 2, 1))]})
     assert_figures_equal_recount()
 
     linking_service.remove_link(alex, LEARN)  # unlinked

@@ -62,25 +62,29 @@ def learn_analytics_page(organization_id: int, page: int = 1, per_page: int = RE
                          on: date | None = None) -> tuple[Page, dict[str, int]]:
     """Every current work user with link status and credited/pending counts, plus org-wide totals.
 
-    Four queries whatever the size: users per link status, achievement totals, the page's
+    Four queries whatever the size: users and items per link status, pending items, the page's
     users (in email order from the index), and their counts.
     """
     on = on or today()
     current_users = (WorkUser.organization_id == organization_id, WorkUser.deleted_at.is_(None))
-    # Users per link status from WorkUser.link_flags (index ix_work_users_org_deleted_links).
+    # Users per link status and the items on their active links, from WorkUser.link_flags and
+    # WorkUser.active_items (the covering index ix_work_users_org_deleted_links); of those items,
+    # the pending ones (credited in the next ten days) from ix_achievements_org_credit.
     totals = {LINK_STATUS_NONE: 0, LINK_STATUS_LEARN: 0, LINK_STATUS_UNIVERSITY: 0, LINK_STATUS_BOTH: 0}
-    for flags, users in db.session.execute(
-            select(WorkUser.link_flags, func.count()).where(*current_users).group_by(WorkUser.link_flags)):
+    item_total = 0
+    for flags, users, user_items in db.session.execute(
+            select(WorkUser.link_flags, func.count(), func.sum(WorkUser.active_items))
+            .where(*current_users).group_by(WorkUser.link_flags)):
         totals[link_status(bool(flags & LINK_FLAG_LEARN), bool(flags & LINK_FLAG_UNIVERSITY))] += users
+        item_total += int(user_items or 0)
     total = sum(totals.values())
-
-    credited, pending = db.session.execute(
-        select(func.coalesce(func.sum(case((Achievement.credit_on <= on, 1), else_=0)), 0),
-               func.coalesce(func.sum(case((Achievement.credit_on > on, 1), else_=0)), 0))
+    pending = db.session.scalar(
+        select(func.count()).select_from(Achievement)
         .join(LinkedAccount, LinkedAccount.id == Achievement.link_id)
         .join(WorkUser, WorkUser.id == Achievement.work_user_id)
-        .where(Achievement.organization_id == organization_id, LinkedAccount.ended_at.is_(None),
-               *current_users)).one()
+        .where(Achievement.organization_id == organization_id, Achievement.credit_on > on,
+               LinkedAccount.ended_at.is_(None), *current_users)) or 0
+    credited = item_total - pending
 
     page = page_number(page, total, per_page)
     page_users = db.session.execute(
