@@ -129,3 +129,33 @@ def test_link_flags_hold_the_providers_of_the_active_links(app_ctx):
     linking_service.remove_link(alex, LEARN)
     flags = db.session.scalar(select(WorkUser.link_flags).where(WorkUser.id == alex.id))
     assert flags == 2  # Partner University only
+
+
+def test_user_list_pages_are_the_current_users_then_the_deleted_ones_in_email_order(app_ctx):
+    from webapp.admin import follow_up, service as admin_service
+
+    move_clock_to(date(2026, 3, 2))
+    people = [new_user() for _ in range(7)]
+    for person in people[1:6:2]:
+        link(person)
+    for person in people[::3]:
+        delete_user(person)
+    admin = db.session.scalar(select(WorkUser).where(
+        WorkUser.organization_id == org().id, WorkUser.deleted_at.is_(None),
+        WorkUser.roles.contains("global_admin")))
+    everyone = db.session.scalars(select(WorkUser).where(WorkUser.organization_id == org().id)).all()
+    expected = [u.id for u in sorted(everyone, key=lambda u: (u.deleted_at is not None, u.email, u.id))]
+    for per_page in (1, 3, 4):
+        listed = []
+        first = admin_service.organization_users(admin, 1, per_page)
+        for number in range(1, first.pages + 1):
+            listed += [u.id for u in admin_service.organization_users(admin, number, per_page).items]
+        assert listed == expected, per_page
+    for status in follow_up.STATUSES:  # the filters keep the current users who stand there
+        shown_ids = [u.id for u in admin_service.organization_users(admin, 1, 1000, status).items]
+        linked = {l.work_user_id for l in db.session.scalars(
+            select(LinkedAccount).where(LinkedAccount.ended_at.is_(None)))}
+        stand = {u.id: (follow_up.LINKED if u.id in linked else follow_up.NOT_LINKED
+                        if u.last_signed_in_at else follow_up.NEVER_SIGNED_IN)
+                 for u in everyone if u.deleted_at is None}
+        assert shown_ids == [i for i in expected if stand.get(i) == status], status
