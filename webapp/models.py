@@ -81,6 +81,9 @@ class WorkUser(UserMixin, db.Model):
     # the report pages count 100,000 users from an index instead of probing every user's links.
     link_flags: Mapped[int] = mapped_column(default=0, server_default="0")
     active_items: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The latest credit date of those achievements: Learn analytics finds the few users with
+    # pending items from an index.
+    last_credit_on: Mapped[Optional[date]]
 
     organization: Mapped[Organization] = relationship(back_populates="users")
 
@@ -222,8 +225,6 @@ class Achievement(db.Model):
     __table_args__ = (
         UniqueConstraint("link_id", "item_id", name="uq_achievement_per_link_item"),
         Index("ix_achievements_user", "work_user_id"),
-        # Learn analytics: the organization's pending items, a few days' worth, from the index.
-        Index("ix_achievements_org_credit", "organization_id", "credit_on"),
         # The Skills report CSV reads an organization's achievements in (user, link) order.
         Index("ix_achievements_org_user_link", "organization_id", "work_user_id", "link_id", "completed_on"),
     )
@@ -325,6 +326,7 @@ Index("ix_links_org_user", LinkedAccount.organization_id, LinkedAccount.work_use
 # Counts by link status and the linked users' pages, read from the index alone.
 Index("ix_work_users_org_deleted_links", WorkUser.organization_id, WorkUser.deleted_at, WorkUser.link_flags,
       WorkUser.active_items)
+Index("ix_work_users_org_deleted_credit", WorkUser.organization_id, WorkUser.deleted_at, WorkUser.last_credit_on)
 Index("ix_work_users_org_email_links", WorkUser.organization_id, WorkUser.email, WorkUser.deleted_at,
       WorkUser.link_flags)
 

@@ -1,5 +1,6 @@
 """What the report pages count per work user, kept on the user: WorkUser.link_flags (the providers
-of the active links) and WorkUser.active_items (the achievements on those links).
+of the active links), WorkUser.active_items (the achievements on those links) and
+WorkUser.last_credit_on (the latest credit date of those achievements).
 
 Recounted from linked_accounts and achievements for every user whose links a flush inserts,
 changes or deletes (every link change goes through the ORM: webapp/linking/service.py, the
@@ -18,7 +19,7 @@ from .models import (LEARN, LINK_FLAG_LEARN, LINK_FLAG_UNIVERSITY, PARTNER_UNIVE
 
 
 def _recounts() -> dict:
-    """Both columns of the work user of the enclosing UPDATE, counted from their active links."""
+    """The columns of the work user of the enclosing UPDATE, counted from their active links."""
     flag = case((LinkedAccount.provider == LEARN, LINK_FLAG_LEARN),
                 (LinkedAccount.provider == PARTNER_UNIVERSITY, LINK_FLAG_UNIVERSITY), else_=0)
     active = (LinkedAccount.work_user_id == WorkUser.id, LinkedAccount.ended_at.is_(None))
@@ -27,6 +28,9 @@ def _recounts() -> dict:
         "active_items": (select(func.count()).select_from(Achievement)
                          .join(LinkedAccount, LinkedAccount.id == Achievement.link_id)
                          .where(Achievement.work_user_id == WorkUser.id, *active).scalar_subquery()),
+        "last_credit_on": (select(func.max(Achievement.credit_on)).select_from(Achievement)
+                           .join(LinkedAccount, LinkedAccount.id == Achievement.link_id)
+                           .where(Achievement.work_user_id == WorkUser.id, *active).scalar_subquery()),
     }
 
 

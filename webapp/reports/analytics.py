@@ -69,7 +69,8 @@ def learn_analytics_page(organization_id: int, page: int = 1, per_page: int = RE
     current_users = (WorkUser.organization_id == organization_id, WorkUser.deleted_at.is_(None))
     # Users per link status and the items on their active links, from WorkUser.link_flags and
     # WorkUser.active_items (the covering index ix_work_users_org_deleted_links); of those items,
-    # the pending ones (credited in the next ten days) from ix_achievements_org_credit.
+    # the pending ones (credited in the next ten days) through the few users whose
+    # WorkUser.last_credit_on is ahead (ix_work_users_org_deleted_credit).
     totals = {LINK_STATUS_NONE: 0, LINK_STATUS_LEARN: 0, LINK_STATUS_UNIVERSITY: 0, LINK_STATUS_BOTH: 0}
     item_total = 0
     for flags, users, user_items in db.session.execute(
@@ -82,7 +83,7 @@ def learn_analytics_page(organization_id: int, page: int = 1, per_page: int = RE
         select(func.count()).select_from(Achievement)
         .join(LinkedAccount, LinkedAccount.id == Achievement.link_id)
         .join(WorkUser, WorkUser.id == Achievement.work_user_id)
-        .where(Achievement.organization_id == organization_id, Achievement.credit_on > on,
+        .where(WorkUser.last_credit_on > on, Achievement.credit_on > on,
                LinkedAccount.ended_at.is_(None), *current_users)) or 0
     credited = item_total - pending
 
