@@ -38,7 +38,7 @@ def recount_users(connection, where) -> None:
     """Recount the summary columns of the work users ``where`` selects."""
     # The rows locked first: on PostgreSQL the recount then starts after any other transaction
     # recounting these users has committed, and counts what that one wrote.
-    connection.execute(select(WorkUser.id).where(where).order_by(WorkUser.id).with_for_update())
+    connection.execute(select(WorkUser.id).where(where).order_by(WorkUser.id).with_for_update()).all()
     connection.execute(update(WorkUser).where(where).values(**_recounts()))
 
 
