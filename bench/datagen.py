@@ -66,16 +66,21 @@ def generate(url: str, users: int) -> None:
     achievement = db.metadata.tables.get("achievements")
     now = dt.datetime(2026, 11, 1, 9, 0, 0)
     hashed = generate_password_hash(PASSWORD, method=QA_HASH)
+    last_credit = (now - dt.timedelta(days=5)).date()  # the newest of the items below (k = 0)
     with app.app_context():
         with db.engine.begin() as conn:
             conn.exec_driver_sql("PRAGMA synchronous=OFF")
             org_id = conn.execute(insert(Organization).values(
                 name=ORG_NAME, partner_id=ORG_PARTNER_ID, created_at=now)).inserted_primary_key[0]
             people = [{"organization_id": org_id, "email": ADMIN_EMAIL, "display_name": "Bench Admin",
-                       "password_hash": hashed, "roles": ADMIN_ROLES, "created_at": now}]
+                       "password_hash": hashed, "roles": ADMIN_ROLES, "created_at": now, "link_flags": 1,
+               "active_items": ACHIEVEMENTS_PER_USER, "last_credit_on": last_credit}]
             people += [{"organization_id": org_id, "email": f"user{i:06d}@bench.example",
                         "display_name": f"Bench User {i:06d}", "password_hash": hashed, "roles": "",
-                        "created_at": now} for i in range(1, users)]
+                        # Each gets a Learn link and its items below (Core inserts bypass
+                        # webapp/user_summary.py, which keeps these two columns).
+                        "created_at": now, "link_flags": 1, "active_items": ACHIEVEMENTS_PER_USER,
+                        "last_credit_on": last_credit} for i in range(1, users)]
             conn.execute(insert(WorkUser), people)
             ids = [row[0] for row in conn.exec_driver_sql("SELECT id FROM work_users ORDER BY id")]
             conn.execute(insert(LearningIdentity), [

@@ -28,6 +28,10 @@ END_REASON_MOVED = "moved to another organization"
 END_REASON_MOVED_USER = "moved to another work account"
 END_REASON_USER_DELETED = "work account deleted"
 
+# Bits of WorkUser.link_flags.
+LINK_FLAG_LEARN = 1
+LINK_FLAG_UNIVERSITY = 2
+
 # Partial unique indexes: only *active* links (ended_at IS NULL) must be unique,
 # history rows may repeat. SQLite and PostgreSQL both support them.
 ACTIVE = text("ended_at IS NULL")
@@ -72,6 +76,14 @@ class WorkUser(UserMixin, db.Model):
     # Part of every session's id: bumped (auth.service.end_sessions) at sign-out and demo reset, so
     # a copy of a cookie taken before then no longer signs anyone in.
     session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The providers of the user's active links (LINK_FLAG_LEARN | LINK_FLAG_UNIVERSITY) and the
+    # achievements on them, recounted in the transaction that changes them (webapp/user_summary.py):
+    # the report pages count 100,000 users from an index instead of probing every user's links.
+    link_flags: Mapped[int] = mapped_column(default=0, server_default="0")
+    active_items: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The latest credit date of those achievements: Learn analytics finds the few users with
+    # pending items from an index.
+    last_credit_on: Mapped[Optional[date]]
 
     organization: Mapped[Organization] = relationship(back_populates="users")
 
@@ -311,6 +323,12 @@ class RefreshStagedItem(db.Model):
 Index("ix_work_users_org_email", WorkUser.organization_id, WorkUser.email)
 Index("ix_work_users_org_deleted", WorkUser.organization_id, WorkUser.deleted_at)
 Index("ix_links_org_user", LinkedAccount.organization_id, LinkedAccount.work_user_id)
+# Counts by link status and the linked users' pages, read from the index alone.
+Index("ix_work_users_org_deleted_links", WorkUser.organization_id, WorkUser.deleted_at, WorkUser.link_flags,
+      WorkUser.active_items)
+Index("ix_work_users_org_deleted_credit", WorkUser.organization_id, WorkUser.deleted_at, WorkUser.last_credit_on)
+Index("ix_work_users_org_email_links", WorkUser.organization_id, WorkUser.email, WorkUser.deleted_at,
+      WorkUser.link_flags)
 
 
 

@@ -50,7 +50,16 @@ def csrf_field() -> Markup:
 
 def long_date(value) -> str:
     """A date (or a datetime, in the user's timezone) as a long date in the page language."""
-    return format_date(value, "long") if value else ""
+    if not value:
+        return ""
+    # Formatted once per request and locale: a report page shows the same few dates hundreds of
+    # times, and Babel's formatting was a third of the Skills report page's time.
+    memo = g.setdefault("_long_dates", {})
+    key = (value, str(get_locale()))
+    text = memo.get(key)
+    if text is None:
+        text = memo[key] = format_date(value, "long")
+    return text
 
 
 def medium_datetime(value) -> str:

@@ -55,13 +55,21 @@ def organization_users(actor: WorkUser, page: int = 1, per_page: int | None = No
     in_org = WorkUser.organization_id == actor.organization_id
     if status is not None:
         in_org = in_org & follow_up.status_filter(status)
-    total = db.session.scalar(select(func.count()).select_from(WorkUser).where(in_org)) or 0
+    total, deleted = db.session.execute(
+        select(func.count(), func.count(WorkUser.deleted_at)).where(in_org)).one()
     page = page_number(page, total, per_page)
-    users = list(db.session.scalars(
-        select(WorkUser).where(in_org)
-        .order_by(WorkUser.deleted_at.is_not(None), WorkUser.email)
-        .limit(per_page).offset((page - 1) * per_page)
-    ))
+    # Current users, then deleted ones, each part in email order read from the index: one ORDER
+    # BY over both sorted all 100,000 users for every page.
+    current, start = total - deleted, (page - 1) * per_page
+    users = []
+    if start < current:
+        users = list(db.session.scalars(
+            select(WorkUser).where(in_org, WorkUser.deleted_at.is_(None)).order_by(WorkUser.email)
+            .limit(per_page).offset(start)))
+    if len(users) < per_page and deleted:
+        users += db.session.scalars(
+            select(WorkUser).where(in_org, WorkUser.deleted_at.is_not(None)).order_by(WorkUser.email)
+            .limit(per_page - len(users)).offset(max(0, start - current)))
     return Page(users, page, per_page, total)
 
 

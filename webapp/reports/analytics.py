@@ -8,7 +8,8 @@ from sqlalchemy import and_, case, func, select
 
 from ..clock import today
 from ..extensions import db
-from ..models import LEARN, PARTNER_UNIVERSITY, Achievement, LinkedAccount, WorkUser
+from ..models import (LEARN, LINK_FLAG_LEARN, LINK_FLAG_UNIVERSITY, PARTNER_UNIVERSITY, Achievement,
+                      LinkedAccount, WorkUser)
 from ..pagination import Page, page_number
 from .skills_report import REPORT_PAGE_SIZE
 
@@ -61,33 +62,30 @@ def learn_analytics_page(organization_id: int, page: int = 1, per_page: int = RE
                          on: date | None = None) -> tuple[Page, dict[str, int]]:
     """Every current work user with link status and credited/pending counts, plus org-wide totals.
 
-    Five queries whatever the size: users, users per link status, achievement totals, the page's
+    Four queries whatever the size: users and items per link status, pending items, the page's
     users (in email order from the index), and their counts.
     """
     on = on or today()
     current_users = (WorkUser.organization_id == organization_id, WorkUser.deleted_at.is_(None))
-    total = db.session.scalar(select(func.count()).select_from(WorkUser).where(*current_users)) or 0
-
-    flags = (select(LinkedAccount.work_user_id.label("user_id"),
-                    func.max(case((LinkedAccount.provider == LEARN, 1), else_=0)).label("learn"),
-                    func.max(case((LinkedAccount.provider == PARTNER_UNIVERSITY, 1), else_=0)).label("university"))
-             .where(LinkedAccount.organization_id == organization_id, LinkedAccount.ended_at.is_(None))
-             .group_by(LinkedAccount.work_user_id).subquery())
-    totals = {LINK_STATUS_NONE: total, LINK_STATUS_LEARN: 0, LINK_STATUS_UNIVERSITY: 0, LINK_STATUS_BOTH: 0}
-    for has_learn, has_university, users in db.session.execute(
-            select(flags.c.learn, flags.c.university, func.count())
-            .join(WorkUser, WorkUser.id == flags.c.user_id).where(*current_users)
-            .group_by(flags.c.learn, flags.c.university)):
-        totals[link_status(bool(has_learn), bool(has_university))] += users
-        totals[LINK_STATUS_NONE] -= users
-
-    credited, pending = db.session.execute(
-        select(func.coalesce(func.sum(case((Achievement.credit_on <= on, 1), else_=0)), 0),
-               func.coalesce(func.sum(case((Achievement.credit_on > on, 1), else_=0)), 0))
+    # Users per link status and the items on their active links, from WorkUser.link_flags and
+    # WorkUser.active_items (the covering index ix_work_users_org_deleted_links); of those items,
+    # the pending ones (credited in the next ten days) through the few users whose
+    # WorkUser.last_credit_on is ahead (ix_work_users_org_deleted_credit).
+    totals = {LINK_STATUS_NONE: 0, LINK_STATUS_LEARN: 0, LINK_STATUS_UNIVERSITY: 0, LINK_STATUS_BOTH: 0}
+    item_total = 0
+    for flags, users, user_items in db.session.execute(
+            select(WorkUser.link_flags, func.count(), func.sum(WorkUser.active_items))
+            .where(*current_users).group_by(WorkUser.link_flags)):
+        totals[link_status(bool(flags & LINK_FLAG_LEARN), bool(flags & LINK_FLAG_UNIVERSITY))] += users
+        item_total += int(user_items or 0)
+    total = sum(totals.values())
+    pending = db.session.scalar(
+        select(func.count()).select_from(Achievement)
         .join(LinkedAccount, LinkedAccount.id == Achievement.link_id)
         .join(WorkUser, WorkUser.id == Achievement.work_user_id)
-        .where(Achievement.organization_id == organization_id, LinkedAccount.ended_at.is_(None),
-               *current_users)).one()
+        .where(WorkUser.last_credit_on > on, Achievement.credit_on > on,
+               LinkedAccount.ended_at.is_(None), *current_users)) or 0
+    credited = item_total - pending
 
     page = page_number(page, total, per_page)
     page_users = db.session.execute(

@@ -10,7 +10,8 @@ from datetime import datetime
 from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, update
 
 from ..extensions import db
-from ..models import Achievement, LinkedAccount, RefreshStagedItem as Staged
+from ..models import Achievement, LinkedAccount, RefreshStagedItem as Staged, WorkUser
+from ..user_summary import recount_users
 from .credit import credit_date
 from .transcripts import TranscriptEntry
 
@@ -76,8 +77,14 @@ def merge_provider(job_id: int, provider: str, organization_id: int, changed_at:
     low, high = min(b for b in bounds if b is not None), max(b for b in bounds if b is not None)
     for first in range(low, high + 1, MERGE_LINKS):
         last = first + MERGE_LINKS - 1
+        before = (counts.added, counts.updated, counts.removed)
         _merge_range(and_(scope, Achievement.link_id.between(first, last)),
                      and_(staged, Staged.link_id.between(first, last)), changed_at, counts)
+        if (counts.added, counts.updated, counts.removed) != before:
+            users = select(LinkedAccount.work_user_id).where(LinkedAccount.id.between(first, last))
+            if work_user_id is not None:
+                users = users.where(LinkedAccount.work_user_id == work_user_id)
+            recount_users(db.session.connection(), WorkUser.id.in_(users))
     drop_staged(job_id, provider)
     return counts
 

@@ -100,13 +100,23 @@ def inject_report_labels():
             "link_status_label": link_status_label, "removal_date": skills_report_removal_date}
 
 
+# Only the label asked for is translated: a report page asks for hundreds.
 def kind_label(kind: str | None) -> str:
-    return {"certification": _("Certification"), "assessment": _("Assessment"),
-            "training": _("Training")}.get(kind or "", kind or "")
+    if kind == "certification":
+        return _("Certification")
+    if kind == "assessment":
+        return _("Assessment")
+    if kind == "training":
+        return _("Training")
+    return kind or ""
 
 
 def level_label(level: str | None) -> str:
-    return {"intermediate": _("Intermediate"), "advanced": _("Advanced")}.get(level or "", "—")
+    if level == "intermediate":
+        return _("Intermediate")
+    if level == "advanced":
+        return _("Advanced")
+    return "—"
 
 
 def link_status_label(status: str) -> str:
