@@ -73,7 +73,7 @@ def configure_languages(app: Flask) -> None:
 
 def configure_blueprints(app: Flask) -> None:
     from . import models  # noqa: F401  (the models must be known to the migrations)
-    from . import user_summary  # noqa: F401  (keeps the report counts on the users exact)
+    from . import skilling_summary, user_summary  # noqa: F401  (keep the report counts exact)
     from .admin.routes import bp as admin_bp
     from .audit.routes import bp as audit_bp
     from .auth.routes import bp as auth_bp
