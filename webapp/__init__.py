@@ -116,3 +116,9 @@ def configure_database(app: Flask) -> None:
         # ask for the quick path of creating the tables straight from the models.
         if app.config.get("CREATE_TABLES_WITHOUT_MIGRATIONS"):
             db.create_all()
+            # As the migration does: the Skilling metrics of the data file are kept.
+            from .reports.skilling_points import skilling_points_config
+            from .skilling_summary import sync_metrics
+
+            with db.engine.begin() as connection:
+                sync_metrics(connection, skilling_points_config())
