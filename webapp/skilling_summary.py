@@ -17,7 +17,7 @@ import hashlib
 from datetime import date
 from typing import Iterable, Optional
 
-from sqlalchemy import Date, ForeignKey, Index, String, Text, and_, delete, func, insert, literal, or_, select
+from sqlalchemy import Date, ForeignKey, Index, String, Text, and_, delete, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -64,28 +64,40 @@ def metric_key(codes: Iterable[str]) -> str:
     return hashlib.sha256(",".join(sorted(set(codes))).encode()).hexdigest()[:32]
 
 
-def _user_metric_rows(codes: list[str], where):
-    """SELECT of the SkillingUserMetric rows of one metric for the users ``where`` selects."""
+def _first_credits(connection, where, metrics: list) -> dict:
+    """(user, organization, metric) -> (first credit day, counted) for the users ``where`` selects,
+    from one pass over their certifications of every metric."""
     deleted = WorkUser.deleted_at.is_not(None)
     listed_link = or_(LinkedAccount.ended_at.is_(None),
                       and_(deleted, LinkedAccount.end_reason == END_REASON_USER_DELETED))
-    return (select(Achievement.work_user_id, Achievement.organization_id, func.min(Achievement.credit_on),
-                   WorkUser.deleted_at.is_(None))
-            .join(LinkedAccount, LinkedAccount.id == Achievement.link_id)
-            .join(WorkUser, WorkUser.id == LinkedAccount.work_user_id)
-            .where(Achievement.work_user_id.in_(select(WorkUser.id).where(where)),
-                   Achievement.kind == "certification", Achievement.code.in_(codes), listed_link)
-            .group_by(Achievement.work_user_id, Achievement.organization_id, WorkUser.deleted_at))
-
-
-def _counted_groups(connection, where) -> dict:
+    all_codes = sorted({code for _key, codes in metrics for code in codes})
     rows = connection.execute(
-        select(SkillingUserMetric.organization_id, SkillingUserMetric.metric_key, SkillingUserMetric.credit_on,
-               func.count())
-        .where(SkillingUserMetric.work_user_id.in_(select(WorkUser.id).where(where)),
-               SkillingUserMetric.counted.is_(True))
-        .group_by(SkillingUserMetric.organization_id, SkillingUserMetric.metric_key, SkillingUserMetric.credit_on))
-    return {(r[0], r[1], r[2]): r[3] for r in rows}
+        select(Achievement.work_user_id, Achievement.organization_id, Achievement.code,
+               func.min(Achievement.credit_on), WorkUser.deleted_at.is_(None))
+        .join(LinkedAccount, LinkedAccount.id == Achievement.link_id)
+        .join(WorkUser, WorkUser.id == LinkedAccount.work_user_id)
+        .where(Achievement.work_user_id.in_(select(WorkUser.id).where(where)),
+               Achievement.kind == "certification", Achievement.code.in_(all_codes), listed_link)
+        .group_by(Achievement.work_user_id, Achievement.organization_id, Achievement.code, WorkUser.deleted_at))
+    keys_of = {}
+    for key, codes in metrics:
+        for code in codes:
+            keys_of.setdefault(code, []).append(key)
+    first = {}
+    for user_id, organization_id, code, credit_on, current in rows:
+        for key in keys_of[code]:
+            known = first.get((user_id, organization_id, key))
+            if known is None or credit_on < known[0]:
+                first[(user_id, organization_id, key)] = (credit_on, bool(current))
+    return first
+
+
+def _counted(first: dict) -> dict:
+    groups = {}
+    for (_user, organization_id, key), (credit_on, counted) in first.items():
+        if counted:
+            groups[(organization_id, key, credit_on)] = groups.get((organization_id, key, credit_on), 0) + 1
+    return groups
 
 
 def _add_counts(connection, changes: dict) -> None:
@@ -110,19 +122,25 @@ def recount_skilling(connection, where, metrics: Optional[list] = None) -> None:
     if not metrics:
         return
     keys = [key for key, _codes in metrics]
-    in_users = SkillingUserMetric.work_user_id.in_(select(WorkUser.id).where(where))
-    before = _counted_groups(connection, where)
-    connection.execute(delete(SkillingUserMetric).where(in_users, SkillingUserMetric.metric_key.in_(keys)))
-    for key, codes in metrics:
-        rows = _user_metric_rows(codes, where).subquery()
-        connection.execute(insert(SkillingUserMetric).from_select(
-            ["work_user_id", "organization_id", "credit_on", "counted", "metric_key"],
-            select(*rows.c, literal(key, String(32)))))
-    after = _counted_groups(connection, where)
-    changes = {g: after.get(g, 0) - before.get(g, 0) for g in set(before) | set(after)
-               if g[1] in keys}
+    mine = (SkillingUserMetric.work_user_id.in_(select(WorkUser.id).where(where)),
+            SkillingUserMetric.metric_key.in_(keys))
+    before = {(r.work_user_id, r.organization_id, r.metric_key): (r.credit_on, bool(r.counted))
+              for r in connection.execute(select(SkillingUserMetric).where(*mine))}
+    after = _first_credits(connection, where, metrics)
+    if before == after:
+        return
+    connection.execute(delete(SkillingUserMetric).where(*mine))
+    if after:
+        connection.execute(insert(SkillingUserMetric), [
+            {"work_user_id": u, "organization_id": o, "metric_key": k, "credit_on": d, "counted": c}
+            for (u, o, k), (d, c) in sorted(after.items())])
+    old, new = _counted(before), _counted(after)
+    changes = {g: new.get(g, 0) - old.get(g, 0) for g in set(old) | set(new)}
     _add_counts(connection, changes)
-    connection.execute(delete(SkillingCount).where(SkillingCount.individuals == 0))
+    organizations = sorted({o for (o, _k, _d), n in changes.items() if n < 0})
+    if organizations:
+        connection.execute(delete(SkillingCount).where(SkillingCount.organization_id.in_(organizations),
+                                                       SkillingCount.individuals == 0))
 
 
 def sync_metrics(connection, config: dict) -> None:
