@@ -73,7 +73,7 @@ def configure_languages(app: Flask) -> None:
 
 def configure_blueprints(app: Flask) -> None:
     from . import models  # noqa: F401  (the models must be known to the migrations)
-    from . import user_summary  # noqa: F401  (keeps the report counts on the users exact)
+    from . import skilling_summary, user_summary  # noqa: F401  (keep the report counts exact)
     from .admin.routes import bp as admin_bp
     from .audit.routes import bp as audit_bp
     from .auth.routes import bp as auth_bp
@@ -116,3 +116,9 @@ def configure_database(app: Flask) -> None:
         # ask for the quick path of creating the tables straight from the models.
         if app.config.get("CREATE_TABLES_WITHOUT_MIGRATIONS"):
             db.create_all()
+            # As the migration does: the Skilling metrics of the data file are kept.
+            from .reports.skilling_points import skilling_points_config
+            from .skilling_summary import sync_metrics
+
+            with db.engine.begin() as connection:
+                sync_metrics(connection, skilling_points_config())

@@ -17,6 +17,8 @@ from .models import ROLES, Organization
 from .provider_control import share_clock
 from .reports.jobs import queue_due_refreshes, run_queued_jobs
 from .reports.refresh import RefreshError, refresh_transcripts
+from .reports.skilling_points import skilling_points_config
+from .skilling_summary import sync_metrics
 from .traces.recorder import purge_old_traces
 from .users import create_organization, create_work_user
 from .validation import ValidationError
@@ -37,6 +39,15 @@ def seed_demo_command():
     created = seed_demo()
     click.echo(f"Demo data ready: {created['organizations']} organizations, "
                f"{created['work_users']} work users and {created['links']} links created.")
+
+
+@bp.cli.command("skilling-points-sync")
+def skilling_points_sync_command():
+    """Keep the Skilling counts of the certification lists in webapp/data/skilling_points.json
+    (run after editing those lists; thresholds and points need nothing)."""
+    with db.engine.begin() as connection:
+        sync_metrics(connection, skilling_points_config())
+    click.echo("Skilling points counts ready.")
 
 
 @bp.cli.command("purge-traces")

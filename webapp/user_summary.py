@@ -6,16 +6,19 @@ Recounted from linked_accounts and achievements for every user whose links a flu
 changes or deletes (every link change goes through the ORM: webapp/linking/service.py, the
 fixtures, the demo), and for the users whose achievements the refresh's merge changed
 (reports/merge.py), in that change's transaction: the columns always equal a straight count.
+The Skilling points' counts (webapp/skilling_summary.py) are recounted with them, and when a user
+is deleted.
 """
 from __future__ import annotations
 
 from itertools import chain
 
-from sqlalchemy import case, event, func, select, update
+from sqlalchemy import case, event, func, inspect, select, update
 from sqlalchemy.orm import Session
 
 from .models import (LEARN, LINK_FLAG_LEARN, LINK_FLAG_UNIVERSITY, PARTNER_UNIVERSITY, Achievement,
                      LinkedAccount, WorkUser)
+from .skilling_summary import recount_skilling
 
 
 def _recounts() -> dict:
@@ -40,6 +43,7 @@ def recount_users(connection, where) -> None:
     # recounting these users has committed, and counts what that one wrote.
     connection.execute(select(WorkUser.id).where(where).order_by(WorkUser.id).with_for_update()).all()
     connection.execute(update(WorkUser).where(where).values(**_recounts()))
+    recount_skilling(connection, where)
 
 
 @event.listens_for(Session, "after_flush")
@@ -47,5 +51,9 @@ def _recount_after_link_changes(session, _flush_context) -> None:
     # new/dirty/deleted still hold what this flush wrote.
     users = {obj.work_user_id for obj in chain(session.new, session.dirty, session.deleted)
              if isinstance(obj, LinkedAccount) and obj.work_user_id is not None}
+    # A user deleted (or restored) leaves or rejoins the Skilling counts of current users.
+    users |= {obj.id for obj in session.dirty
+              if isinstance(obj, WorkUser) and obj.id is not None
+              and inspect(obj).attrs.deleted_at.history.has_changes()}
     if users:
         recount_users(session.connection(), WorkUser.id.in_(sorted(users)))

@@ -17,7 +17,7 @@ from webapp.extensions import db
 from webapp.linking import service as linking_service
 from webapp.models import (END_REASON_USER_DELETED, LEARN, PARTNER_UNIVERSITY, Achievement, LinkedAccount,
                            WorkUser)
-from webapp.reports import analytics, credit, skills_report
+from webapp.reports import analytics, credit, skilling_points, skills_report
 
 
 def straight_recount(organization_id: int) -> dict:
@@ -48,7 +48,42 @@ def straight_recount(organization_id: int) -> dict:
                 l.organization_id == organization_id
                 and (l.ended_at is None or l.end_reason == END_REASON_USER_DELETED) for l in mine):
             listed.append(person.email)
-    return {"statuses": statuses, "listed": sorted(listed), "credited": credited, "pending": pending}
+    return {"statuses": statuses, "listed": sorted(listed), "credited": credited, "pending": pending,
+            "skilling": straight_skilling(organization_id, people, links)}
+
+
+def straight_skilling(organization_id: int, people, links, config=None) -> list:
+    """Individuals per solution area and level, recounted in Python from the certifications."""
+    on = today()
+    config = config or skilling_points.skilling_points_config()
+    certifications = db.session.execute(select(Achievement.link_id, Achievement.code, Achievement.credit_on)
+                                        .where(Achievement.organization_id == organization_id,
+                                               Achievement.kind == "certification")).all()
+    by_id = {person.id: person for person in people}
+    listed_links = {}
+    for l in links:
+        person = by_id.get(l.work_user_id)
+        if person is None:
+            continue
+        if person.deleted_at is None:
+            if l.ended_at is None:
+                listed_links[l.id] = person.id
+        elif on <= credit.skills_report_removal_date(person.deleted_at) and (
+                l.ended_at is None or l.end_reason == END_REASON_USER_DELETED):
+            listed_links[l.id] = person.id
+    figures = []
+    for area in config["solution_areas"]:
+        for level in skilling_points.SKILLING_LEVELS:
+            codes = set(area[level]["certifications"])
+            figures.append((area["key"], level, len({listed_links[c.link_id] for c in certifications
+                                                     if c.link_id in listed_links and c.code in codes
+                                                     and c.credit_on <= on})))
+    return figures
+
+
+def shown_skilling(organization_id: int, config=None) -> list:
+    return [(area.key, m.level, m.individuals)
+            for area in skilling_points.skilling_points(organization_id, config=config) for m in area.metrics]
 
 
 def shown(organization_id: int) -> dict:
@@ -59,7 +94,7 @@ def shown(organization_id: int) -> dict:
     report = skills_report.skills_report_page(organization_id, per_page=1000)
     assert report.total == len(report.items)
     return {"statuses": statuses, "listed": [u.email for u in report.items],
-            "credited": totals["credited"], "pending": totals["pending"]}
+            "credited": totals["credited"], "pending": totals["pending"], "skilling": shown_skilling(organization_id)}
 
 
 def assert_figures_equal_recount() -> None:
@@ -84,8 +119,8 @@ def test_report_figures_equal_a_recount_after_each_kind_of_change(app_ctx):
     assert_figures_equal_recount()
 
     apply({alex_learn.id: [entry("a1", date(2026, 1, 5)), entry("a2", date(2026, 2, 27))],
-           pat_learn.id: [entry("p1", date(2026, 2, 1))]})  # items added: credited and pending
-    assert_figures_equal_recount()
+           pat_learn.id: [entry("p1", date(2026, 2, 1)), entry("p3", date(2026, 2, 3), code="AZ-305")]})
+    assert_figures_equal_recount()  # items added: credited and pending
     assert shown(org().id)["pending"] > 0
     apply({alex_learn.id: [entry("a1", date(2026, 1, 5)), entry("a2", date(2026, 1, 2))],
            pat_learn.id: []})  # one item changed (now credited), one removed
@@ -98,6 +133,8 @@ def test_report_figures_equal_a_recount_after_each_kind_of_change(app_ctx):
     assert_figures_equal_recount()
 
     move_clock_to(date(2026, 4, 5))  # 30 days between associations of one account
+    assert_figures_equal_recount()
+    assert sum(n for _area, _level, n in shown(org().id)["skilling"]) > 0
     linking_service.associate_account(kim, pat_account)  # moved to another user of the organization
     assert_figures_equal_recount()
     fabrikam_user = new_user("7654321")
@@ -105,12 +142,15 @@ def test_report_figures_equal_a_recount_after_each_kind_of_change(app_ctx):
     linking_service.associate_account(fabrikam_user, pat_account)  # moved to another organization
     assert_figures_equal_recount()
 
-    link(pat, PARTNER_UNIVERSITY)
+    pat_university = link(pat, PARTNER_UNIVERSITY)
+    apply({pat_university.id: [entry("u1", date(2026, 5, 1), code="AZ-305", level="advanced")]})
+    assert_figures_equal_recount()
     delete_user(pat)  # deleted: listed until the 10th of next month
     assert_figures_equal_recount()
     move_clock_to(date(2026, 6, 10))
     assert_figures_equal_recount()
     assert pat.email in shown(org().id)["listed"]
+    assert sum(n for _area, _level, n in shown(org().id)["skilling"]) > 0
     move_clock_to(date(2026, 6, 11))
     assert_figures_equal_recount()
     assert pat.email not in shown(org().id)["listed"]

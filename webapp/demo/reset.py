@@ -9,6 +9,7 @@ from ..audit.service import AUDIT_DEMO_RESET, record_audit
 from ..extensions import db
 from ..models import AuditEvent, WorkUser
 from ..provider_control import ProviderCall, call_control_api
+from ..skilling_summary import SkillingMetric
 from .seed import seed_demo
 
 
@@ -23,8 +24,10 @@ def reset_demo_data(actor: WorkUser | None = None, address: str = "") -> dict:
     the ids they had after the first seed.
     """
     actor_email = actor.email if actor is not None else ""
-    # The audit log is append-only: it survives the reset, which it records.
-    tables = [t for t in db.metadata.sorted_tables if t.name != AuditEvent.__tablename__]
+    # The audit log is append-only: it survives the reset, which it records. The list of Skilling
+    # metrics whose counts are kept is set up with the schema, not seeded: it stays too.
+    kept = (AuditEvent.__tablename__, SkillingMetric.__tablename__)
+    tables = [t for t in db.metadata.sorted_tables if t.name not in kept]
     # End the request's own transaction first: on PostgreSQL its read locks would make the
     # TRUNCATE below wait for ever on this very request.
     db.session.remove()
