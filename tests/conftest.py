@@ -2,23 +2,21 @@
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import make_url
 
 from tests.fixtures.browser import WEBAPP_ORIGIN, Browser
 from tests.fixtures.databases import (TEST_DATABASE_URL, TEST_IDP_DATABASE_URL, drop_tables,
-                                      keep_seeded_rows, restore_seeded_rows)
+                                      keep_seeded_rows)
 from tests.fixtures.qa_control import ControlAPI, control_token
-from tests.fixtures.servers import FAST_HASH, LiveServer, free_port, webapp_clients, webapp_config
+from tests.fixtures.servers import (FAST_HASH, LiveServer, close_webapp, free_port, webapp_clients,
+                                    webapp_config, webapp_on_seeded_copy)
 
 # Fixture modules shared by several folders: the scripted OpenID provider, migrated databases.
 pytest_plugins = ["tests.fixtures.oidc_stub", "tests.fixtures.migrations"]
 
-SEEDED_FILE = "webapp.sqlite"
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 
 
@@ -104,7 +102,7 @@ def seeded_webapp_database(idp, tmp_path_factory):
         drop_tables(TEST_DATABASE_URL)
         database_url = TEST_DATABASE_URL
     else:
-        database_url = f"sqlite:///{tmp_path_factory.mktemp('webapp-seed') / SEEDED_FILE}"
+        database_url = f"sqlite:///{tmp_path_factory.mktemp('webapp-seed') / 'webapp.sqlite'}"
     app = create_app(webapp_config(idp.url, database_url))
     with app.app_context():
         # Organizations and users only: each test makes the links it needs
@@ -121,26 +119,12 @@ def seeded_webapp_database(idp, tmp_path_factory):
 def app(idp, tmp_path, seeded_webapp_database):
     """A webapp with a fresh database (and the demo organizations and users) per test.
 
-    SQLite: a new file per test, a copy of the session's seeded one. PostgreSQL: the tables are
-    emptied and the seeded rows put back before each test.
+    SQLite: a new file per test, a copy of the session's seeded one. PostgreSQL: the seeded rows
+    put back, and only them, before each test.
     """
-    from webapp import create_app
-    from webapp.extensions import db
-
-    if TEST_DATABASE_URL:
-        database_url = TEST_DATABASE_URL
-    else:
-        seeded = Path(make_url(seeded_webapp_database).database)
-        shutil.copyfile(seeded, tmp_path / SEEDED_FILE)
-        database_url = f"sqlite:///{tmp_path / SEEDED_FILE}"
-    app = create_app(webapp_config(idp.url, database_url))
-    if TEST_DATABASE_URL:
-        with app.app_context():
-            restore_seeded_rows(db)
+    app = webapp_on_seeded_copy(webapp_config(idp.url, ""), seeded_webapp_database, tmp_path)
     yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    close_webapp(app)
 
 
 @pytest.fixture
