@@ -17,7 +17,6 @@ from sqlalchemy import func, select
 
 from idp_mock.qa.catalog import CATALOG
 from tests.fixtures.browser import Browser
-from tests.fixtures.databases import TEST_DATABASE_URL
 from tests.fixtures.flows import provider_consent, provider_sign_in, sign_in, start_link
 from webapp.extensions import db
 from webapp.models import LinkAttempt, LinkedAccount
@@ -161,20 +160,21 @@ def test_fault_scenario_is_reported_and_links_nothing(case, app, browser, contro
                                   ).first().outcome == "linked"
 
 
-def fresh_webapp(idp, tmp_path, **overrides):
-    """A webapp like the ``app`` fixture's, with some configuration changed."""
-    from tests.fixtures.servers import webapp_config
-    from webapp import create_app
-    from webapp.demo.seed import seed_demo
+@pytest.fixture
+def webapp_with(idp, tmp_path, seeded_webapp_database):
+    """Makes a webapp like the ``app`` fixture's, with some configuration changed."""
+    from tests.fixtures.servers import close_webapp, webapp_config, webapp_on_seeded_copy
 
-    database_url = TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'webapp-custom.sqlite'}"
-    app = create_app({**webapp_config(idp.url, database_url), **overrides})
-    with app.app_context():
-        if TEST_DATABASE_URL:
-            db.drop_all()
-            db.create_all()
-        seed_demo(with_links=False)  # as the app fixture: each test makes its own links
-    return app
+    made = []
+
+    def make(**overrides):
+        made.append(webapp_on_seeded_copy({**webapp_config(idp.url, ""), **overrides},
+                                          seeded_webapp_database, tmp_path))
+        return made[-1]
+
+    yield make
+    for app in made:
+        close_webapp(app)
 
 
 def token_count(idp, email: str) -> int:
@@ -194,38 +194,31 @@ def wait_for_tokens(idp, email: str, count: int, timeout: float = 10) -> None:
         time.sleep(0.1)
 
 
-def test_token_slow_times_out_and_retry_links(idp, control, tmp_path):
+def test_token_slow_times_out_and_retry_links(idp, control, webapp_with):
     # The webapp waits 1 s; the provider answers after 2 s.
-    app = fresh_webapp(idp, tmp_path, OIDC_HTTP_TIMEOUT=1)
-    try:
-        browser = Browser(app.test_client())
-        sign_in(browser, "alex@contoso.com")
-        tokens_before = token_count(idp, PERSONAL["learn"])
-        control.arm("learn", "token_slow", client_id=CLIENT_ID["learn"], seconds=2)
-        page = run_flow(browser, "learn", PERSONAL["learn"])
-        text = flash_text(page)
-        assert ("Microsoft Learn's token endpoint did not answer within 1 second. Nothing was "
-                "linked; please try again in a moment.") in text
-        assert "(Failed check: token_timeout)" in text
-        assert link_count(app) == 0
-        outcome, detail, steps = last_attempt(app)
-        assert (outcome, detail["check"], detail["transient"]) == ("failed", "token_timeout", True)
-        token_response = next(s for s in steps if s["step"] == "token_response")
-        assert token_response["detail"]["error"] == "timeout"
-        assert 900 <= token_response["detail"]["elapsed_ms"] < 2000
+    app = webapp_with(OIDC_HTTP_TIMEOUT=1)
+    browser = Browser(app.test_client())
+    sign_in(browser, "alex@contoso.com")
+    tokens_before = token_count(idp, PERSONAL["learn"])
+    control.arm("learn", "token_slow", client_id=CLIENT_ID["learn"], seconds=2)
+    page = run_flow(browser, "learn", PERSONAL["learn"])
+    text = flash_text(page)
+    assert ("Microsoft Learn's token endpoint did not answer within 1 second. Nothing was "
+            "linked; please try again in a moment.") in text
+    assert "(Failed check: token_timeout)" in text
+    assert link_count(app) == 0
+    outcome, detail, steps = last_attempt(app)
+    assert (outcome, detail["check"], detail["transient"]) == ("failed", "token_timeout", True)
+    token_response = next(s for s in steps if s["step"] == "token_response")
+    assert token_response["detail"]["error"] == "timeout"
+    assert 900 <= token_response["detail"]["elapsed_ms"] < 2000
 
-        retry = run_flow(browser, "learn", PERSONAL["learn"])
-        assert "is now linked" in flash_text(retry)
-        assert link_count(app) == 1
-        # The stalled request still completes at the provider; let it finish here so that
-        # its ID token cannot meet a scenario armed by the next test.
-        wait_for_tokens(idp, PERSONAL["learn"], tokens_before + 2)
-    finally:
-        with app.app_context():
-            db.session.remove()
-            if TEST_DATABASE_URL:
-                db.drop_all()
-            db.engine.dispose()
+    retry = run_flow(browser, "learn", PERSONAL["learn"])
+    assert "is now linked" in flash_text(retry)
+    assert link_count(app) == 1
+    # The stalled request still completes at the provider; let it finish here so that
+    # its ID token cannot meet a scenario armed by the next test.
+    wait_for_tokens(idp, PERSONAL["learn"], tokens_before + 2)
 
 
 def test_until_cleared_scenario_hits_every_flow_of_its_account_only(app, browser, control, idp):
@@ -307,24 +300,16 @@ def test_scenario_armed_from_the_sign_in_page_panel(app, browser, control, idp):
     assert last_attempt(app)[1]["check"] == "id_token_iss"
 
 
-def test_unreachable_discovery_names_the_document(idp, tmp_path):
-    app = fresh_webapp(idp, tmp_path, OIDC_HTTP_TIMEOUT=2,
-                       LEARN_OIDC_DISCOVERY_URL="http://127.0.0.1:1/learn/.well-known/"
-                                                "openid-configuration")
-    try:
-        browser = Browser(app.test_client())
-        sign_in(browser, "alex@contoso.com")
-        page = start_link(browser, "learn")
-        assert page.url == "http://localhost/profile"
-        text = flash_text(page)
-        assert ("Microsoft Learn's discovery document could not be loaded. Nothing was linked; "
-                "please try again in a moment. (Failed check: discovery_unreachable)") in text
-        outcome, detail, _steps = last_attempt(app)
-        assert (outcome, detail["check"]) == ("failed", "discovery_unreachable")
-        assert link_count(app) == 0
-    finally:
-        with app.app_context():
-            db.session.remove()
-            if TEST_DATABASE_URL:
-                db.drop_all()
-            db.engine.dispose()
+def test_unreachable_discovery_names_the_document(webapp_with):
+    app = webapp_with(OIDC_HTTP_TIMEOUT=2,
+                      LEARN_OIDC_DISCOVERY_URL="http://127.0.0.1:1/learn/.well-known/openid-configuration")
+    browser = Browser(app.test_client())
+    sign_in(browser, "alex@contoso.com")
+    page = start_link(browser, "learn")
+    assert page.url == "http://localhost/profile"
+    text = flash_text(page)
+    assert ("Microsoft Learn's discovery document could not be loaded. Nothing was linked; "
+            "please try again in a moment. (Failed check: discovery_unreachable)") in text
+    outcome, detail, _steps = last_attempt(app)
+    assert (outcome, detail["check"]) == ("failed", "discovery_unreachable")
+    assert link_count(app) == 0
