@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Installs LearnLink and its test tools, then runs the whole test suite twice:
+# Installs LearnLink and its test tools, then runs the whole test suite twice, side by side:
 #   1. on SQLite (with the real-browser tests: Debian's Chromium driven by Playwright);
 #   2. on a throwaway PostgreSQL cluster (127.0.0.1 only, removed afterwards), including the
 #      run of both servers under gunicorn with several workers; tests marked database_neutral
-#      (nothing in them depends on the database engine) ran in the first pass and are not repeated.
-# Both runs are parallel: one pytest-xdist worker per core (TEST_WORKERS=N to choose, 0 for a
+#      (nothing in them depends on the database engine) run on SQLite only.
+# Each run is parallel too: one pytest-xdist worker per core (TEST_WORKERS=N to choose, 0 for a
 # serial run). Each worker starts its own live providers and uses its own SQLite files and
 # PostgreSQL databases (tests/fixtures/databases.py); a test module runs whole on one worker.
 # Any pytest arguments are passed on to both runs (e.g. `bash scripts/test.sh -k flow`).
@@ -20,32 +20,48 @@ if [ ! -f node_modules/axe-core/axe.min.js ]; then
 fi
 
 source scripts/pg.sh
-trap pg_stop EXIT
 
-summaries=$(mktemp)
-status=0
-run_pytest() {  # label, pytest args...
+work=$(mktemp -d)
+trap 'pg_stop; rm -rf "$work"' EXIT
+run_pytest() {  # label, pytest args...: output to $work/<label>.out, exit status to $work/<label>.rc
   local label=$1; shift
-  echo "== $label =="
   set +e
-  .venv/bin/python -m pytest -q -p no:cacheprovider "$@" 2>&1 | tee "$summaries.out"
-  local rc=${PIPESTATUS[0]}
+  .venv/bin/python -m pytest -q -p no:cacheprovider "$@" > "$work/$label.out" 2>&1
+  echo $? > "$work/$label.rc"
   set -e
-  echo "$label: $(grep -E '^(=+ )?[0-9]+ (passed|failed|error)' "$summaries.out" | tail -n 1 | tr -d '=' | sed 's/^ *//')" >> "$summaries"
-  [ "$rc" -eq 0 ] || status=$rc
+}
+show_live() {  # label, pid: that run's output as it comes, until the run ends
+  tail -n +1 -f "$work/$1.out" --pid "$2" 2>/dev/null || true
+}
+summary() {  # label: the last pytest count line of that run
+  echo "$1: $(grep -E '^(=+ )?[0-9]+ (passed|failed|error)' "$work/$1.out" | tail -n 1 | tr -d '=' | sed 's/^ *//')"
 }
 
 parallel=(-n "${TEST_WORKERS:-auto}" --dist loadfile)
-run_pytest "SQLite" "${parallel[@]}" "$@"
-
 pg_start
-export TEST_DATABASE_URL; TEST_DATABASE_URL=$(pg_create_db learnlink_test)
-export TEST_IDP_DATABASE_URL; TEST_IDP_DATABASE_URL=$(pg_create_db learnlink_idp_test)
-# The browser tests and the database-neutral ones ran above; the others run again on PostgreSQL.
-run_pytest "PostgreSQL" "${parallel[@]}" -m "not real_browser and not database_neutral" "$@"
+pg_learnlink=$(pg_create_db learnlink_test)
+pg_idp=$(pg_create_db learnlink_idp_test)
+# The two runs go side by side: separate databases, ports and temporary folders, and each spends
+# enough time waiting (on Chromium, sockets, deadlines) for the other to use the cores.
+# The browser tests and the database-neutral ones run on SQLite only; the others on both.
+TEST_DATABASE_URL=$pg_learnlink TEST_IDP_DATABASE_URL=$pg_idp \
+  run_pytest PostgreSQL "${parallel[@]}" -m "not real_browser and not database_neutral" "$@" &
+postgresql_run=$!
+touch "$work/SQLite.out"
+run_pytest SQLite "${parallel[@]}" "$@" &
+sqlite_run=$!
+echo "== SQLite (PostgreSQL runs alongside; its output follows) =="
+show_live SQLite "$sqlite_run"
+wait "$sqlite_run" "$postgresql_run"
 pg_stop
+echo "== PostgreSQL =="
+cat "$work/PostgreSQL.out"
 
+status=0
+for label in SQLite PostgreSQL; do
+  [ "$(cat "$work/$label.rc")" -eq 0 ] || status=1
+done
 echo
-cat "$summaries"
-rm -f "$summaries" "$summaries.out"
+summary SQLite
+summary PostgreSQL
 exit "$status"

@@ -44,6 +44,20 @@ def compiled_translations():
     compile_catalogs()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def template_bytecode_cache(tmp_path_factory):
+    """Each test creates its apps, which compiled the same templates again: 12% of the suite's
+    CPU. Jinja's own bytecode cache keeps the compiled code (keyed by the template's source, so
+    an edited template is compiled anew) for every app made in this session."""
+    from flask import Flask
+    from jinja2 import FileSystemBytecodeCache
+
+    cache = FileSystemBytecodeCache(str(tmp_path_factory.mktemp("jinja-bytecode")))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Flask, "jinja_options", {**Flask.jinja_options, "bytecode_cache": cache})
+        yield
+
+
 @pytest.fixture(scope="session")
 def idp(tmp_path_factory):
     """Both mock providers on a live loopback port for the whole test session."""
