@@ -22,10 +22,6 @@ from webapp.extensions import db
 from webapp.linking.backchannel import BackChannelSession, DeadlineExceeded, ResponseTooLarge
 from webapp.models import LearningIdentity, LinkAttempt, LinkedAccount
 
-# What these check is the relying party's handling of a provider's answers; the database only
-# records the attempt, through the code the link-flow tests run on both engines.
-pytestmark = pytest.mark.database_neutral
-
 DEADLINE = 1  # seconds (OIDC_HTTP_TIMEOUT); each test waits for it at least once
 MARGIN = 2.0  # seconds past the deadline a busy machine may need to answer the browser
 

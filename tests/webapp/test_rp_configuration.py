@@ -23,10 +23,6 @@ from webapp.extensions import db
 from webapp.models import LinkedAccount
 from webapp.reports import refresh
 
-# What these check is the relying party's handling of a provider's answers; the database only
-# records the attempt, through the code the link-flow tests run on both engines.
-pytestmark = pytest.mark.database_neutral
-
 LINKED = "is now linked"
 
 

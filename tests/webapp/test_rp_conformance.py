@@ -18,10 +18,6 @@ from webapp.extensions import db
 from webapp.linking import oidc
 from webapp.models import LEARN, LinkAttempt, LinkedAccount
 
-# What these check is the relying party's handling of a provider's answers; the database only
-# records the attempt, through the code the link-flow tests run on both engines.
-pytestmark = pytest.mark.database_neutral
-
 REJECTED = "Nothing was linked"
 
 
