@@ -26,7 +26,8 @@ trap 'pg_stop; rm -rf "$work"' EXIT
 run_pytest() {  # label, pytest args...: output to $work/<label>.out, exit status to $work/<label>.rc
   local label=$1; shift
   set +e
-  .venv/bin/python -m pytest -q -p no:cacheprovider "$@" > "$work/$label.out" 2>&1
+  # Each run its own temporary folder: neither run's clean-up can touch the other's files.
+  .venv/bin/python -m pytest -q -p no:cacheprovider --basetemp "$work/tmp-$label" "$@" > "$work/$label.out" 2>&1
   echo $? > "$work/$label.rc"
   set -e
 }
