@@ -106,7 +106,8 @@ def seeded_webapp_database(idp, tmp_path_factory):
 
     SQLite: a seeded file that each test copies. PostgreSQL (shared server): the tables are
     created and seeded once, their rows kept aside (tests/fixtures/databases.py) and put back
-    before each test. Returns the seeded database's URL (tests/fixtures/servers.py::webapp_on_seeded_copy).
+    before each test. Returns the seeded database's URL, which
+    tests/fixtures/servers.py::webapp_on_seeded_copy starts each test's webapp from.
     """
     from webapp import create_app
     from webapp.demo.seed import seed_demo
