@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from urllib.parse import unquote_plus
+from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidClientError
@@ -36,7 +36,9 @@ AUTHORIZATION_RESPONSE_HOOK = "after_create_authorization_response"
 
 
 class IssuerResponseParameter(IssuerParameter):
-    """Authlib's RFC 9207 extension, naming one issuer."""
+    """Authlib's RFC 9207 extension, naming one issuer, that adds ``iss`` to an answer once:
+    Authlib runs it after ``create_authorization_response``, and :func:`add_issuer` runs it
+    again on whatever the authorization endpoint answers."""
 
     def __init__(self, issuer: str):
         self.issuer = issuer
@@ -44,11 +46,19 @@ class IssuerResponseParameter(IssuerParameter):
     def get_issuer(self) -> str:
         return issuer_url(self.issuer)
 
+    def add_issuer_parameter(self, authorization_server, response):
+        # RFC 6749 3.1: a response parameter MUST NOT be included more than once.
+        location = response.location
+        if location and self.get_issuer() in parse_qs(urlsplit(location).query).get("iss", ()):
+            return
+        super().add_issuer_parameter(authorization_server, response)
+
 
 def add_issuer(server, response):
-    """Run the RFC 9207 hook on an authorize-endpoint answer. Authlib registers the hook but
-    does not run it (1.9), so the authorize endpoint calls this on every answer; only a
-    redirect to the client (a ``Location``) is changed."""
+    """Run the RFC 9207 hook on an authorize-endpoint answer. Authlib runs it only on the
+    answers of ``create_authorization_response``; the endpoint's other answers (a request refused
+    before a grant is chosen, ``prompt=none``, request objects) get it here. Only a redirect to the
+    client (a ``Location``) is changed."""
     server.execute_hook(AUTHORIZATION_RESPONSE_HOOK, response)
     return response
 
