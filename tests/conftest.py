@@ -131,15 +131,29 @@ def seeded_webapp_database(idp, tmp_path_factory):
 
 
 @pytest.fixture
-def app(idp, tmp_path, seeded_webapp_database):
-    """A webapp with a fresh database (and the demo organizations and users) per test.
+def webapp_with(idp, tmp_path, seeded_webapp_database):
+    """Makes a webapp with a fresh database (the demo organizations and users) and the test
+    configuration, changed by the given keys; each is closed after the test.
 
     SQLite: a new file per test, a copy of the session's seeded one. PostgreSQL: the seeded rows
-    put back, and only them, before each test.
+    put back, and only them.
     """
-    app = webapp_on_seeded_copy(webapp_config(idp.url, ""), seeded_webapp_database, tmp_path)
-    yield app
-    close_webapp(app)
+    made = []
+
+    def make(**overrides):
+        made.append(webapp_on_seeded_copy({**webapp_config(idp.url, ""), **overrides},
+                                          seeded_webapp_database, tmp_path))
+        return made[-1]
+
+    yield make
+    for app in made:
+        close_webapp(app)
+
+
+@pytest.fixture
+def app(webapp_with):
+    """A webapp with a fresh database (and the demo organizations and users) per test."""
+    return webapp_with()
 
 
 @pytest.fixture

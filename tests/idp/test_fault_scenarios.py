@@ -160,23 +160,6 @@ def test_fault_scenario_is_reported_and_links_nothing(case, app, browser, contro
                                   ).first().outcome == "linked"
 
 
-@pytest.fixture
-def webapp_with(idp, tmp_path, seeded_webapp_database):
-    """Makes a webapp like the ``app`` fixture's, with some configuration changed."""
-    from tests.fixtures.servers import close_webapp, webapp_config, webapp_on_seeded_copy
-
-    made = []
-
-    def make(**overrides):
-        made.append(webapp_on_seeded_copy({**webapp_config(idp.url, ""), **overrides},
-                                          seeded_webapp_database, tmp_path))
-        return made[-1]
-
-    yield make
-    for app in made:
-        close_webapp(app)
-
-
 def token_count(idp, email: str) -> int:
     from idp_mock.models import Account, Token
     from idp_mock.models import db as idp_db
