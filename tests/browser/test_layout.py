@@ -10,8 +10,8 @@ import re
 
 import pytest
 
-from tests.browser.test_real_browser import (ARTIFACTS, chromium, flash_text, page, provider_sign_in,  # noqa: F401
-                                             section, sign_in, stack)
+from tests.browser.test_real_browser import (ARTIFACTS, chromium, click_and_wait_for_page,  # noqa: F401
+                                             flash_text, page, provider_sign_in, section, sign_in, stack)
 
 pytestmark = pytest.mark.real_browser
 
@@ -34,7 +34,7 @@ def test_remove_access_asks_first_and_says_what_it_costs(page, stack):
     assert "three associations a year, with 30 days between associations" in text
     assert re.search(r"The next possible date for carl\.cooloff@outlook\.com is \w+ \d+, \d{4}\.", text)
     page.shots("remove-confirmation")
-    confirm.click()
+    click_and_wait_for_page(page, confirm)
     assert "Access removed" in flash_text(page)
     assert "No account is linked." in section(page, "learn").inner_text()
 

@@ -151,7 +151,17 @@ def remove_access(page, provider: str) -> None:
     """Remove access asks first: open the confirmation, then confirm."""
     sec = section(page, provider)
     sec.locator("summary", has_text="Remove access").click()
-    sec.get_by_role("button", name="Yes, remove access").click()
+    click_and_wait_for_page(page, sec.get_by_role("button", name="Yes, remove access"))
+
+
+def click_and_wait_for_page(page, button) -> None:
+    """Click a button that posts a form and wait for the page it leads to.
+
+    The answer redirects back to the same /profile URL, so waiting for the URL would return at once
+    and read the old page's flash messages.
+    """
+    with page.expect_navigation():
+        button.click()
 
 
 def flash_text(page) -> str:
@@ -174,7 +184,7 @@ def test_link_partner_university_by_signing_up_then_learn_then_remove_both(page,
     page.get_by_label("Password", exact=True).fill("Sign-up-passw0rd")
     page.get_by_label("Confirm password").fill("Sign-up-passw0rd")
     page.shots("partner-university-sign-up")
-    page.get_by_role("button", name="Create account").click()
+    click_and_wait_for_page(page, page.get_by_role("button", name="Create account"))
     assert page.get_by_role("heading", name="Permissions requested").is_visible()
     page.shots("partner-university-consent")
     page.get_by_role("button", name="Allow").click()
@@ -383,8 +393,8 @@ def test_the_provider_account_page_lists_and_revokes_a_remembered_consent(page, 
     assert consents.get_by_role("heading", name="Apps you allowed").is_visible()
     assert "Partner Center" in consents.inner_text()
     page.shots("account-consents")
-    consents.get_by_role("button", name="Revoke").click()
-    page.wait_for_url(stack["idp_url"] + "/learn/account")
+    click_and_wait_for_page(page, consents.get_by_role("button", name="Revoke"))
+    assert page.url == stack["idp_url"] + "/learn/account"
     flashes = " ".join(page.locator(".idp-flash").all_inner_texts())
     assert "The app will ask for your permission next time." in flashes
     assert "No app signs you in without asking." in page.locator("section#consents").inner_text()
