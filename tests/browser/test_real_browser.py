@@ -157,8 +157,8 @@ def remove_access(page, provider: str) -> None:
 def click_and_wait_for_page(page, button) -> None:
     """Click a button that posts a form and wait for the page it leads to.
 
-    The answer redirects back to the same /profile URL, so waiting for the URL would return at once
-    and read the old page's flash messages.
+    Waiting for a URL returns at once when the answer redirects to the page already shown (remove
+    access, Revoke), and reads the old page; ``click`` alone returns before the new page is loaded.
     """
     with page.expect_navigation():
         button.click()
