@@ -1,9 +1,10 @@
 """Values and filters every template can use."""
-from functools import cache
+from datetime import date, datetime, tzinfo
+from functools import cache, lru_cache
 
-from babel import Locale
+from babel import Locale, dates
 from flask import current_app, g
-from flask_babel import format_date, format_datetime, format_decimal, get_locale, gettext as _
+from flask_babel import format_decimal, get_locale, get_timezone, lazy_gettext as _l, to_user_timezone
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
@@ -49,24 +50,36 @@ def csrf_field() -> Markup:
 
 
 def long_date(value) -> str:
-    """A date (or a datetime, in the user's timezone) as a long date in the page language."""
+    """Flask-Babel's ``format_date(value, "long")``: a date (or a datetime, in the user's
+    timezone) as a long date in the page language."""
     if not value:
         return ""
-    # Formatted once per request and locale: a report page shows the same few dates hundreds of
-    # times, and Babel's formatting was a third of the Skills report page's time.
-    memo = g.setdefault("_long_dates", {})
-    key = (value, str(get_locale()))
-    text = memo.get(key)
-    if text is None:
-        text = memo[key] = format_date(value, "long")
-    return text
+    if isinstance(value, datetime):
+        value = to_user_timezone(value).date()
+    return _formatted_date(value, get_locale() or Locale("en"))
 
 
 def medium_datetime(value) -> str:
-    """A moment in the user's timezone, medium format, in the page language."""
+    """Flask-Babel's ``format_datetime(value, "medium")``: a moment in the user's timezone, in
+    the page language."""
     if not value:
         return ""
-    return format_datetime(value, _medium_datetime_pattern(str(get_locale() or "en")))
+    locale = get_locale() or Locale("en")
+    return _formatted_datetime(value, get_timezone(), locale,
+                               _medium_datetime_pattern(str(locale)))
+
+
+# Pages show the same few dates again and again (a user's links, achievements and attempts; a
+# report's rows), and Babel formats each from its pattern every time: the strings are kept per
+# process. bench/run.sh, My Learn profile: server CPU 3.7 → 3.3 ms a request with them.
+@lru_cache(maxsize=8192)
+def _formatted_date(day: date, locale: Locale) -> str:
+    return dates.format_date(day, "long", locale=locale)
+
+
+@lru_cache(maxsize=8192)
+def _formatted_datetime(moment: datetime, timezone: tzinfo, locale: Locale, pattern: str) -> str:
+    return dates.format_datetime(moment, pattern, tzinfo=timezone, locale=locale)
 
 
 @cache
@@ -88,18 +101,23 @@ def number(value, digits: int | None = None) -> str:
     return format_decimal(round(value, digits) if digits is not None else value)
 
 
+# Lazy: only the label a page shows is translated, when it is shown.
+ROLE_LABELS = {
+    ROLE_GLOBAL_ADMIN: _l("Global admin"),
+    ROLE_ACCOUNT_ADMIN: _l("Account admin"),
+    ROLE_PARTNER_ADMIN: _l("Partner admin"),
+}
+END_REASON_LABELS = {
+    END_REASON_REMOVED: _l("Removed by you"),
+    END_REASON_MOVED: _l("Moved to another organization"),
+    END_REASON_MOVED_USER: _l("Moved to another work account"),
+    END_REASON_USER_DELETED: _l("Work account deleted"),
+}
+
+
 def role_label(role: str) -> str:
-    return {
-        ROLE_GLOBAL_ADMIN: _("Global admin"),
-        ROLE_ACCOUNT_ADMIN: _("Account admin"),
-        ROLE_PARTNER_ADMIN: _("Partner admin"),
-    }.get(role, role)
+    return str(ROLE_LABELS.get(role, role))
 
 
 def end_reason_label(reason: str | None) -> str:
-    return {
-        END_REASON_REMOVED: _("Removed by you"),
-        END_REASON_MOVED: _("Moved to another organization"),
-        END_REASON_MOVED_USER: _("Moved to another work account"),
-        END_REASON_USER_DELETED: _("Work account deleted"),
-    }.get(reason or "", reason or "")
+    return str(END_REASON_LABELS.get(reason or "", reason or ""))
