@@ -1,5 +1,6 @@
 """The reference in docs/ says what the code does: the scenario table is the catalog's, every
-environment variable the apps read has one row in the configuration table, no machine paths."""
+environment variable the apps read has one row in the configuration table, every file or folder
+the documents name exists, no machine paths."""
 from __future__ import annotations
 
 import re
@@ -12,8 +13,11 @@ import pytest
 pytestmark = pytest.mark.database_neutral
 
 REPO = Path(__file__).resolve().parents[2]
-DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "bench" / "README.md"]
 # os.environ.get("NAME" …) and the configs' helpers (_env_bool("NAME" …), _env_emails, _setting).
+# A repository path in backticks, as the documents write them (`webapp/linking/rules.py`).
+NAMED_PATH = re.compile(r"`((?:webapp|idp_mock|common|tests|scripts|bench|docs|templates|static|"
+                        r"translations)/[\w./-]*)[^`]*`")
 READS = re.compile(r"""(?:os\.environ\.get|_env_\w+|_setting)\(\s*["']([A-Z][A-Z0-9_]+)["']""")
 
 
@@ -39,3 +43,16 @@ def test_no_machine_paths_in_the_documentation():
     for document in DOCUMENTS:
         text = document.read_text(encoding="utf-8")
         assert not re.search(r"(?<![\w.])/(work|tmp|home|root)/", text), document.name
+
+
+def test_every_path_the_documents_name_exists():
+    """The README's map of the code and the references stay true when files move."""
+    checked = 0
+    for document in DOCUMENTS:
+        named = set(NAMED_PATH.findall(document.read_text(encoding="utf-8")))
+        checked += len(named)
+        # Hidden folders (bench/.work/) are made by the tools that use them.
+        missing = sorted(path for path in named
+                         if "/." not in path and not (REPO / path.rstrip("/.")).exists())
+        assert missing == [], f"{document.relative_to(REPO)} names missing paths: {missing}"
+    assert checked > 50, "hardly any path found: has the notation changed?"
