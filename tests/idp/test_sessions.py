@@ -7,7 +7,6 @@ unknown email costs the same hash work as a wrong password.
 """
 from __future__ import annotations
 
-import statistics
 import time
 
 import pytest
@@ -198,7 +197,8 @@ def test_provider_success_clears_the_account_count(limits):
 
 
 def test_provider_unknown_email_and_wrong_password_cost_the_same(provider):
-    """The dummy hash compare: medians of interleaved runs within 40 % of each other."""
+    """The dummy hash compare: the fastest of interleaved runs within 40 % of each other (why
+    the fastest: tests/system/test_web_hardening.py)."""
     app = provider.app
     app.config.update(IDP_PASSWORD_HASH="pbkdf2:sha256:40000",
                       LOGIN_MAX_FAILURES_PER_ACCOUNT=10**6, LOGIN_MAX_FAILURES_PER_ADDRESS=10**6)
@@ -217,5 +217,5 @@ def test_provider_unknown_email_and_wrong_password_cost_the_same(provider):
         for n in range(9):
             unknown.append(attempt(f"nobody{n}@example.com"))
             wrong.append(attempt("timing@example.com"))
-    fast, slow = sorted([statistics.median(unknown), statistics.median(wrong)])
-    assert fast / slow > 0.6, (statistics.median(unknown), statistics.median(wrong))
+    fast, slow = sorted([min(unknown), min(wrong)])
+    assert fast / slow > 0.6, (min(unknown), min(wrong))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import statistics
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -14,13 +13,11 @@ from flask import url_for
 from sqlalchemy import select, update
 from werkzeug.routing.converters import NumberConverter
 
-from tests.fixtures.browser import Browser
-from tests.fixtures.servers import FAST_HASH
 from tests.fixtures.flows import DEMO_PASSWORD, link_account, sign_in
 from webapp import users, validation
 from webapp.auth import service as auth_service
 from webapp.extensions import db
-from webapp.models import LoginFailureWindow, Organization, WorkUser
+from webapp.models import LoginFailureWindow, Organization
 from webapp.safe_urls import safe_next_url
 
 REPO = Path(__file__).resolve().parents[2]
@@ -307,8 +304,10 @@ def test_unknown_email_and_wrong_password_cost_the_same(app_ctx):
     """The dummy hash compare: both failures do one password hash check of the same cost.
 
     Timed at the service (no HTTP noise) with a hash made costlier than the test default so it
-    dominates; medians of interleaved runs must be within 40% of each other. Without the dummy
-    compare, an unknown email answers tens of times faster.
+    dominates; the fastest of interleaved runs must be within 40% of each other. The fastest, not
+    the median: other work on the machine only ever adds time, and the parallel suite on 2 cores
+    once made the median of one side twice the other's. Without the dummy compare, an unknown
+    email answers tens of times faster.
     """
     app_ctx.config["PASSWORD_HASH_METHOD"] = "pbkdf2:sha256:40000"
     org = db.session.scalar(select(Organization))
@@ -322,8 +321,8 @@ def test_unknown_email_and_wrong_password_cost_the_same(app_ctx):
         started = time.perf_counter()
         assert auth_service.authenticate("timing@contoso.com", "Wrong-Passw0rd") is None
         wrong.append(time.perf_counter() - started)
-    fast, slow = sorted([statistics.median(unknown), statistics.median(wrong)])
-    assert fast / slow > 0.6, (statistics.median(unknown), statistics.median(wrong))
+    fast, slow = sorted([min(unknown), min(wrong)])
+    assert fast / slow > 0.6, (min(unknown), min(wrong))
 
 
 def test_unknown_email_and_wrong_password_get_the_same_page(app):
