@@ -305,8 +305,7 @@ def test_unknown_email_and_wrong_password_cost_the_same(app_ctx):
 
     Timed at the service (no HTTP noise) with a hash made costlier than the test default so it
     dominates; the fastest of interleaved runs must be within 40% of each other. The fastest, not
-    the median: other work on the machine only ever adds time, and the parallel suite on 2 cores
-    once made the median of one side twice the other's. Without the dummy compare, an unknown
+    the median: other work on the machine only ever adds time. Without the dummy compare, an unknown
     email answers tens of times faster.
     """
     app_ctx.config["PASSWORD_HASH_METHOD"] = "pbkdf2:sha256:40000"
