@@ -13,14 +13,12 @@ from __future__ import annotations
 import csv
 import io
 import re
-import threading
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
-from tests.fixtures.servers import FAST_HASH, free_port, webapp_clients, webapp_config
+from tests.fixtures.servers import FAST_HASH, LiveServer, free_port, webapp_clients, webapp_config
 from tests.fixtures.flows import DEMO_PASSWORD
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -39,16 +37,6 @@ TIMEOUT_MS = 15_000
 if not CHROMIUM.exists():
     pytest.skip("Debian's chromium is not installed (bash scripts/test.sh installs it)",
                 allow_module_level=True)
-
-
-class ThreadedServer:
-    def __init__(self, app, host: str, port: int):
-        self._server = make_server(host, port, app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def stop(self):
-        self._server.shutdown()
 
 
 @pytest.fixture(scope="module", params=list(VIEWPORTS))
@@ -76,8 +64,7 @@ def stack(request, tmp_path_factory):
     with webapp.app_context():
         seed_webapp()
         db.session.remove()
-    servers = [ThreadedServer(providers, "127.0.0.1", idp_port),
-               ThreadedServer(webapp, "127.0.0.1", web_port)]
+    servers = [LiveServer(providers, idp_port).start(), LiveServer(webapp, web_port).start()]
     yield {"viewport": request.param, "web_url": web_url, "idp_url": idp_url, "webapp": webapp}
     for server in servers:
         server.stop()
