@@ -4,7 +4,8 @@ from functools import cache, lru_cache
 
 from babel import Locale, dates
 from flask import current_app, g
-from flask_babel import format_decimal, get_locale, get_timezone, lazy_gettext as _l, to_user_timezone
+from flask_babel import (format_decimal, get_locale, get_timezone, lazy_gettext as _l,
+                         to_user_timezone)
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 

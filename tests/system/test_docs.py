@@ -13,7 +13,8 @@ import pytest
 pytestmark = pytest.mark.database_neutral
 
 REPO = Path(__file__).resolve().parents[2]
-DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "bench" / "README.md"]
+DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")),
+             REPO / "bench" / "README.md"]
 # os.environ.get("NAME" …) and the configs' helpers (_env_bool("NAME" …), _env_emails, _setting).
 # A repository path in backticks, as the documents write them (`webapp/linking/rules.py`).
 NAMED_PATH = re.compile(r"`((?:webapp|idp_mock|common|tests|scripts|bench|docs|templates|static|"

@@ -304,9 +304,9 @@ def test_unknown_email_and_wrong_password_cost_the_same(app_ctx):
     """The dummy hash compare: both failures do one password hash check of the same cost.
 
     Timed at the service (no HTTP noise) with a hash made costlier than the test default so it
-    dominates; the fastest of interleaved runs must be within 40% of each other. The fastest, not
-    the median: other work on the machine only ever adds time. Without the dummy compare, an unknown
-    email answers tens of times faster.
+    dominates; the fastest of interleaved runs must be within 40% of each other (the fastest, not
+    the median: other work on the machine only ever adds time). Without the dummy compare, an
+    unknown email answers tens of times faster.
     """
     app_ctx.config["PASSWORD_HASH_METHOD"] = "pbkdf2:sha256:40000"
     org = db.session.scalar(select(Organization))
