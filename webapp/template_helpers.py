@@ -65,9 +65,7 @@ def medium_datetime(value) -> str:
     the page language."""
     if not value:
         return ""
-    locale = get_locale() or Locale("en")
-    return _formatted_datetime(value, get_timezone(), locale,
-                               _medium_datetime_pattern(str(locale)))
+    return _formatted_datetime(value, get_timezone(), get_locale() or Locale("en"))
 
 
 # Pages show the same few dates again and again (a user's links, achievements and attempts; a
@@ -80,8 +78,9 @@ def _formatted_date(day: date, locale: Locale) -> str:
 
 
 @lru_cache(maxsize=8192)
-def _formatted_datetime(moment: datetime, timezone: tzinfo, locale: Locale, pattern: str) -> str:
-    return dates.format_datetime(moment, pattern, tzinfo=timezone, locale=locale)
+def _formatted_datetime(moment: datetime, timezone: tzinfo, locale: Locale) -> str:
+    return dates.format_datetime(moment, _medium_datetime_pattern(str(locale)), tzinfo=timezone,
+                                 locale=locale)
 
 
 @cache
