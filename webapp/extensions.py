@@ -10,7 +10,10 @@ class Base(DeclarativeBase):
     pass
 
 
-db = SQLAlchemy(model_class=Base)
+# What a request loaded stays loaded after its commit (as in the providers): linking, removing
+# and signing in then redirect or render from it instead of reading each row again. Code that
+# needs another process's changes reads them explicitly (e.g. reports/jobs.py populate_existing).
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 login_manager = LoginManager()
 csrf = CSRFProtect()
 # Batch mode lets SQLite apply ALTER TABLE steps by copying the table.
