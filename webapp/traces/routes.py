@@ -3,7 +3,7 @@ import json
 from datetime import datetime, timezone
 
 from flask import Blueprint, Response, abort, render_template, request
-from flask_babel import gettext as _
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from ..models import ROLE_GLOBAL_ADMIN, LinkAttempt
@@ -23,42 +23,48 @@ def _visible_attempt_or_error(attempt_id: int) -> LinkAttempt:
     return attempt
 
 
+# Labels translated when shown (lazy_gettext): a page translates the labels it shows, not the
+# whole table for each step or row.
+STEP_LABELS = {
+    "discovery": _l("Discovery document"),
+    "authorization_request": _l("Authorization request"),
+    "redirect_back": _l("Redirect back from the provider"),
+    "token_auth_method": _l("Client authentication method"),
+    "check_state": _l("State check"),
+    "check_response_iss": _l("Answer's issuer check (RFC 9207)"),
+    "token_request": _l("Token request"),
+    "token_response": _l("Token response"),
+    "id_token_decode": _l("ID token decoding"),
+    "id_token_decoded": _l("ID token (decoded header and claims)"),
+    "check_alg": _l("Signing algorithm check"),
+    "jwks_refetch": _l("Signing keys fetched again"),
+    "check_signature": _l("Signature check"),
+    "userinfo": _l("UserInfo"),
+    "rules": _l("Partner Center linking rules"),
+    "link_recorded": _l("Link recorded"),
+    "outcome": _l("Outcome"),
+}
+
+OUTCOME_LABELS = {
+    "pending": _l("Pending"),
+    "linked": _l("Linked"),
+    "cancelled": _l("Cancelled"),
+    "refused": _l("Refused"),
+    "failed": _l("Failed"),
+    "abandoned": _l("Abandoned"),
+}
+
+
 def step_label(step: str) -> str:
-    labels = {
-        "discovery": _("Discovery document"),
-        "authorization_request": _("Authorization request"),
-        "redirect_back": _("Redirect back from the provider"),
-        "token_auth_method": _("Client authentication method"),
-        "check_state": _("State check"),
-        "check_response_iss": _("Answer's issuer check (RFC 9207)"),
-        "token_request": _("Token request"),
-        "token_response": _("Token response"),
-        "id_token_decode": _("ID token decoding"),
-        "id_token_decoded": _("ID token (decoded header and claims)"),
-        "check_alg": _("Signing algorithm check"),
-        "jwks_refetch": _("Signing keys fetched again"),
-        "check_signature": _("Signature check"),
-        "userinfo": _("UserInfo"),
-        "rules": _("Partner Center linking rules"),
-        "link_recorded": _("Link recorded"),
-        "outcome": _("Outcome"),
-    }
-    if step in labels:
-        return labels[step]
+    if step in STEP_LABELS:
+        return str(STEP_LABELS[step])
     if step.startswith("check_"):
         return _("Claim check: %(claim)s", claim=step[len("check_"):])
     return step
 
 
 def outcome_label(outcome: str) -> str:
-    return {
-        "pending": _("Pending"),
-        "linked": _("Linked"),
-        "cancelled": _("Cancelled"),
-        "refused": _("Refused"),
-        "failed": _("Failed"),
-        "abandoned": _("Abandoned"),
-    }.get(outcome, outcome)
+    return str(OUTCOME_LABELS.get(outcome, outcome))
 
 
 def outcome_badge(outcome: str) -> str:
