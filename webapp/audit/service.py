@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask_babel import gettext as _
+from flask_babel import gettext as _, lazy_gettext as _l
 from sqlalchemy import or_, select
 
 from ..clock import now, real_now
@@ -27,22 +27,25 @@ AUDIT_CLOCK_CHANGED = "clock_changed"
 AUDIT_DEMO_RESET = "demo_reset"
 
 
+# Translated when shown (lazy_gettext): the log page translates each row's label, not the table.
+ACTION_LABELS = {
+    AUDIT_SIGN_IN: _l("Signed in"),
+    AUDIT_SIGN_IN_FAILED: _l("Sign-in failed"),
+    AUDIT_SIGN_IN_BLOCKED: _l("Sign-in blocked (too many failures)"),
+    AUDIT_SIGN_OUT: _l("Signed out"),
+    AUDIT_LINK_ADDED: _l("Learning account linked"),
+    AUDIT_LINK_REMOVED: _l("Learning account removed"),
+    AUDIT_LINK_MOVED: _l("Learning account moved"),
+    AUDIT_USER_CREATED: _l("Work user created"),
+    AUDIT_USER_DELETED: _l("Work user deleted"),
+    AUDIT_CLOCK_CHANGED: _l("Simulated clock changed"),
+    AUDIT_DEMO_RESET: _l("Demo data reset"),
+}
+
+
 def action_label(action: str) -> str:
     """An action code as the audit log page names it, in the page language."""
-    labels = {
-        AUDIT_SIGN_IN: _("Signed in"),
-        AUDIT_SIGN_IN_FAILED: _("Sign-in failed"),
-        AUDIT_SIGN_IN_BLOCKED: _("Sign-in blocked (too many failures)"),
-        AUDIT_SIGN_OUT: _("Signed out"),
-        AUDIT_LINK_ADDED: _("Learning account linked"),
-        AUDIT_LINK_REMOVED: _("Learning account removed"),
-        AUDIT_LINK_MOVED: _("Learning account moved"),
-        AUDIT_USER_CREATED: _("Work user created"),
-        AUDIT_USER_DELETED: _("Work user deleted"),
-        AUDIT_CLOCK_CHANGED: _("Simulated clock changed"),
-        AUDIT_DEMO_RESET: _("Demo data reset"),
-    }
-    return labels.get(action, action)
+    return str(ACTION_LABELS.get(action, action))
 
 
 # Events about the whole installation (not one organization): every Global admin sees them.

@@ -1,7 +1,7 @@
 """Reports pages: organization-scoped, for Global admins and partner admins only."""
 from flask import (Blueprint, Response, flash, redirect, render_template, request,
                    stream_with_context, url_for)
-from flask_babel import gettext as _
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user
 
 from ..clock import today
@@ -119,8 +119,12 @@ def level_label(level: str | None) -> str:
     return "—"
 
 
+# Translated when shown (lazy_gettext), once per row of the report rather than the whole table.
+LINK_STATUS_LABELS = {LINK_STATUS_NONE: _l("Not linked"),
+                      LINK_STATUS_LEARN: _l("Linked to Microsoft Learn"),
+                      LINK_STATUS_UNIVERSITY: _l("Linked to Partner University"),
+                      LINK_STATUS_BOTH: _l("Linked to both")}
+
+
 def link_status_label(status: str) -> str:
-    return {LINK_STATUS_NONE: _("Not linked"),
-            LINK_STATUS_LEARN: _("Linked to Microsoft Learn"),
-            LINK_STATUS_UNIVERSITY: _("Linked to Partner University"),
-            LINK_STATUS_BOTH: _("Linked to both")}.get(status, status)
+    return str(LINK_STATUS_LABELS.get(status, status))
