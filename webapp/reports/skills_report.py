@@ -129,7 +129,6 @@ def skills_report_csv(organization: Organization, on: date | None = None, batch:
     """The Skills report as CSV text chunks: one line per credited certification or assessment,
     and one line for a linked user with none (see the module docstring for how it streams)."""
     on = on or today()
-    providers = {LEARN: provider_label(LEARN), PARTNER_UNIVERSITY: provider_label(PARTNER_UNIVERSITY)}
     kinds = {"certification": _("Certification"), "assessment": _("Assessment")}
     levels = {"intermediate": _("Intermediate"), "advanced": _("Advanced")}
     active, deleted = _("Active"), _("Deleted")
@@ -168,7 +167,7 @@ def skills_report_csv(organization: Organization, on: date | None = None, batch:
     # The cells every line shares (organization, source, a current user's status) are made safe
     # and encoded once for the whole file, not once per link.
     organization_cells = [safe_cell(organization_name), safe_cell(partner_id)]
-    source_cells = {code: safe_cell(label) for code, label in providers.items()}
+    source_cells = {code: safe_cell(provider_label(code)) for code in (LEARN, PARTNER_UNIVERSITY)}
     active_status = encoded([active, ""])
     yield encoded(skills_report_csv_header()) + "\r\n"
     # Plain rows from the session's connection (Core): the file needs no ORM objects.
