@@ -376,3 +376,20 @@ def test_csv_lists_the_same_users_and_exams_as_the_page(app_ctx):
         email: sorted(c for c in codes if c) for email, codes in by_user.items()}
     assert [r[4] for r in rows[:3]] == ["Microsoft Learn", "Microsoft Learn", "Partner University"]
     assert all(len(r) == 15 for r in rows)
+
+
+def test_csv_is_the_same_file_whatever_the_batch_size(app_ctx):
+    """Batches of one row, of a few and of more than all: no line lost or repeated at their seams."""
+    move_clock_to(date(2026, 3, 1))
+    users = [new_user() for _ in range(4)]
+    links = [link(work_user) for work_user in users]
+    apply({links[0].id: [entry("a1", date(2026, 1, 5)), entry("a2", date(2026, 1, 1), code="AZ-305")],
+           links[2].id: [entry("c1", date(2026, 1, 2), code="AZ-204")]})
+    move_clock_to(date(2026, 3, 25))
+    contoso = org()
+    files = {batch: "".join(skills_report.skills_report_csv(contoso, batch=batch)) for batch in (1, 2, 3, 5000)}
+    assert len(set(files.values())) == 1
+    rows = list(csv.reader(io.StringIO(files[1])))[1:]
+    first, second, third, fourth = (work_user.email for work_user in users)
+    assert [(row[0], row[8]) for row in rows] == [
+        (first, "AZ-305"), (first, "AZ-104"), (second, ""), (third, "AZ-204"), (fourth, "")]

@@ -1,12 +1,12 @@
 """The Skills report: linked users (deleted ones until their removal date) and their credited
 certifications and assessments, as a paginated page and as a streamed CSV download.
 
-How the CSV streams (skills_report_csv): ONE query in (work user, link, completion) order, run
-on the session's connection with ``yield_per`` (SQLAlchemy's ``stream_results``: a server-side
-cursor where the database has one) and read ``partitions()`` of ``CSV_BATCH`` rows at a time.
-The ``csv`` module quotes the cells; every cell that comes from people goes through
-``spreadsheet.safe_cell`` (formula injection). Each partition becomes one text chunk, which the
-route hands to ``stream_with_context``: memory stays flat whatever the organization's size.
+How the CSV streams (skills_report_csv): ONE query in (work user, link, completion) order, built
+with SQLAlchemy and run on the session's connection and transaction through the driver's own
+cursor (a named, server-side one on PostgreSQL), read ``CSV_BATCH`` rows at a time
+(driver_rows). The ``csv`` module quotes the cells; every cell that comes from people goes
+through ``spreadsheet.safe_cell`` (formula injection). Each batch becomes one text chunk, which
+the route hands to ``stream_with_context``: memory stays flat whatever the organization's size.
 """
 from __future__ import annotations
 
@@ -119,6 +119,31 @@ def skills_report_page(organization_id: int, page: int = 1, per_page: int = REPO
     return Page([users[i] for i in user_ids if i in users], page, per_page, total)
 
 
+def driver_rows(connection, statement, batch: int):
+    """The rows of ``statement`` as the driver's tuples, ``batch`` at a time, read on
+    ``connection`` (its transaction) through a plain cursor, or a named (server-side) one on
+    PostgreSQL so that the rows are not all held in memory.
+
+    Kept speed-up: read as SQLAlchemy Rows (``yield_per``, ``partitions()``), the 100k-user
+    download took 2.01 / 2.08 s against 1.56 / 1.61 s this way (`bash bench/run.sh --only
+    report`, alternating runs). The statement's values (the organization's id, dates and
+    constants) are rendered as literals by SQLAlchemy's compiler.
+    """
+    dialect = connection.dialect
+    sql = str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    if dialect.paramstyle in ("format", "pyformat"):
+        sql = sql.replace("%%", "%")  # run without parameters: no placeholders to escape
+    dbapi_connection = connection.connection.dbapi_connection
+    cursor = (dbapi_connection.cursor(name="skills_report_csv") if dialect.name == "postgresql"
+              else dbapi_connection.cursor())
+    try:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(batch):
+            yield rows
+    finally:
+        cursor.close()
+
+
 def skills_report_csv_header() -> list[str]:
     return [_("Work email"), _("Name"), _("Organization"), _("Partner ID"), _("Source"), _("MCID"),
             _("Learning account"), _("Type"), _("Code"), _("Title"), _("Level"), _("Completed on"),
@@ -147,8 +172,7 @@ def skills_report_csv(organization: Organization, on: date | None = None, batch:
         .where(LinkedAccount.organization_id == organization.id, WorkUser.organization_id == organization.id,
                reportable_link_clause(on))
         # The order of the links index: the database only sorts each link's few achievements.
-        .order_by(LinkedAccount.work_user_id, LinkedAccount.id, Achievement.completed_on, Achievement.id)
-        .execution_options(yield_per=batch))
+        .order_by(LinkedAccount.work_user_id, LinkedAccount.id, Achievement.completed_on, Achievement.id))
 
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -170,9 +194,8 @@ def skills_report_csv(organization: Organization, on: date | None = None, batch:
     source_cells = {code: safe_cell(provider_label(code)) for code in (LEARN, PARTNER_UNIVERSITY)}
     active_status = encoded([active, ""])
     yield encoded(skills_report_csv_header()) + "\r\n"
-    # Plain rows from the session's connection (Core): the file needs no ORM objects.
     current_link, link_cells, status = None, "", ""
-    for rows in db.session.connection().execute(statement).partitions():
+    for rows in driver_rows(db.session.connection(), statement, batch):
         lines = []
         for (link_id, email, name, provider, mcid, account_email, deleted_at,
              kind, code, title, level, completed_on, credit_on) in rows:
