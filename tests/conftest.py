@@ -14,8 +14,9 @@ from tests.fixtures.qa_control import ControlAPI, control_token
 from tests.fixtures.servers import (FAST_HASH, LiveServer, close_webapp, free_port, webapp_clients,
                                     webapp_config, webapp_on_seeded_copy)
 
-# Fixture modules shared by several folders: the scripted OpenID provider, migrated databases.
-pytest_plugins = ["tests.fixtures.oidc_stub", "tests.fixtures.migrations"]
+# Fixture modules shared by several folders: the scripted OpenID provider, migrated databases,
+# the demo servers with a control API.
+pytest_plugins = ["tests.fixtures.oidc_stub", "tests.fixtures.migrations", "tests.fixtures.demo_servers"]
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 

@@ -1,7 +1,7 @@
 """What the pages look like in a real browser: the top bar on one line, wide tables on a phone,
 the remove-access confirmation, and screenshots of the main pages in every language.
 
-Uses the servers and Chromium of test_real_browser (one stack per viewport, 1280 and 375 px).
+Uses the servers and Chromium of tests/browser/conftest.py (one stack per viewport, 1280 and 375 px).
 Screenshots: test-artifacts/<viewport>/languages/<language>-<page>.png, for review.
 """
 from __future__ import annotations
@@ -10,8 +10,7 @@ import re
 
 import pytest
 
-from tests.browser.test_real_browser import (ARTIFACTS, chromium, click_and_wait_for_page,  # noqa: F401
-                                             flash_text, page, provider_sign_in, section, sign_in, stack)
+from tests.fixtures.real_browser import ARTIFACTS, click_and_wait_for_page, flash_text, section, sign_in
 
 pytestmark = pytest.mark.real_browser
 

@@ -23,3 +23,8 @@ def live(tmp_path_factory):
 @pytest.fixture(scope="module")
 def learn(live):
     return RelyingParty(live.url, "learn")
+
+
+@pytest.fixture(scope="module")
+def pu(live):
+    return RelyingParty(live.url, "partner-university")

@@ -10,7 +10,7 @@ import pytest
 from flask_babel import force_locale
 
 from tests.fixtures.flows import DEMO_PASSWORD, sign_in, start_link
-from tests.system.test_translations import load_catalog
+from tests.fixtures.catalogs import load_catalog
 
 pytestmark = pytest.mark.database_neutral
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 from contextlib import contextmanager
 
 import pytest

@@ -12,7 +12,7 @@ import pytest
 from flask_babel import force_locale
 
 from tests.fixtures.browser import Browser
-from tests.system.test_translations import TRANSLATED_LANGUAGES, extracted, load_catalog, where  # noqa: F401
+from tests.fixtures.catalogs import TRANSLATED_LANGUAGES, load_catalog, where
 
 pytestmark = pytest.mark.database_neutral
 

@@ -10,14 +10,14 @@ from datetime import date
 from sqlalchemy import select
 
 from tests.fixtures.report_helpers import (apply, delete_user, entry, link, move_clock_to, new_user, org,
-                                           personal_account)
+                                           personal_account, shown_skilling, straight_skilling)
 from webapp import users
 from webapp.clock import today
 from webapp.extensions import db
 from webapp.linking import service as linking_service
 from webapp.models import (END_REASON_USER_DELETED, LEARN, PARTNER_UNIVERSITY, Achievement, LinkedAccount,
                            WorkUser)
-from webapp.reports import analytics, credit, skilling_points, skills_report
+from webapp.reports import analytics, credit, skills_report
 
 
 def straight_recount(organization_id: int) -> dict:
@@ -50,40 +50,6 @@ def straight_recount(organization_id: int) -> dict:
             listed.append(person.email)
     return {"statuses": statuses, "listed": sorted(listed), "credited": credited, "pending": pending,
             "skilling": straight_skilling(organization_id, people, links)}
-
-
-def straight_skilling(organization_id: int, people, links, config=None) -> list:
-    """Individuals per solution area and level, recounted in Python from the certifications."""
-    on = today()
-    config = config or skilling_points.skilling_points_config()
-    certifications = db.session.execute(select(Achievement.link_id, Achievement.code, Achievement.credit_on)
-                                        .where(Achievement.organization_id == organization_id,
-                                               Achievement.kind == "certification")).all()
-    by_id = {person.id: person for person in people}
-    listed_links = {}
-    for l in links:
-        person = by_id.get(l.work_user_id)
-        if person is None:
-            continue
-        if person.deleted_at is None:
-            if l.ended_at is None:
-                listed_links[l.id] = person.id
-        elif on <= credit.skills_report_removal_date(person.deleted_at) and (
-                l.ended_at is None or l.end_reason == END_REASON_USER_DELETED):
-            listed_links[l.id] = person.id
-    figures = []
-    for area in config["solution_areas"]:
-        for level in skilling_points.SKILLING_LEVELS:
-            codes = set(area[level]["certifications"])
-            figures.append((area["key"], level, len({listed_links[c.link_id] for c in certifications
-                                                     if c.link_id in listed_links and c.code in codes
-                                                     and c.credit_on <= on})))
-    return figures
-
-
-def shown_skilling(organization_id: int, config=None) -> list:
-    return [(area.key, m.level, m.individuals)
-            for area in skilling_points.skilling_points(organization_id, config=config) for m in area.metrics]
 
 
 def shown(organization_id: int) -> dict:

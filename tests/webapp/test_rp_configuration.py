@@ -18,7 +18,7 @@ from sqlalchemy import select
 from tests.fixtures.browser import Browser
 from tests.fixtures.flows import link_account, sign_in
 from tests.fixtures.oidc_stub import CLIENT_ID
-from tests.webapp.test_rp_conformance import failed_check, last_attempt, links, start_and_return
+from tests.fixtures.rp_checks import failed_check, last_attempt, links, start_and_return
 from webapp.extensions import db
 from webapp.models import LinkedAccount
 from webapp.reports import refresh

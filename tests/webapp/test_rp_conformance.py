@@ -9,37 +9,17 @@ from __future__ import annotations
 import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from tests.fixtures.browser import Browser
 from tests.fixtures.flows import sign_in
 from tests.fixtures.oidc_stub import CLIENT_ID, MCID, SUBJECT, hs256_token, new_key, unsigned_token
+from tests.fixtures.rp_checks import failed_check, last_attempt, links, start_and_return
 from webapp.extensions import db
 from webapp.linking import oidc
-from webapp.models import LEARN, LinkAttempt, LinkedAccount
+from webapp.models import LEARN, LinkedAccount
 
 REJECTED = "Nothing was linked"
-
-
-def start_and_return(browser: Browser):
-    """Press Associate for Microsoft Learn; the stub sends the browser straight back."""
-    page = browser.open("/profile")
-    return browser.submit(page, page.form_with(action_contains="/link/learn/start"))
-
-
-def links(app) -> int:
-    with app.app_context():
-        return db.session.scalar(select(func.count()).select_from(LinkedAccount))
-
-
-def last_attempt(app) -> LinkAttempt:
-    with app.app_context():
-        return db.session.scalars(select(LinkAttempt).order_by(LinkAttempt.id.desc())).first()
-
-
-def failed_check(app) -> str:
-    attempt = last_attempt(app)
-    return next(s["detail"]["check"] for s in attempt.steps if s["step"] == "outcome")
 
 
 def assert_refused(app, page, check: str, message: str):

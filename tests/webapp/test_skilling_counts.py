@@ -8,8 +8,8 @@ from datetime import date
 
 from sqlalchemy import select
 
-from tests.fixtures.report_helpers import apply, entry, link, move_clock_to, new_user, org
-from tests.webapp.test_report_counts import shown_skilling, straight_skilling
+from tests.fixtures.report_helpers import (apply, entry, link, move_clock_to, new_user, org, shown_skilling,
+                                           straight_skilling)
 from webapp.extensions import db
 from webapp.models import LinkedAccount, WorkUser
 from webapp.reports import skilling_points

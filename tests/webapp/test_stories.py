@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import html
 import re
-from urllib.parse import urljoin
 
 import pytest
 
 from tests.fixtures.browser import Browser, Page
-from tests.fixtures.demo_servers import control_idp, demo_app  # noqa: F401 (fixtures)
 from tests.fixtures.flows import DEMO_PASSWORD, provider_consent, provider_sign_in, sign_in, start_link
 from tests.fixtures.report_helpers import run_refresh_worker
 from webapp.demo import stories as guide

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from tests.fixtures.browser import Browser
 from tests.fixtures.servers import webapp_config
 from tests.fixtures.databases import webapp_database_url
-from tests.fixtures.flows import link_account, provider_consent, provider_sign_in, sign_in, start_link
+from tests.fixtures.flows import link_account, sign_in, start_link
 from webapp import clock, simulated_clock
 from webapp.extensions import db
 from webapp.linking import oidc
